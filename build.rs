@@ -1,0 +1,35 @@
+//! Generates the C header from src/ffi with cbindgen. It goes to OUT_DIR; a test compares it
+//! with the committed include/stint.h, and `STINT_UPDATE_HEADER=1 cargo build` rewrites that.
+
+use std::env;
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-env-changed=STINT_UPDATE_HEADER");
+    let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets it")).join("stint.h");
+    let mut config =
+        cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    let version =
+        |part: &str| env::var(format!("CARGO_PKG_VERSION_{part}")).expect("cargo sets it");
+    config.after_includes = Some(format!(
+        "\n#define STINT_VERSION_MAJOR {}\n#define STINT_VERSION_MINOR {}\n#define STINT_VERSION_PATCH {}\n#define STINT_VERSION_STRING \"{}\"",
+        version("MAJOR"),
+        version("MINOR"),
+        version("PATCH"),
+        env::var("CARGO_PKG_VERSION").expect("cargo sets it"),
+    ));
+    // Only the C API's files: the crate's internal constants stay out of the header.
+    cbindgen::Builder::new()
+        .with_src(crate_dir.join("src/ffi/types.rs"))
+        .with_src(crate_dir.join("src/ffi/mod.rs"))
+        .with_config(config)
+        .generate()
+        .expect("cbindgen could not generate the header")
+        .write_to_file(&out);
+    if env::var_os("STINT_UPDATE_HEADER").is_some() {
+        std::fs::copy(&out, crate_dir.join("include/stint.h")).expect("write include/stint.h");
+    }
+}

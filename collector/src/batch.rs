@@ -1,0 +1,373 @@
+//! The wire format of `POST /api/v3/data`: body decoding and schema validation. A batch is
+//! accepted or rejected whole, which is what lets the SDK bisect a 400 down to one datapoint.
+
+use flate2::read::GzDecoder;
+use serde_json::Value;
+use std::io::Read;
+
+/// A gzip body may not inflate past this (a compression bomb would otherwise fill memory).
+pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub status: u16,
+    pub message: String,
+}
+
+impl Rejection {
+    fn bad_request(message: impl Into<String>) -> Rejection {
+        Rejection {
+            status: 400,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub api_key: String,
+    pub device_id: String,
+    pub sdk_version: String,
+    pub time: f64,
+    pub events: Vec<Datapoint>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    SessionStart,
+    SessionEnd,
+    Custom,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datapoint {
+    pub id: String,
+    pub kind: Kind,
+    pub time: f64,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+    /// `data.d` of a session end.
+    pub duration: Option<f64>,
+    /// `data.n` of a custom event.
+    pub custom_name: Option<String>,
+    /// The datapoint exactly as received.
+    pub raw: Value,
+}
+
+impl Datapoint {
+    /// The wire `name` ("ss", "se", "ce").
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::SessionStart => "ss",
+            Kind::SessionEnd => "se",
+            Kind::Custom => "ce",
+        }
+    }
+}
+
+/// Undoes `Content-Encoding` (absent, `identity` or `gzip`).
+pub fn decode_body(body: &[u8], content_encoding: Option<&str>) -> Result<Vec<u8>, Rejection> {
+    match content_encoding.map(str::trim) {
+        None | Some("") => Ok(body.to_vec()),
+        Some(encoding) if encoding.eq_ignore_ascii_case("identity") => Ok(body.to_vec()),
+        Some(encoding) if encoding.eq_ignore_ascii_case("gzip") => {
+            let mut decoded = Vec::new();
+            GzDecoder::new(body)
+                .take(MAX_DECODED_BYTES as u64 + 1)
+                .read_to_end(&mut decoded)
+                .map_err(|e| Rejection::bad_request(format!("body is not valid gzip: {e}")))?;
+            if decoded.len() > MAX_DECODED_BYTES {
+                return Err(Rejection {
+                    status: 413,
+                    message: format!("gzip body inflates past {MAX_DECODED_BYTES} bytes"),
+                });
+            }
+            Ok(decoded)
+        }
+        Some(other) => Err(Rejection::bad_request(format!(
+            "unsupported Content-Encoding {other:?} (use gzip or none)"
+        ))),
+    }
+}
+
+pub fn parse_json(bytes: &[u8]) -> Result<Value, Rejection> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Rejection::bad_request(format!("body is not valid JSON: {e}")))
+}
+
+/// Checks the whole batch against the schema; the message names the first offending field.
+pub fn validate(body: &Value) -> Result<Batch, Rejection> {
+    let top = body
+        .as_object()
+        .ok_or_else(|| Rejection::bad_request("body must be a JSON object"))?;
+    let field = |name: &str| top.get(name).unwrap_or(&Value::Null);
+    let api_key = required_string(field("api_key"), "api_key")?;
+    let device_id = required_string(field("device_id"), "device_id")?;
+    let sdk_version = required_string(field("sdk_version"), "sdk_version")?;
+    if !sdk_version.starts_with("stint/") {
+        return Err(Rejection::bad_request(format!(
+            "sdk_version: expected \"stint/<version>\", got {sdk_version:?}"
+        )));
+    }
+    let time = required_number(field("time"), "time")?;
+    let events = field("events")
+        .as_array()
+        .ok_or_else(|| Rejection::bad_request("events: expected an array"))?
+        .iter()
+        .enumerate()
+        .map(|(index, event)| validate_datapoint(event, &format!("events[{index}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Batch {
+        api_key,
+        device_id,
+        sdk_version,
+        time,
+        events,
+    })
+}
+
+fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection> {
+    let object = event
+        .as_object()
+        .ok_or_else(|| Rejection::bad_request(format!("{path}: expected an object")))?;
+    let field = |name: &str| object.get(name).unwrap_or(&Value::Null);
+    let id = required_string(field("id"), &format!("{path}.id"))?;
+    if !is_uuid(&id) {
+        return Err(Rejection::bad_request(format!(
+            "{path}.id: expected a UUID, got {id:?}"
+        )));
+    }
+    let name = required_string(field("name"), &format!("{path}.name"))?;
+    let kind = match name.as_str() {
+        "ss" => Kind::SessionStart,
+        "se" => Kind::SessionEnd,
+        "ce" => Kind::Custom,
+        other => {
+            return Err(Rejection::bad_request(format!(
+                "{path}.name: expected \"ss\", \"se\" or \"ce\", got {other:?}"
+            )))
+        }
+    };
+    let time = required_number(field("time"), &format!("{path}.time"))?;
+    let session_id = optional_string(field("session_id"), &format!("{path}.session_id"))?;
+    if kind != Kind::Custom && session_id.is_none() {
+        return Err(Rejection::bad_request(format!(
+            "{path}.session_id: required for \"{name}\""
+        )));
+    }
+    let user_id = optional_string(field("user_id"), &format!("{path}.user_id"))?;
+    let data = field("data")
+        .as_object()
+        .ok_or_else(|| Rejection::bad_request(format!("{path}.data: expected an object")))?;
+    let data_field = |name: &str| data.get(name).unwrap_or(&Value::Null);
+    let duration = match kind {
+        Kind::SessionEnd => {
+            let duration = required_number(data_field("d"), &format!("{path}.data.d"))?;
+            if duration < 0.0 {
+                return Err(Rejection::bad_request(format!(
+                    "{path}.data.d: a session length cannot be negative ({duration})"
+                )));
+            }
+            Some(duration)
+        }
+        _ => None,
+    };
+    let custom_name = match kind {
+        Kind::Custom => Some(required_string(data_field("n"), &format!("{path}.data.n"))?),
+        _ => None,
+    };
+    Ok(Datapoint {
+        id,
+        kind,
+        time,
+        session_id,
+        user_id,
+        duration,
+        custom_name,
+        raw: event.clone(),
+    })
+}
+
+fn required_string(value: &Value, path: &str) -> Result<String, Rejection> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Null => Err(Rejection::bad_request(format!("{path}: missing"))),
+        other => Err(Rejection::bad_request(format!(
+            "{path}: expected a string, got {}",
+            type_name(other)
+        ))),
+    }
+}
+
+fn optional_string(value: &Value, path: &str) -> Result<Option<String>, Rejection> {
+    match value {
+        Value::Null => Ok(None),
+        _ => required_string(value, path).map(Some),
+    }
+}
+
+fn required_number(value: &Value, path: &str) -> Result<f64, Rejection> {
+    match value {
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| Rejection::bad_request(format!("{path}: number out of range"))),
+        Value::Null => Err(Rejection::bad_request(format!("{path}: missing"))),
+        other => Err(Rejection::bad_request(format!(
+            "{path}: expected a number, got {}",
+            type_name(other)
+        ))),
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Canonical 8-4-4-4-12 hex form; the version nibble is not checked.
+fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Best-effort header fields of a body, kept in the request log even when the batch is rejected.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub api_key: Option<String>,
+    pub device_id: Option<String>,
+    pub sdk_version: Option<String>,
+    pub event_count: usize,
+    pub event_ids: Vec<String>,
+}
+
+pub fn summarize(body: &Value) -> Summary {
+    let text = |name: &str| body.get(name).and_then(Value::as_str).map(String::from);
+    let events = body.get("events").and_then(Value::as_array);
+    Summary {
+        api_key: text("api_key"),
+        device_id: text("device_id"),
+        sdk_version: text("sdk_version"),
+        event_count: events.map_or(0, Vec::len),
+        event_ids: events
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.get("id").and_then(Value::as_str).map(String::from))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ID: &str = "6f1c2d3e-4a5b-4c6d-8e7f-001122334455";
+    const SESSION: &str = "0a1b2c3d-4e5f-4a6b-9c7d-8e9fa0b1c2d3";
+
+    fn batch_with(event: Value) -> Value {
+        json!({"api_key": "k", "device_id": "dev", "sdk_version": "stint/0.1.0",
+               "time": 1764190200.5, "events": [event]})
+    }
+
+    fn session_end() -> Value {
+        json!({"id": ID, "name": "se", "time": 1764190123.456, "session_id": SESSION,
+               "user_id": "alice", "data": {"d": 123.333}})
+    }
+
+    fn rejection_of(body: Value) -> String {
+        validate(&body).unwrap_err().message
+    }
+
+    #[test]
+    fn accepts_each_kind_of_datapoint() {
+        let body = json!({"api_key": "k", "device_id": "dev", "sdk_version": "stint/0.1.0",
+            "time": 1764190200.5, "events": [
+                {"id": ID, "name": "ss", "time": 1.0, "session_id": SESSION, "user_id": null, "data": {}},
+                session_end(),
+                {"id": ID, "name": "ce", "time": 2.0, "session_id": null, "user_id": "alice",
+                 "data": {"n": "level_up", "p": {"level": 3}}}]});
+        let batch = validate(&body).unwrap();
+        let kinds: Vec<_> = batch.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [Kind::SessionStart, Kind::SessionEnd, Kind::Custom]);
+        assert_eq!(batch.events[1].duration, Some(123.333));
+        assert_eq!(batch.events[2].custom_name.as_deref(), Some("level_up"));
+        assert_eq!(batch.events[0].user_id, None);
+        assert_eq!(batch.events[1].raw, session_end());
+    }
+
+    #[test]
+    fn names_the_offending_field() {
+        let mut no_duration = session_end();
+        no_duration["data"] = json!({});
+        assert_eq!(
+            rejection_of(batch_with(no_duration)),
+            "events[0].data.d: missing"
+        );
+
+        let mut text_duration = session_end();
+        text_duration["data"]["d"] = json!("12");
+        assert!(rejection_of(batch_with(text_duration)).contains("expected a number"));
+
+        let mut unknown_name = session_end();
+        unknown_name["name"] = json!("xx");
+        assert!(rejection_of(batch_with(unknown_name)).starts_with("events[0].name"));
+
+        let mut custom_without_name = session_end();
+        custom_without_name["name"] = json!("ce");
+        custom_without_name["data"] = json!({"n": 5});
+        assert!(rejection_of(batch_with(custom_without_name)).starts_with("events[0].data.n"));
+
+        let mut bad_id = session_end();
+        bad_id["id"] = json!("not-a-uuid");
+        assert!(rejection_of(batch_with(bad_id)).starts_with("events[0].id"));
+
+        let mut start_without_session = session_end();
+        start_without_session["name"] = json!("ss");
+        start_without_session["session_id"] = Value::Null;
+        assert!(rejection_of(batch_with(start_without_session)).contains("session_id"));
+
+        let mut no_device = batch_with(session_end());
+        no_device.as_object_mut().unwrap().remove("device_id");
+        assert_eq!(rejection_of(no_device), "device_id: missing");
+
+        let mut events_not_array = batch_with(session_end());
+        events_not_array["events"] = json!({});
+        assert!(rejection_of(events_not_array).starts_with("events"));
+
+        assert!(rejection_of(json!([])).contains("object"));
+    }
+
+    #[test]
+    fn decodes_gzip_and_rejects_broken_gzip() {
+        use flate2::{write::GzEncoder, Compression};
+        use std::io::Write;
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(b"{}").unwrap();
+        let gzipped = encoder.finish().unwrap();
+        assert_eq!(decode_body(&gzipped, Some("gzip")).unwrap(), b"{}");
+        assert_eq!(decode_body(b"{}", None).unwrap(), b"{}");
+        assert_eq!(
+            decode_body(b"not gzip", Some("gzip")).unwrap_err().status,
+            400
+        );
+        assert_eq!(decode_body(b"{}", Some("br")).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn summarizes_even_an_invalid_body() {
+        let summary = summarize(&json!({"device_id": "dev", "events": [{"id": "a"}, {"x": 1}]}));
+        assert_eq!(summary.device_id.as_deref(), Some("dev"));
+        assert_eq!(summary.api_key, None);
+        assert_eq!(summary.event_count, 2);
+        assert_eq!(summary.event_ids, ["a"]);
+    }
+}

@@ -1,0 +1,134 @@
+//! Limits on what hosts pass in, checked before anything changes.
+
+use crate::error::Error;
+
+pub const MAX_API_KEY_BYTES: usize = 256;
+pub const MAX_USER_ID_BYTES: usize = 997;
+pub const MAX_EVENT_NAME_BYTES: usize = 255;
+pub const MAX_PROPERTIES_BYTES: usize = 50 * 1024;
+/// Deeper properties are refused: they are never what an analytics event needs.
+pub const MAX_PROPERTIES_DEPTH: usize = 32;
+
+pub fn api_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() || key.len() > MAX_API_KEY_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "api_key must be 1 to {MAX_API_KEY_BYTES} bytes, got {}",
+            key.len()
+        )));
+    }
+    if key.chars().any(char::is_control) {
+        // The key itself is never echoed.
+        return Err(Error::InvalidArgument(
+            "api_key must not contain control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub fn user_id(user: &str) -> Result<(), Error> {
+    bytes_in_range("user_id", user, MAX_USER_ID_BYTES)
+}
+
+pub fn event_name(name: &str) -> Result<(), Error> {
+    bytes_in_range("name", name, MAX_EVENT_NAME_BYTES)
+}
+
+/// Properties must be one JSON object; it is stored as given.
+pub fn properties(json: &str) -> Result<(), Error> {
+    if json.len() > MAX_PROPERTIES_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "properties_json must be at most {MAX_PROPERTIES_BYTES} bytes, got {}",
+            json.len()
+        )));
+    }
+    if !json.trim_start().starts_with('{') {
+        return Err(Error::InvalidArgument(
+            "properties_json must be a JSON object like {\"level\":3}".into(),
+        ));
+    }
+    if nesting_depth(json) > MAX_PROPERTIES_DEPTH {
+        return Err(Error::InvalidArgument(format!(
+            "properties_json is nested deeper than {MAX_PROPERTIES_DEPTH} levels"
+        )));
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(json)
+        .map(|_| ())
+        .map_err(|e| Error::InvalidArgument(format!("properties_json is not valid JSON: {e}")))
+}
+
+/// The deepest nesting of objects and arrays, ignoring brackets inside strings.
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+fn bytes_in_range(what: &str, text: &str, max: usize) -> Result<(), Error> {
+    if text.is_empty() || text.len() > max {
+        return Err(Error::InvalidArgument(format!(
+            "{what} must be 1 to {max} bytes of UTF-8, got {} bytes",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_inclusive() {
+        assert!(user_id(&"u".repeat(997)).is_ok());
+        assert!(user_id(&"u".repeat(998)).is_err());
+        assert!(user_id("").is_err());
+        assert!(event_name(&"n".repeat(255)).is_ok());
+        assert!(event_name(&"n".repeat(256)).is_err());
+        assert!(api_key(&"k".repeat(256)).is_ok());
+        assert!(api_key(&"k".repeat(257)).is_err());
+        assert!(api_key("").is_err());
+    }
+
+    #[test]
+    fn api_key_messages_never_echo_the_key() {
+        let error = api_key("secret\nkey").unwrap_err().to_string();
+        assert!(!error.contains("secret"));
+    }
+
+    #[test]
+    fn properties_must_be_a_json_object() {
+        assert!(properties(r#"{"level":3,"tags":["a"]}"#).is_ok());
+        assert!(properties(" {} ").is_ok());
+        for bad in ["[1,2]", "3", "\"x\"", "{", "{} x", "null", ""] {
+            assert!(properties(bad).is_err(), "{bad}");
+        }
+        let deep = "{\"a\":".repeat(200) + "1" + &"}".repeat(200);
+        assert!(properties(&deep).is_err());
+        let nested_ok = "{\"a\":".repeat(31) + "[\"}}]]\"]" + &"}".repeat(31);
+        assert!(properties(&nested_ok).is_ok());
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_PROPERTIES_BYTES));
+        assert!(properties(&big)
+            .unwrap_err()
+            .to_string()
+            .contains("at most"));
+    }
+}

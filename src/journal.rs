@@ -1,0 +1,620 @@
+//! The durable queue of datapoints waiting for delivery.
+//!
+//! Records are appended to memory-mapped segment files (`journal/<n>.seg`), so an append is a
+//! copy into the page cache: it survives SIGKILL at memory speed, and `sync` (msync) makes it
+//! survive power loss. Each record carries a CRC-32; recovery keeps every intact record, skips
+//! torn or corrupted bytes, and never refuses to start. Delivered datapoints are acknowledged
+//! in order through a cursor (`journal/cursor`); the oldest custom events dropped when the queue
+//! is full are remembered by tombstone records. A segment is deleted once all it holds is done.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::mmap::MappedFile;
+use crate::slot_file::SlotFile;
+
+/// Segment size; a record never spans segments (the largest datapoint is ~60 KB).
+const SEGMENT_LEN: usize = 1 << 20;
+const HEADER: usize = 24; // len u32, crc u32, seq u64, kind u8, 7 reserved
+const ALIGN: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    SessionStart = 1,
+    SessionEnd = 2,
+    CustomEvent = 3,
+    /// The API key the following datapoints of this segment were recorded under.
+    ApiKey = 16,
+    /// Payload: the seq (u64 LE) of a datapoint dropped because the queue was full.
+    Tombstone = 17,
+}
+
+impl Kind {
+    fn from_u8(byte: u8) -> Option<Kind> {
+        Some(match byte {
+            1 => Kind::SessionStart,
+            2 => Kind::SessionEnd,
+            3 => Kind::CustomEvent,
+            16 => Kind::ApiKey,
+            17 => Kind::Tombstone,
+            _ => return None,
+        })
+    }
+
+    fn is_datapoint(self) -> bool {
+        matches!(
+            self,
+            Kind::SessionStart | Kind::SessionEnd | Kind::CustomEvent
+        )
+    }
+}
+
+/// A pending datapoint: where its bytes are.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    seq: u64,
+    segment: u64,
+    offset: u32,
+    len: u32,
+    key: u16,
+    kind: Kind,
+    dropped: bool,
+}
+
+struct Segment {
+    map: MappedFile,
+    /// Where the next record goes.
+    end: usize,
+    /// `end` at the last sync: what is already durable against power loss.
+    synced_end: usize,
+}
+
+/// What recovery found, for the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    pub records: usize,
+    pub corrupt_bytes_skipped: usize,
+}
+
+/// One datapoint handed to the uploader.
+pub struct Pending<'a> {
+    pub seq: u64,
+    pub api_key: &'a str,
+    pub json: &'a [u8],
+}
+
+pub struct Journal {
+    dir: PathBuf,
+    segments: BTreeMap<u64, Segment>,
+    active: u64,
+    entries: VecDeque<Entry>,
+    live: u64,
+    next_seq: u64,
+    cursor: SlotFile,
+    acked_through: u64,
+    keys: Vec<String>,
+    current_key: u16,
+    max_live: u64,
+    /// Where to look for the oldest droppable custom event (entries before it have none).
+    drop_scan_from: u64,
+}
+
+impl Journal {
+    /// Opens the journal in `dir`, recovering what is there. New datapoints are recorded under
+    /// `api_key`; at most `max_live` are kept.
+    pub fn open(dir: &Path, api_key: &str, max_live: u64) -> io::Result<(Journal, Recovery)> {
+        fs::create_dir_all(dir)?;
+        let (cursor, acked) = SlotFile::open(&dir.join("cursor"))?;
+        let acked_through = acked
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0);
+        let mut journal = Journal {
+            dir: dir.to_owned(),
+            segments: BTreeMap::new(),
+            active: 0,
+            entries: VecDeque::new(),
+            live: 0,
+            next_seq: acked_through + 1,
+            cursor,
+            acked_through,
+            keys: Vec::new(),
+            current_key: 0,
+            max_live,
+            drop_scan_from: 0,
+        };
+        let recovery = journal.recover()?;
+        journal.current_key = journal.key_index(api_key);
+        journal.start_segment()?;
+        Ok((journal, recovery))
+    }
+
+    fn recover(&mut self) -> io::Result<Recovery> {
+        let mut numbers: Vec<u64> = fs::read_dir(&self.dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".seg")?.parse().ok()
+            })
+            .collect();
+        numbers.sort_unstable();
+        let mut recovery = Recovery::default();
+        let mut tombstones = HashSet::new();
+        for number in numbers {
+            let map = MappedFile::open(&segment_path(&self.dir, number), 0)?;
+            let mut key = None;
+            let end = scan(map.bytes(), &mut recovery, |record| match record.kind {
+                Kind::ApiKey => {
+                    key = std::str::from_utf8(record.payload)
+                        .ok()
+                        .map(|k| self.key_index(k))
+                }
+                Kind::Tombstone => {
+                    if let Ok(bytes) = record.payload.try_into() {
+                        tombstones.insert(u64::from_le_bytes(bytes));
+                    }
+                }
+                kind => {
+                    self.next_seq = self.next_seq.max(record.seq + 1);
+                    if record.seq > self.acked_through {
+                        self.entries.push_back(Entry {
+                            seq: record.seq,
+                            segment: number,
+                            offset: record.offset as u32,
+                            len: record.payload.len() as u32,
+                            key: key.unwrap_or(0),
+                            kind,
+                            dropped: false,
+                        });
+                    }
+                }
+            });
+            self.segments.insert(
+                number,
+                Segment {
+                    map,
+                    end,
+                    synced_end: end,
+                },
+            );
+            self.active = number;
+        }
+        // Crash recovery may meet records out of order only if segments were; keep seq order.
+        self.entries.make_contiguous().sort_by_key(|e| e.seq);
+        for entry in self.entries.iter_mut() {
+            entry.dropped = tombstones.contains(&entry.seq);
+        }
+        self.live = self.entries.iter().filter(|e| !e.dropped).count() as u64;
+        self.release_done_segments();
+        Ok(recovery)
+    }
+
+    fn key_index(&mut self, key: &str) -> u16 {
+        match self.keys.iter().position(|k| k == key) {
+            Some(i) => i as u16,
+            None => {
+                self.keys.push(key.to_owned());
+                (self.keys.len() - 1) as u16
+            }
+        }
+    }
+
+    /// Starts a fresh segment, opened by the current API key record.
+    fn start_segment(&mut self) -> io::Result<()> {
+        let number = self.segments.keys().next_back().map_or(1, |n| n + 1);
+        let map = MappedFile::open(&segment_path(&self.dir, number), SEGMENT_LEN)?;
+        self.segments.insert(
+            number,
+            Segment {
+                map,
+                end: 0,
+                synced_end: 0,
+            },
+        );
+        self.active = number;
+        let key = self.keys[self.current_key as usize].clone();
+        self.write_record(Kind::ApiKey, 0, key.as_bytes())?;
+        Ok(())
+    }
+
+    /// Appends a datapoint. Returns its seq and the number of datapoints dropped to make room.
+    pub fn append(&mut self, kind: Kind, json: &[u8]) -> io::Result<(u64, u64)> {
+        debug_assert!(kind.is_datapoint());
+        let mut dropped = 0;
+        while self.live >= self.max_live && self.drop_oldest()? {
+            dropped += 1;
+        }
+        let seq = self.next_seq;
+        let (segment, offset) = self.write_record(kind, seq, json)?;
+        self.next_seq += 1;
+        self.entries.push_back(Entry {
+            seq,
+            segment,
+            offset: offset as u32,
+            len: json.len() as u32,
+            key: self.current_key,
+            kind,
+            dropped: false,
+        });
+        self.live += 1;
+        Ok((seq, dropped))
+    }
+
+    fn write_record(&mut self, kind: Kind, seq: u64, payload: &[u8]) -> io::Result<(u64, usize)> {
+        let needed = HEADER + payload.len().next_multiple_of(ALIGN);
+        let fits = |s: &Segment| s.end + needed <= s.map.bytes().len();
+        if !self.segments.get(&self.active).is_some_and(fits) {
+            if kind == Kind::ApiKey {
+                return Err(io::Error::other("journal segment too small"));
+            }
+            self.start_segment()?;
+        }
+        let segment = self.segments.get_mut(&self.active).expect("active segment");
+        let offset = segment.end;
+        let bytes = &mut segment.map.bytes_mut()[offset..offset + needed];
+        bytes[HEADER..HEADER + payload.len()].copy_from_slice(payload);
+        bytes[8..16].copy_from_slice(&seq.to_le_bytes());
+        bytes[16] = kind as u8;
+        let crc = checksum(&bytes[8..HEADER], payload);
+        bytes[4..8].copy_from_slice(&crc.to_le_bytes());
+        // The length goes last: until it is written, recovery sees no record here.
+        bytes[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        segment.end += needed;
+        Ok((self.active, offset))
+    }
+
+    /// Drops the oldest pending custom event, or failing that the oldest datapoint.
+    fn drop_oldest(&mut self) -> io::Result<bool> {
+        let first = self.entries.front().map_or(0, |e| e.seq);
+        let from = (self.drop_scan_from.max(first) - first) as usize;
+        let victim = self
+            .entries
+            .iter()
+            .skip(from)
+            .position(|e| !e.dropped && e.kind == Kind::CustomEvent)
+            .map(|i| i + from)
+            .or_else(|| self.entries.iter().position(|e| !e.dropped));
+        let Some(index) = victim else {
+            return Ok(false);
+        };
+        let seq = self.entries[index].seq;
+        if self.entries[index].kind == Kind::CustomEvent {
+            self.drop_scan_from = seq + 1;
+        }
+        self.write_record(Kind::Tombstone, 0, &seq.to_le_bytes())?;
+        self.entries[index].dropped = true;
+        self.live -= 1;
+        Ok(true)
+    }
+
+    /// Datapoints recorded and not yet delivered or dropped.
+    pub fn pending(&self) -> u64 {
+        self.live
+    }
+
+    /// The seq of the newest datapoint recorded (0 if none ever).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Whether everything up to `seq` is delivered or dropped.
+    pub fn is_done_through(&self, seq: u64) -> bool {
+        self.entries
+            .iter()
+            .find(|e| !e.dropped)
+            .is_none_or(|e| e.seq > seq)
+    }
+
+    /// The oldest pending datapoints, in order, up to `max_count` and `max_bytes` of JSON (at
+    /// least one), all recorded under the same API key.
+    pub fn oldest(&self, max_count: usize, max_bytes: usize) -> Vec<Pending<'_>> {
+        let mut batch: Vec<Pending<'_>> = Vec::new();
+        let mut bytes = 0;
+        for entry in self.entries.iter().filter(|e| !e.dropped) {
+            let api_key = self.keys[entry.key as usize].as_str();
+            let len = entry.len as usize + 1;
+            if batch.len() == max_count
+                || (!batch.is_empty() && (bytes + len > max_bytes || batch[0].api_key != api_key))
+            {
+                break;
+            }
+            bytes += len;
+            let segment = &self.segments[&entry.segment];
+            let start = entry.offset as usize + HEADER;
+            batch.push(Pending {
+                seq: entry.seq,
+                api_key,
+                json: &segment.map.bytes()[start..start + entry.len as usize],
+            });
+        }
+        batch
+    }
+
+    /// Marks everything up to `seq` done (delivered or rejected). Returns how many of those were
+    /// still pending.
+    pub fn acknowledge_through(&mut self, seq: u64) -> u64 {
+        let mut done = 0;
+        while self.entries.front().is_some_and(|e| e.seq <= seq) {
+            let entry = self.entries.pop_front().expect("front");
+            if !entry.dropped {
+                done += 1;
+            }
+        }
+        self.live -= done;
+        if seq > self.acked_through {
+            self.acked_through = seq;
+            self.cursor.write(&seq.to_le_bytes());
+        }
+        self.release_done_segments();
+        done
+    }
+
+    /// Deletes segments that hold nothing pending any more.
+    fn release_done_segments(&mut self) {
+        let keep_from = self.entries.front().map_or(self.active, |e| e.segment);
+        let done: Vec<u64> = self
+            .segments
+            .keys()
+            .copied()
+            .filter(|&n| n < keep_from && n != self.active)
+            .collect();
+        for number in done {
+            self.segments.remove(&number);
+            let _ = fs::remove_file(segment_path(&self.dir, number));
+        }
+    }
+
+    /// Makes everything appended so far durable against power loss.
+    pub fn sync(&mut self) -> io::Result<()> {
+        for segment in self.segments.values_mut() {
+            if segment.synced_end != segment.end {
+                segment.map.sync()?;
+                segment.synced_end = segment.end;
+            }
+        }
+        self.cursor.sync()
+    }
+}
+
+fn segment_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{number:020}.seg"))
+}
+
+fn checksum(header_tail: &[u8], payload: &[u8]) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(header_tail);
+    crc.update(payload);
+    crc.finalize()
+}
+
+struct RawRecord<'a> {
+    offset: usize,
+    seq: u64,
+    kind: Kind,
+    payload: &'a [u8],
+}
+
+/// Reads the records of one segment, skipping corrupted bytes; returns where the data ends.
+fn scan(bytes: &[u8], recovery: &mut Recovery, mut each: impl FnMut(RawRecord<'_>)) -> usize {
+    let mut offset = 0;
+    let mut end = 0;
+    while offset + HEADER <= bytes.len() {
+        let header = &bytes[offset..offset + HEADER];
+        if header.iter().all(|&b| b == 0) {
+            break; // never written
+        }
+        match parse(bytes, offset) {
+            Some(record) => {
+                let next = offset + HEADER + record.payload.len().next_multiple_of(ALIGN);
+                if offset > end {
+                    recovery.corrupt_bytes_skipped += offset - end;
+                }
+                recovery.records += 1;
+                each(record);
+                offset = next;
+                end = next;
+            }
+            None => offset += ALIGN, // look for the next intact record
+        }
+    }
+    if offset > end && end < bytes.len() {
+        recovery.corrupt_bytes_skipped += offset.min(bytes.len()) - end;
+    }
+    end
+}
+
+fn parse(bytes: &[u8], offset: usize) -> Option<RawRecord<'_>> {
+    let header = &bytes[offset..offset + HEADER];
+    let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
+    let payload = bytes.get(offset + HEADER..(offset + HEADER).checked_add(len)?)?;
+    if len == 0 || checksum(&header[8..HEADER], payload) != crc {
+        return None;
+    }
+    Some(RawRecord {
+        offset,
+        seq: u64::from_le_bytes(header[8..16].try_into().ok()?),
+        kind: Kind::from_u8(header[16])?,
+        payload,
+    })
+}
+
+/// Recovery over arbitrary bytes, for the fuzzer: must never panic.
+pub fn recover_from_bytes(bytes: &[u8]) -> Recovery {
+    let mut recovery = Recovery::default();
+    scan(bytes, &mut recovery, |_| {});
+    recovery
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::temp_dir;
+
+    fn open(dir: &Path) -> Journal {
+        Journal::open(dir, "key-1", 1000).unwrap().0
+    }
+
+    fn jsons(journal: &Journal) -> Vec<String> {
+        journal
+            .oldest(usize::MAX, usize::MAX)
+            .iter()
+            .map(|p| String::from_utf8(p.json.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn appended_records_survive_reopening_in_order() {
+        let dir = temp_dir("journal-reopen");
+        let mut j = open(&dir);
+        for i in 0..5 {
+            j.append(Kind::CustomEvent, format!("{{\"i\":{i}}}").as_bytes())
+                .unwrap();
+        }
+        drop(j);
+        let j = open(&dir);
+        assert_eq!(j.pending(), 5);
+        assert_eq!(jsons(&j)[4], "{\"i\":4}");
+    }
+
+    #[test]
+    fn acknowledged_records_do_not_come_back() {
+        let dir = temp_dir("journal-ack");
+        let mut j = open(&dir);
+        for _ in 0..10 {
+            j.append(Kind::CustomEvent, b"{}").unwrap();
+        }
+        let third = j.oldest(3, usize::MAX)[2].seq;
+        assert_eq!(j.acknowledge_through(third), 3);
+        assert_eq!(j.pending(), 7);
+        drop(j);
+        let j = open(&dir);
+        assert_eq!(j.pending(), 7);
+        assert_eq!(j.oldest(1, usize::MAX)[0].seq, third + 1);
+    }
+
+    #[test]
+    fn batches_respect_count_bytes_and_api_key() {
+        let dir = temp_dir("journal-batch");
+        let mut j = open(&dir);
+        for _ in 0..10 {
+            j.append(Kind::CustomEvent, &[b'x'; 99]).unwrap();
+        }
+        assert_eq!(j.oldest(4, usize::MAX).len(), 4);
+        assert_eq!(j.oldest(100, 500).len(), 5);
+        assert_eq!(j.oldest(100, 1).len(), 1, "always at least one");
+        drop(j);
+        let (mut j, _) = Journal::open(&dir, "key-2", 1000).unwrap();
+        j.append(Kind::CustomEvent, b"{}").unwrap();
+        let batch = j.oldest(100, usize::MAX);
+        assert_eq!(batch.len(), 10);
+        assert!(batch.iter().all(|p| p.api_key == "key-1"));
+        j.acknowledge_through(batch[9].seq);
+        assert_eq!(j.oldest(100, usize::MAX)[0].api_key, "key-2");
+    }
+
+    #[test]
+    fn full_queue_drops_oldest_custom_events_before_session_datapoints() {
+        let dir = temp_dir("journal-full");
+        let (mut j, _) = Journal::open(&dir, "k", 3).unwrap();
+        j.append(Kind::SessionStart, b"ss").unwrap();
+        j.append(Kind::CustomEvent, b"c1").unwrap();
+        j.append(Kind::CustomEvent, b"c2").unwrap();
+        assert_eq!(j.append(Kind::SessionEnd, b"se").unwrap().1, 1);
+        assert_eq!(jsons(&j), ["ss", "c2", "se"]);
+        assert_eq!(j.append(Kind::SessionStart, b"s2").unwrap().1, 1);
+        assert_eq!(jsons(&j), ["ss", "se", "s2"]);
+        // Only session datapoints left: the oldest of them goes.
+        j.append(Kind::SessionEnd, b"e2").unwrap();
+        assert_eq!(jsons(&j), ["se", "s2", "e2"]);
+        drop(j);
+        let (j, _) = Journal::open(&dir, "k", 3).unwrap();
+        assert_eq!(jsons(&j), ["se", "s2", "e2"], "drops survive a restart");
+    }
+
+    #[test]
+    fn segments_roll_over_and_are_deleted_once_delivered() {
+        let dir = temp_dir("journal-roll");
+        let (mut j, _) = Journal::open(&dir, "k", 1_000_000).unwrap();
+        let payload = vec![b'x'; 40_000];
+        for _ in 0..60 {
+            j.append(Kind::CustomEvent, &payload).unwrap();
+        }
+        let count_segments = || {
+            fs::read_dir(&dir)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "seg")
+                })
+                .count()
+        };
+        assert!(count_segments() >= 3);
+        j.acknowledge_through(j.last_seq());
+        assert_eq!(count_segments(), 1);
+        assert_eq!(j.pending(), 0);
+        drop(j);
+        assert_eq!(open(&dir).pending(), 0);
+    }
+
+    #[test]
+    fn a_torn_tail_is_dropped_and_the_rest_kept_at_every_offset() {
+        let dir = temp_dir("journal-torn");
+        let mut j = open(&dir);
+        for i in 0..4 {
+            j.append(Kind::CustomEvent, format!("record-{i}").as_bytes())
+                .unwrap();
+        }
+        let last = j.oldest(4, usize::MAX)[3].json.len();
+        drop(j);
+        let path = segment_path(&dir.clone(), 1);
+        let original = fs::read(&path).unwrap();
+        let data_end = original.iter().rposition(|&b| b != 0).unwrap() + 1;
+        let last_start = data_end - HEADER - last;
+        for cut in last_start..data_end {
+            let mut torn = original.clone();
+            torn[cut..].fill(0);
+            fs::write(&path, &torn).unwrap();
+            let j = open(&dir);
+            assert_eq!(j.pending(), 3, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_corrupted_record_is_skipped_and_later_ones_kept() {
+        let dir = temp_dir("journal-corrupt");
+        let mut j = open(&dir);
+        for i in 0..3 {
+            j.append(Kind::CustomEvent, format!("record-{i}").as_bytes())
+                .unwrap();
+        }
+        let second = j.entries[1].offset as usize;
+        drop(j);
+        let path = segment_path(&dir, 1);
+        let mut raw = fs::read(&path).unwrap();
+        raw[second + HEADER + 2] ^= 0x40;
+        fs::write(&path, &raw).unwrap();
+        let j = open(&dir);
+        assert_eq!(jsons(&j), ["record-0", "record-2"]);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut seed = 12345u64;
+        for len in [0, 1, 23, 24, 25, 100, 4096] {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    (seed >> 56) as u8
+                })
+                .collect();
+            recover_from_bytes(&bytes);
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The options JSON of `stint_initialize`, validated into [`Options`].
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::log::LogLevel;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub session_timeout_seconds: u64,
+    pub keep_open_while_foreground: bool,
+    pub data_directory: PathBuf,
+    pub base_url: Option<String>,
+    pub flush_interval_seconds: u64,
+    pub max_queued_datapoints: u64,
+    pub log_level: LogLevel,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            session_timeout_seconds: 1800,
+            keep_open_while_foreground: false,
+            data_directory: default_data_directory(),
+            base_url: None,
+            flush_interval_seconds: 10,
+            max_queued_datapoints: 100_000,
+            log_level: LogLevel::Warn,
+        }
+    }
+}
+
+/// Options JSON longer than this is refused before parsing.
+pub const MAX_OPTIONS_BYTES: usize = 64 * 1024;
+
+impl Options {
+    /// Parses the options JSON; `None` means all defaults. The error names the key at fault.
+    pub fn parse(json: Option<&str>) -> Result<Options, String> {
+        let mut options = Options::default();
+        let Some(json) = json else {
+            return Ok(options);
+        };
+        let value: Value = serde_json::from_str(json)
+            .map_err(|e| format!("options_json is not valid JSON: {e}"))?;
+        let Value::Object(map) = value else {
+            return Err(format!(
+                "options_json must be a JSON object, got {}",
+                kind_of(&value)
+            ));
+        };
+        for (key, value) in &map {
+            match key.as_str() {
+                "sessionTimeoutInSeconds" => {
+                    options.session_timeout_seconds = integer(key, value, 1, 31_536_000)?
+                }
+                "keepOpenWhileForeground" => {
+                    options.keep_open_while_foreground = boolean(key, value)?
+                }
+                "dataDirectory" => options.data_directory = data_directory(value)?,
+                "baseUrl" => options.base_url = Some(base_url(value)?),
+                "flushIntervalInSeconds" => {
+                    options.flush_interval_seconds = integer(key, value, 1, 86_400)?
+                }
+                "maxQueuedDatapoints" => {
+                    options.max_queued_datapoints = integer(key, value, 100, 10_000_000)?
+                }
+                "logLevel" => options.log_level = log_level(value)?,
+                _ => return Err(unknown_key(key)),
+            }
+        }
+        Ok(options)
+    }
+}
+
+const KEYS: [&str; 7] = [
+    "sessionTimeoutInSeconds",
+    "keepOpenWhileForeground",
+    "dataDirectory",
+    "baseUrl",
+    "flushIntervalInSeconds",
+    "maxQueuedDatapoints",
+    "logLevel",
+];
+
+fn unknown_key(key: &str) -> String {
+    format!(
+        "unknown option `{}`; known options are {}",
+        key.escape_debug(),
+        KEYS.join(", ")
+    )
+}
+
+fn integer(key: &str, value: &Value, min: u64, max: u64) -> Result<u64, String> {
+    match value.as_u64() {
+        Some(n) if n < min => Err(format!("{key} must be an integer >= {min}, got {n}")),
+        Some(n) if n > max => Err(format!("{key} must be an integer <= {max}, got {n}")),
+        Some(n) => Ok(n),
+        None if value.as_i64().is_some() => {
+            Err(format!("{key} must be an integer >= {min}, got {value}"))
+        }
+        None => Err(format!(
+            "{key} must be an integer from {min} to {max}, got {}",
+            shown(value)
+        )),
+    }
+}
+
+fn boolean(key: &str, value: &Value) -> Result<bool, String> {
+    value
+        .as_bool()
+        .ok_or_else(|| format!("{key} must be true or false, got {}", shown(value)))
+}
+
+fn data_directory(value: &Value) -> Result<PathBuf, String> {
+    let path = value
+        .as_str()
+        .ok_or_else(|| format!("dataDirectory must be a string, got {}", shown(value)))?;
+    if path.contains('\0') {
+        return Err("dataDirectory must not contain NUL characters".into());
+    }
+    let path = PathBuf::from(path);
+    if !path.is_absolute() {
+        return Err(format!(
+            "dataDirectory must be an absolute path, got {:?}",
+            path.display().to_string()
+        ));
+    }
+    Ok(path)
+}
+
+fn base_url(value: &Value) -> Result<String, String> {
+    let url = value
+        .as_str()
+        .ok_or_else(|| format!("baseUrl must be a string, got {}", shown(value)))?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("baseUrl must start with https://, got {:?}", url))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err("baseUrl must not contain credentials".into());
+    }
+    let host = host_of(authority);
+    if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "baseUrl must be a URL like https://collector.example.com, got {url:?}"
+        ));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => {}
+        "http" if is_loopback(host) => {}
+        "http" => return Err(format!(
+            "baseUrl must use https:// (http:// is allowed only for loopback hosts), got {url:?}"
+        )),
+        _ => return Err(format!("baseUrl must start with https://, got {url:?}")),
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn host_of(authority: &str) -> &str {
+    if let Some(bracketed) = authority.strip_prefix('[') {
+        return bracketed.split(']').next().unwrap_or("");
+    }
+    authority.split(':').next().unwrap_or("")
+}
+
+/// Plain HTTP is only ever sent to this machine.
+pub fn is_loopback(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
+}
+
+fn log_level(value: &Value) -> Result<LogLevel, String> {
+    value.as_str().and_then(LogLevel::from_name).ok_or_else(|| {
+        format!(
+            "logLevel must be one of \"off\", \"error\", \"warn\", \"info\", \"debug\", got {}",
+            shown(value)
+        )
+    })
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A value as it appears in a message: short, so a hostile input cannot flood the log.
+fn shown(value: &Value) -> String {
+    let text = value.to_string();
+    if text.len() <= 64 {
+        return text;
+    }
+    let mut end = 60;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({})", &text[..end], kind_of(value))
+}
+
+/// The per-user data directory of the OS, plus `stint`.
+fn default_data_directory() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let base = if cfg!(target_os = "macos") || cfg!(target_os = "ios") {
+        home.map(|h| h.join("Library/Application Support"))
+    } else {
+        std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| home.map(|h| h.join(".local/share")))
+    };
+    base.unwrap_or_else(std::env::temp_dir).join("stint")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> String {
+        Options::parse(Some(json)).unwrap_err()
+    }
+
+    #[test]
+    fn null_options_give_the_documented_defaults() {
+        let o = Options::parse(None).unwrap();
+        assert_eq!(o.session_timeout_seconds, 1800);
+        assert!(!o.keep_open_while_foreground);
+        assert_eq!(o.base_url, None);
+        assert_eq!(o.flush_interval_seconds, 10);
+        assert_eq!(o.max_queued_datapoints, 100_000);
+        assert_eq!(o.log_level, LogLevel::Warn);
+        assert!(o.data_directory.ends_with("stint"));
+        assert_eq!(Options::parse(Some("{}")).unwrap(), o);
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let o = Options::parse(Some(
+            r#"{"sessionTimeoutInSeconds":2,"keepOpenWhileForeground":true,"dataDirectory":"/tmp/x",
+                "baseUrl":"https://c.example.com/","flushIntervalInSeconds":3,
+                "maxQueuedDatapoints":100,"logLevel":"debug"}"#,
+        ))
+        .unwrap();
+        assert_eq!(o.session_timeout_seconds, 2);
+        assert!(o.keep_open_while_foreground);
+        assert_eq!(o.data_directory, PathBuf::from("/tmp/x"));
+        assert_eq!(o.base_url.as_deref(), Some("https://c.example.com"));
+        assert_eq!(o.flush_interval_seconds, 3);
+        assert_eq!(o.max_queued_datapoints, 100);
+        assert_eq!(o.log_level, LogLevel::Debug);
+    }
+
+    #[test]
+    fn timeout_zero_names_key_and_bound() {
+        assert_eq!(
+            err(r#"{"sessionTimeoutInSeconds":0}"#),
+            "sessionTimeoutInSeconds must be an integer >= 1, got 0"
+        );
+    }
+
+    #[test]
+    fn ranges_are_inclusive_at_both_ends() {
+        for ok in [
+            r#"{"sessionTimeoutInSeconds":1}"#,
+            r#"{"sessionTimeoutInSeconds":31536000}"#,
+            r#"{"flushIntervalInSeconds":1}"#,
+            r#"{"flushIntervalInSeconds":86400}"#,
+            r#"{"maxQueuedDatapoints":100}"#,
+            r#"{"maxQueuedDatapoints":10000000}"#,
+        ] {
+            assert!(Options::parse(Some(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            r#"{"sessionTimeoutInSeconds":31536001}"#,
+            r#"{"sessionTimeoutInSeconds":-5}"#,
+            r#"{"flushIntervalInSeconds":0}"#,
+            r#"{"flushIntervalInSeconds":86401}"#,
+            r#"{"maxQueuedDatapoints":99}"#,
+            r#"{"maxQueuedDatapoints":10000001}"#,
+            r#"{"maxQueuedDatapoints":1e30}"#,
+        ] {
+            let key = bad.split('"').nth(1).unwrap();
+            assert!(err(bad).starts_with(key), "{bad}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_are_refused_with_the_key() {
+        assert!(err(r#"{"sessionTimeoutInSeconds":900.5}"#).contains("sessionTimeoutInSeconds"));
+        assert!(err(r#"{"sessionTimeoutInSeconds":"900"}"#).contains("\"900\""));
+        assert!(err(r#"{"keepOpenWhileForeground":1}"#).starts_with("keepOpenWhileForeground"));
+        assert!(err(r#"{"logLevel":"verbose"}"#).starts_with("logLevel"));
+        assert!(err(r#"{"dataDirectory":5}"#).starts_with("dataDirectory"));
+    }
+
+    #[test]
+    fn unknown_keys_and_non_objects_are_refused() {
+        assert!(err(r#"{"sessionTimeout":5}"#).contains("`sessionTimeout`"));
+        assert!(err("[1]").contains("an array"));
+        assert!(err("{").contains("not valid JSON"));
+    }
+
+    #[test]
+    fn data_directory_must_be_absolute() {
+        assert!(err(r#"{"dataDirectory":"relative/dir"}"#).contains("absolute"));
+        assert!(err(r#"{"dataDirectory":""}"#).contains("absolute"));
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1/x",
+            "http://[::1]:9",
+            "https://example.com",
+        ] {
+            assert!(
+                Options::parse(Some(&format!(r#"{{"baseUrl":"{ok}"}}"#))).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "http://example.com",
+            "http://10.0.0.1",
+            "ftp://localhost",
+            "https://",
+            "example.com",
+            "https://user:pw@example.com",
+            "http://127.0.0.1.evil.com",
+        ] {
+            assert!(
+                err(&format!(r#"{{"baseUrl":"{bad}"}}"#)).starts_with("baseUrl"),
+                "{bad}"
+            );
+        }
+    }
+}

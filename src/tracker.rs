@@ -1,0 +1,407 @@
+//! The Rust API: a `Tracker` owns the session state, the journal and the background worker.
+//! Every call takes one short lock, applies the session rules, appends what they record to the
+//! journal (a memory copy) and returns; nothing here waits on the network.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::clock;
+use crate::data_dir::DataDir;
+use crate::datapoint::{self, CustomEvent};
+use crate::dispatch::{self, SessionChange, SessionNotice};
+use crate::error::Error;
+use crate::ids::IdGenerator;
+use crate::input;
+use crate::journal::Journal;
+use crate::log;
+use crate::options::Options;
+use crate::saved_session::SavedSession;
+use crate::session::{self, Action, Millis, Record, Rules, SessionState};
+use crate::upload::Delivery;
+use crate::worker;
+
+/// Counters; all but `datapoints_pending` count since `initialize`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub sessions_started: u64,
+    pub sessions_ended: u64,
+    pub datapoints_recorded: u64,
+    pub datapoints_pending: u64,
+    pub datapoints_delivered: u64,
+    pub datapoints_dropped: u64,
+}
+
+pub struct Tracker {
+    pub(crate) shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What the worker and request threads share with the calling threads.
+pub(crate) struct Shared {
+    pub inner: Mutex<Inner>,
+    /// Wakes the worker (work is due) and flush waiters (progress was made).
+    pub changed: Condvar,
+    pub config: Config,
+}
+
+pub(crate) struct Config {
+    pub device_id: String,
+    pub rules: Rules,
+    pub base_url: Option<String>,
+    pub flush_interval: Duration,
+}
+
+pub(crate) struct Inner {
+    /// Set by shutdown: every later call is `NotInitialized`.
+    pub closed: bool,
+    pub stop_worker: bool,
+    pub session: SessionState,
+    saved_session: SavedSession,
+    pub journal: Journal,
+    pub ids: IdGenerator,
+    pub stats: Stats,
+    pub delivery: Delivery,
+    /// What the sleeping worker will wake for (`None`: it is awake or sleeps until notified).
+    pub worker_sleeps_until: Option<Option<Instant>>,
+    /// Worker wake-ups, for the idle benchmark.
+    pub worker_wakeups: u64,
+    records: Vec<Record>,
+    scratch: Vec<u8>,
+    data_dir: Option<DataDir>,
+}
+
+impl Tracker {
+    /// Opens the data directory, recovers the journal and the session, checks expiry, and starts
+    /// the worker.
+    pub fn start(api_key: &str, options: Options) -> Result<Tracker, Error> {
+        input::api_key(api_key)?;
+        log::set_max_level(options.log_level);
+        let data_dir = DataDir::open(&options.data_directory)?;
+        let mut ids = IdGenerator::from_os();
+        let device_id = data_dir.device_id(&mut ids)?;
+        let (saved_session, session) = SavedSession::open(&data_dir.session_state())?;
+        let (journal, recovery) =
+            Journal::open(&data_dir.journal(), api_key, options.max_queued_datapoints)
+                .map_err(|e| Error::storage("cannot open the journal", e))?;
+        if recovery.corrupt_bytes_skipped > 0 {
+            log::warn(|| {
+                format!(
+                    "journal recovery skipped {} corrupted or torn bytes; kept {} intact records",
+                    recovery.corrupt_bytes_skipped, recovery.records
+                )
+            });
+        }
+        let stats = Stats {
+            datapoints_pending: journal.pending(),
+            ..Stats::default()
+        };
+        let config = Config {
+            device_id,
+            rules: Rules {
+                session_timeout: options.session_timeout_seconds as Millis * 1000,
+                keep_open_while_foreground: options.keep_open_while_foreground,
+            },
+            base_url: options.base_url.clone(),
+            flush_interval: Duration::from_secs(options.flush_interval_seconds),
+        };
+        let mut delivery = Delivery::default();
+        if journal.pending() > 0 {
+            delivery.note_recorded(config.flush_interval);
+        }
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                closed: false,
+                stop_worker: false,
+                session,
+                saved_session,
+                journal,
+                ids,
+                stats,
+                delivery,
+                worker_sleeps_until: None,
+                worker_wakeups: 0,
+                records: Vec::with_capacity(4),
+                scratch: Vec::with_capacity(512),
+                data_dir: Some(data_dir),
+            }),
+            changed: Condvar::new(),
+            config,
+        });
+        shared.apply(Action::CheckExpiry, None)?;
+        let worker = worker::spawn(shared.clone())
+            .map_err(|e| Error::Internal(format!("cannot start the worker thread: {e}")))?;
+        log::info(|| format!("Stint {} initialized", crate::VERSION));
+        Ok(Tracker {
+            shared,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+
+    pub fn open_session(&self) -> Result<(), Error> {
+        self.shared.apply(Action::OpenSession, None)
+    }
+
+    /// Makes the session state and journal durable (fsync) before returning: a backgrounded
+    /// app may be killed without notice.
+    pub fn close_session(&self) -> Result<(), Error> {
+        self.shared.apply(Action::CloseSession, None)?;
+        self.shared.sync()
+    }
+
+    pub fn change_user(&self, user_id: &str) -> Result<(), Error> {
+        input::user_id(user_id)?;
+        self.shared.apply(Action::ChangeUser(user_id), None)
+    }
+
+    pub fn log_custom_event(&self, name: &str, properties: Option<&str>) -> Result<(), Error> {
+        input::event_name(name)?;
+        if let Some(properties) = properties {
+            input::properties(properties)?;
+        }
+        self.shared
+            .apply(Action::CustomEvent, Some(&CustomEvent { name, properties }))
+    }
+
+    /// The open session's id (after the expiry check), if any.
+    pub fn session_id(&self) -> Result<Option<String>, Error> {
+        self.shared.apply(Action::CheckExpiry, None)?;
+        let inner = self.shared.inner.lock();
+        Ok(inner.session.session.as_ref().map(|s| s.id.clone()))
+    }
+
+    pub fn stats(&self) -> Result<Stats, Error> {
+        let inner = self.shared.lock_open()?;
+        Ok(Stats {
+            datapoints_pending: inner.journal.pending(),
+            ..inner.stats
+        })
+    }
+
+    /// Asks the worker to send now; never blocks.
+    pub fn request_flush(&self) -> Result<(), Error> {
+        let mut inner = self.shared.lock_open()?;
+        if self.shared.config.base_url.is_some() {
+            inner.delivery.requested = true;
+            self.shared.changed.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Returns once everything recorded before the call is delivered (or dropped), or
+    /// `Timeout` with the data still queued. Without a `baseUrl`, only makes data durable.
+    pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        self.shared.sync()?;
+        if self.shared.config.base_url.is_none() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.shared.lock_open()?;
+        let target = inner.journal.last_seq();
+        loop {
+            if inner.journal.is_done_through(target) {
+                return Ok(());
+            }
+            if inner.closed {
+                return Err(Error::NotInitialized);
+            }
+            if !inner.delivery.requested && inner.delivery.in_flight.is_none() {
+                inner.delivery.requested = true;
+                self.shared.changed.notify_all();
+            }
+            if self
+                .shared
+                .changed
+                .wait_until(&mut inner, deadline)
+                .timed_out()
+                && !inner.journal.is_done_through(target)
+            {
+                return Err(Error::Timeout(format!(
+                    "flush did not finish within {} ms; {} datapoints stay queued",
+                    timeout.as_millis(),
+                    inner.journal.pending()
+                )));
+            }
+        }
+    }
+
+    /// Tries to deliver for at most `timeout`, then persists and stops. Records no datapoint.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        let delivered = match self.flush(timeout) {
+            Err(Error::Timeout(message)) => Err(Error::Timeout(message)),
+            other => other.map(|_| ()),
+        };
+        {
+            let mut inner = self.shared.inner.lock();
+            inner.closed = true;
+            inner.stop_worker = true;
+            self.shared.changed.notify_all();
+        }
+        if let Some(worker) = self.worker.lock().take() {
+            let _ = worker.join();
+        }
+        let synced = self.shared.sync_now();
+        // Unlock the directory now, even if a request thread still holds on to `shared`.
+        self.shared.inner.lock().data_dir = None;
+        dispatch::wait_until_idle(deadline.saturating_duration_since(Instant::now()));
+        synced.and(delivered)
+    }
+
+    /// How often the worker has woken up (for the idle benchmark).
+    pub fn worker_wakeups(&self) -> u64 {
+        self.shared.inner.lock().worker_wakeups
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let mut inner = self.shared.inner.lock();
+        inner.closed = true;
+        inner.stop_worker = true;
+        self.shared.changed.notify_all();
+    }
+}
+
+impl Shared {
+    pub fn lock_open(&self) -> Result<parking_lot::MutexGuard<'_, Inner>, Error> {
+        let inner = self.inner.lock();
+        if inner.closed {
+            return Err(Error::NotInitialized);
+        }
+        Ok(inner)
+    }
+
+    /// One call's work: the session rules at the current time, then recording what they produce.
+    pub fn apply(&self, action: Action<'_>, event: Option<&CustomEvent<'_>>) -> Result<(), Error> {
+        let mut guard = self.lock_open()?;
+        let inner = &mut *guard;
+        let now = clock::now_ms();
+        let before = (
+            inner.session.session.as_ref().map(|s| s.last_activity),
+            inner.session.foreground,
+        );
+        let ids = &mut inner.ids;
+        session::apply(
+            &mut inner.session,
+            action,
+            now,
+            self.config.rules,
+            &mut || ids.uuid(),
+            &mut inner.records,
+        );
+        let after = (
+            inner.session.session.as_ref().map(|s| s.last_activity),
+            inner.session.foreground,
+        );
+        let recorded = !inner.records.is_empty();
+        if recorded || matches!(action, Action::ChangeUser(_)) || before.0 != after.0 {
+            inner.saved_session.save(&inner.session);
+        }
+        if recorded {
+            self.record(inner, event)?;
+        }
+        if recorded || before.1 != after.1 {
+            self.wake_worker_if_sooner(inner);
+        }
+        Ok(())
+    }
+
+    fn record(&self, inner: &mut Inner, event: Option<&CustomEvent<'_>>) -> Result<(), Error> {
+        let records = std::mem::take(&mut inner.records);
+        let mut result = Ok(());
+        for record in &records {
+            let id = inner.ids.uuid();
+            let kind = datapoint::encode(record, &id, event, &mut inner.scratch);
+            match inner.journal.append(kind, &inner.scratch) {
+                Ok((_, dropped)) => {
+                    inner.stats.datapoints_recorded += 1;
+                    if dropped > 0 {
+                        inner.stats.datapoints_dropped += dropped;
+                        log::warn(|| {
+                            format!("queue full (maxQueuedDatapoints): dropped {dropped} oldest datapoint(s)")
+                        });
+                    }
+                }
+                Err(error) => {
+                    log::error(|| format!("cannot record a datapoint: {error}"));
+                    result = Err(Error::storage("cannot record the datapoint", error));
+                    continue;
+                }
+            }
+            if let Some(notice) = notice(record) {
+                match notice.change {
+                    SessionChange::Started => inner.stats.sessions_started += 1,
+                    SessionChange::Ended => inner.stats.sessions_ended += 1,
+                }
+                dispatch::session(notice);
+            }
+        }
+        inner.records = records;
+        inner.records.clear();
+        if self.config.base_url.is_some() {
+            inner.delivery.note_recorded(self.config.flush_interval);
+        }
+        result
+    }
+
+    /// Notifies the worker only if it sleeps past the new earliest deadline.
+    fn wake_worker_if_sooner(&self, inner: &mut Inner) {
+        let Some(sleeps_until) = inner.worker_sleeps_until else {
+            return;
+        };
+        let due = worker::next_due(self, inner);
+        if due.is_some_and(|due| sleeps_until.is_none_or(|until| due < until)) {
+            self.changed.notify_all();
+        }
+    }
+
+    pub fn sync(&self) -> Result<(), Error> {
+        let _open = self.lock_open()?;
+        drop(_open);
+        self.sync_now()
+    }
+
+    fn sync_now(&self) -> Result<(), Error> {
+        let mut inner = self.inner.lock();
+        inner
+            .saved_session
+            .sync()
+            .map_err(|e| Error::storage("cannot sync the session state", e))?;
+        inner
+            .journal
+            .sync()
+            .map_err(|e| Error::storage("cannot sync the journal", e))
+    }
+}
+
+fn notice(record: &Record) -> Option<SessionNotice> {
+    match record {
+        Record::Started {
+            session_id,
+            user,
+            time,
+        } => Some(SessionNotice {
+            change: SessionChange::Started,
+            session_id: session_id.clone(),
+            user_id: user.clone(),
+            start: *time,
+            end: None,
+        }),
+        Record::Ended {
+            session_id,
+            user,
+            start,
+            time,
+        } => Some(SessionNotice {
+            change: SessionChange::Ended,
+            session_id: session_id.clone(),
+            user_id: user.clone(),
+            start: *start,
+            end: Some(*time),
+        }),
+        Record::CustomEvent { .. } => None,
+    }
+}
