@@ -149,9 +149,11 @@ fn base_url(value: &Value) -> Result<String, String> {
     match scheme.to_ascii_lowercase().as_str() {
         "https" => {}
         "http" if is_loopback(host) => {}
-        "http" => return Err(format!(
+        "http" => {
+            return Err(format!(
             "baseUrl must use https:// (http:// is allowed only for loopback hosts), got {url:?}"
-        )),
+        ))
+        }
         _ => return Err(format!("baseUrl must start with https://, got {url:?}")),
     }
     Ok(url.trim_end_matches('/').to_owned())

@@ -62,7 +62,7 @@ pub struct Faults {
 
 /// What the server does with one request, decided by [`Faults::take_request_fault`].
 #[derive(Clone, Debug, PartialEq)]
-pub enum RequestFault {
+pub(crate) enum RequestFault {
     Drop,
     Hang,
     Garbage,
@@ -118,7 +118,7 @@ fn or_default(status: u16, default: u16) -> u16 {
 
 impl Faults {
     /// Consumes and returns the per-request fault for the next request, if any.
-    pub fn take_request_fault(&mut self) -> Option<RequestFault> {
+    pub(crate) fn take_request_fault(&mut self) -> Option<RequestFault> {
         if take(&mut self.drop_next) {
             return Some(RequestFault::Drop);
         }
@@ -153,7 +153,7 @@ impl Faults {
     }
 
     /// The status and message for a valid batch these faults refuse, if they do.
-    pub fn batch_rejection(&self, batch: &Batch) -> Option<(u16, String)> {
+    pub(crate) fn batch_rejection(&self, batch: &Batch) -> Option<(u16, String)> {
         if let Some(limit) = self.max_events_per_batch {
             if batch.events.len() > limit {
                 return Some((

@@ -155,3 +155,27 @@ fn concurrent_clients_are_all_counted() {
     assert_eq!(collector.datapoints().len(), 40);
     assert_eq!(user(&collector.users_json(), "c")["sessions"], 40);
 }
+
+#[test]
+fn the_binary_prints_its_address_and_serves_until_killed() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stint-collector"))
+        .args(["--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("stint-collector listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    let second = lines.next().unwrap().unwrap();
+    assert_eq!(second, format!("dashboard: {url}/"));
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:") && port != 0);
+    let served = get(port, "/healthz").status;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(served, 200);
+}
