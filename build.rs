@@ -8,6 +8,17 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=STINT_UPDATE_HEADER");
+    // A SONAME (install name on Apple) so programs linked by full path find the library at run
+    // time by name, as hosts and packagers expect.
+    match env::var("CARGO_CFG_TARGET_OS").as_deref() {
+        Ok("linux") | Ok("android") => {
+            println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libstint.so")
+        }
+        Ok("macos") | Ok("ios") => {
+            println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/libstint.dylib")
+        }
+        _ => {}
+    }
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets it")).join("stint.h");
     let mut config =

@@ -139,6 +139,9 @@ extern "C" {
  * options (see the README) or NULL for defaults; copied. On any error nothing is initialized.
  * Returns STINT_STATUS_ALREADY_INITIALIZED if already running, STINT_STATUS_DATA_DIRECTORY_LOCKED
  * if another process uses the data directory.
+ *
+ * # Safety
+ * Each pointer is NULL or points to a NUL-terminated string.
  */
 enum StintStatus stint_initialize(const char *api_key, const char *options_json);
 
@@ -165,6 +168,9 @@ enum StintStatus stint_close_session(void);
 /**
  * Sets the current user (`user_id`: 1-997 bytes UTF-8; copied). A different user ends the
  * open session now and starts a new one for the new user; the same user is only activity.
+ *
+ * # Safety
+ * `user_id` is NULL or points to a NUL-terminated string.
  */
 enum StintStatus stint_change_user(const char *user_id);
 
@@ -172,6 +178,9 @@ enum StintStatus stint_change_user(const char *user_id);
  * Records a custom event (`ce`) in the open session, if any; does not start one.
  * `name`: 1-255 bytes UTF-8. `properties_json`: a JSON object of at most 50 KB, or NULL.
  * Both are copied.
+ *
+ * # Safety
+ * Each pointer is NULL or points to a NUL-terminated string.
  */
 enum StintStatus stint_log_custom_event(const char *name, const char *properties_json);
 
@@ -191,11 +200,17 @@ enum StintStatus stint_flush(uint32_t timeout_ms);
  * Copies the open session's id, NUL-terminated, into `buffer` (at least
  * STINT_SESSION_ID_BUFFER_LEN = 37 bytes); "" if no session is open. `buffer` is untouched on
  * error.
+ *
+ * # Safety
+ * `buffer` is NULL or points to `buffer_len` writable bytes.
  */
 enum StintStatus stint_get_session_id(char *buffer, size_t buffer_len);
 
 /**
  * Fills `*out_stats`. `out_stats` is untouched on error.
+ *
+ * # Safety
+ * `out_stats` is NULL or points to a writable StintStats.
  */
 enum StintStatus stint_get_stats(struct StintStats *out_stats);
 
@@ -203,6 +218,9 @@ enum StintStatus stint_get_stats(struct StintStats *out_stats);
  * Copies the message of the latest failing call on this thread into `buffer`, NUL-terminated
  * and truncated to fit; returns its full length in bytes (0 if no call has failed). With a
  * NULL `buffer` or `buffer_len` 0 it only returns the length.
+ *
+ * # Safety
+ * `buffer` is NULL or points to `buffer_len` writable bytes.
  */
 size_t stint_last_error_message(char *buffer, size_t buffer_len);
 
@@ -210,6 +228,8 @@ size_t stint_last_error_message(char *buffer, size_t buffer_len);
  * Sets the session listener (NULL unsets). `user_data` is passed back untouched. May be set
  * before stint_initialize() and stays across stint_shutdown(). Once this returns, the
  * previous listener is never called again (from inside a listener: once that call returns).
+ * To guarantee that, it waits for a listener call running on the library thread to finish:
+ * do not hold a lock that your listener takes while calling this.
  */
 enum StintStatus stint_set_session_listener(StintSessionListener listener, void *user_data);
 

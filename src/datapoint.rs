@@ -2,14 +2,9 @@
 
 use std::io::Write;
 
+use crate::input::CustomEvent;
 use crate::journal::Kind;
 use crate::session::{Millis, Record};
-
-/// A custom event's name and (already validated) properties JSON object.
-pub struct CustomEvent<'a> {
-    pub name: &'a str,
-    pub properties: Option<&'a str>,
-}
 
 /// Encodes `record` as a datapoint with id `id` into `out` (cleared first); returns its kind.
 pub fn encode(

@@ -9,6 +9,39 @@ pub const MAX_PROPERTIES_BYTES: usize = 50 * 1024;
 /// Deeper properties are refused: they are never what an analytics event needs.
 pub const MAX_PROPERTIES_DEPTH: usize = 32;
 
+/// A user id that passed its checks.
+#[derive(Clone, Copy, Debug)]
+pub struct UserId<'a>(&'a str);
+
+impl<'a> UserId<'a> {
+    pub fn new(user: &'a str) -> Result<UserId<'a>, Error> {
+        user_id(user)?;
+        Ok(UserId(user))
+    }
+
+    pub fn as_str(self) -> &'a str {
+        self.0
+    }
+}
+
+/// A custom event whose name and properties passed their checks (once: the properties are
+/// parsed here and nowhere else).
+#[derive(Clone, Copy, Debug)]
+pub struct CustomEvent<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) properties: Option<&'a str>,
+}
+
+impl<'a> CustomEvent<'a> {
+    pub fn new(name: &'a str, properties: Option<&'a str>) -> Result<CustomEvent<'a>, Error> {
+        event_name(name)?;
+        if let Some(properties) = properties {
+            self::properties(properties)?;
+        }
+        Ok(CustomEvent { name, properties })
+    }
+}
+
 pub fn api_key(key: &str) -> Result<(), Error> {
     if key.is_empty() || key.len() > MAX_API_KEY_BYTES {
         return Err(Error::InvalidArgument(format!(

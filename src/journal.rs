@@ -4,10 +4,11 @@
 //! copy into the page cache: it survives SIGKILL at memory speed, and `sync` (msync) makes it
 //! survive power loss. Each record carries a CRC-32; recovery keeps every intact record, skips
 //! torn or corrupted bytes, and never refuses to start. Delivered datapoints are acknowledged
-//! in order through a cursor (`journal/cursor`); the oldest custom events dropped when the queue
-//! is full are remembered by tombstone records. A segment is deleted once all it holds is done.
+//! in order through a cursor (`journal/cursor`); a datapoint dropped because the queue is full is
+//! marked in place by one byte outside its checksum. A segment is deleted once nothing in it is
+//! pending.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,11 @@ use crate::slot_file::SlotFile;
 
 /// Segment size; a record never spans segments (the largest datapoint is ~60 KB).
 const SEGMENT_LEN: usize = 1 << 20;
-const HEADER: usize = 24; // len u32, crc u32, seq u64, kind u8, 7 reserved
+const HEADER: usize = 24; // len u32, crc u32, seq u64, kind u8, flags u8, 6 reserved
+/// Bytes 8..FLAGS (seq, kind) are checksummed with the payload; the flags byte is not, so it can
+/// be set in place with one store.
+const FLAGS: usize = 17;
+const DROPPED: u8 = 1;
 const ALIGN: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,8 +33,6 @@ pub enum Kind {
     CustomEvent = 3,
     /// The API key the following datapoints of this segment were recorded under.
     ApiKey = 16,
-    /// Payload: the seq (u64 LE) of a datapoint dropped because the queue was full.
-    Tombstone = 17,
 }
 
 impl Kind {
@@ -39,7 +42,6 @@ impl Kind {
             2 => Kind::SessionEnd,
             3 => Kind::CustomEvent,
             16 => Kind::ApiKey,
-            17 => Kind::Tombstone,
             _ => return None,
         })
     }
@@ -66,6 +68,8 @@ struct Entry {
 
 struct Segment {
     map: MappedFile,
+    /// Datapoints in this segment still pending; at 0 (and not active) the file is deleted.
+    live: u64,
     /// Where the next record goes.
     end: usize,
     /// `end` at the last sync: what is already durable against power loss.
@@ -142,9 +146,14 @@ impl Journal {
             .collect();
         numbers.sort_unstable();
         let mut recovery = Recovery::default();
-        let mut tombstones = HashSet::new();
         for number in numbers {
-            let map = MappedFile::open(&segment_path(&self.dir, number), 0)?;
+            let path = segment_path(&self.dir, number);
+            if fs::metadata(&path)?.len() < HEADER as u64 {
+                // Killed while creating it: nothing was ever written there.
+                fs::remove_file(&path)?;
+                continue;
+            }
+            let map = MappedFile::open(&path, 0)?;
             let mut key = None;
             let end = scan(map.bytes(), &mut recovery, |record| match record.kind {
                 Kind::ApiKey => {
@@ -152,14 +161,9 @@ impl Journal {
                         .ok()
                         .map(|k| self.key_index(k))
                 }
-                Kind::Tombstone => {
-                    if let Ok(bytes) = record.payload.try_into() {
-                        tombstones.insert(u64::from_le_bytes(bytes));
-                    }
-                }
                 kind => {
                     self.next_seq = self.next_seq.max(record.seq + 1);
-                    if record.seq > self.acked_through {
+                    if record.seq > self.acked_through && !record.dropped {
                         self.entries.push_back(Entry {
                             seq: record.seq,
                             segment: number,
@@ -176,6 +180,7 @@ impl Journal {
                 number,
                 Segment {
                     map,
+                    live: 0,
                     end,
                     synced_end: end,
                 },
@@ -184,10 +189,12 @@ impl Journal {
         }
         // Crash recovery may meet records out of order only if segments were; keep seq order.
         self.entries.make_contiguous().sort_by_key(|e| e.seq);
-        for entry in self.entries.iter_mut() {
-            entry.dropped = tombstones.contains(&entry.seq);
+        for entry in &self.entries {
+            if let Some(segment) = self.segments.get_mut(&entry.segment) {
+                segment.live += 1;
+            }
         }
-        self.live = self.entries.iter().filter(|e| !e.dropped).count() as u64;
+        self.live = self.entries.len() as u64;
         self.release_done_segments();
         Ok(recovery)
     }
@@ -210,6 +217,7 @@ impl Journal {
             number,
             Segment {
                 map,
+                live: 0,
                 end: 0,
                 synced_end: 0,
             },
@@ -240,6 +248,12 @@ impl Journal {
             dropped: false,
         });
         self.live += 1;
+        if let Some(segment) = self.segments.get_mut(&segment) {
+            segment.live += 1;
+        }
+        if dropped > 0 {
+            self.forget_dropped();
+        }
         Ok((seq, dropped))
     }
 
@@ -258,7 +272,8 @@ impl Journal {
         bytes[HEADER..HEADER + payload.len()].copy_from_slice(payload);
         bytes[8..16].copy_from_slice(&seq.to_le_bytes());
         bytes[16] = kind as u8;
-        let crc = checksum(&bytes[8..HEADER], payload);
+        bytes[FLAGS] = 0;
+        let crc = checksum(&bytes[8..FLAGS], payload);
         bytes[4..8].copy_from_slice(&crc.to_le_bytes());
         // The length goes last: until it is written, recovery sees no record here.
         bytes[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -268,8 +283,9 @@ impl Journal {
 
     /// Drops the oldest pending custom event, or failing that the oldest datapoint.
     fn drop_oldest(&mut self) -> io::Result<bool> {
-        let first = self.entries.front().map_or(0, |e| e.seq);
-        let from = (self.drop_scan_from.max(first) - first) as usize;
+        let from = self
+            .entries
+            .partition_point(|e| e.seq < self.drop_scan_from);
         let victim = self
             .entries
             .iter()
@@ -284,10 +300,23 @@ impl Journal {
         if self.entries[index].kind == Kind::CustomEvent {
             self.drop_scan_from = seq + 1;
         }
-        self.write_record(Kind::Tombstone, 0, &seq.to_le_bytes())?;
+        let entry = self.entries[index];
+        if let Some(segment) = self.segments.get_mut(&entry.segment) {
+            segment.map.bytes_mut()[entry.offset as usize + FLAGS] |= DROPPED;
+            segment.live -= 1;
+        }
         self.entries[index].dropped = true;
         self.live -= 1;
         Ok(true)
+    }
+
+    /// Keeps a full queue's memory and disk bounded: dropped entries leave the index once they
+    /// outnumber the live ones, and segments left with nothing live are deleted.
+    fn forget_dropped(&mut self) {
+        if (self.entries.len() as u64) > 2 * self.live + 64 {
+            self.entries.retain(|e| !e.dropped);
+        }
+        self.release_done_segments();
     }
 
     /// Datapoints recorded and not yet delivered or dropped.
@@ -341,6 +370,9 @@ impl Journal {
             let entry = self.entries.pop_front().expect("front");
             if !entry.dropped {
                 done += 1;
+                if let Some(segment) = self.segments.get_mut(&entry.segment) {
+                    segment.live -= 1;
+                }
             }
         }
         self.live -= done;
@@ -354,12 +386,11 @@ impl Journal {
 
     /// Deletes segments that hold nothing pending any more.
     fn release_done_segments(&mut self) {
-        let keep_from = self.entries.front().map_or(self.active, |e| e.segment);
         let done: Vec<u64> = self
             .segments
-            .keys()
-            .copied()
-            .filter(|&n| n < keep_from && n != self.active)
+            .iter()
+            .filter(|(&n, segment)| segment.live == 0 && n != self.active)
+            .map(|(&n, _)| n)
             .collect();
         for number in done {
             self.segments.remove(&number);
@@ -394,6 +425,7 @@ struct RawRecord<'a> {
     offset: usize,
     seq: u64,
     kind: Kind,
+    dropped: bool,
     payload: &'a [u8],
 }
 
@@ -431,13 +463,14 @@ fn parse(bytes: &[u8], offset: usize) -> Option<RawRecord<'_>> {
     let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
     let payload = bytes.get(offset + HEADER..(offset + HEADER).checked_add(len)?)?;
-    if len == 0 || checksum(&header[8..HEADER], payload) != crc {
+    if len == 0 || checksum(&header[8..FLAGS], payload) != crc {
         return None;
     }
     Some(RawRecord {
         offset,
         seq: u64::from_le_bytes(header[8..16].try_into().ok()?),
         kind: Kind::from_u8(header[16])?,
+        dropped: header[FLAGS] & DROPPED != 0,
         payload,
     })
 }
@@ -533,6 +566,27 @@ mod tests {
         drop(j);
         let (j, _) = Journal::open(&dir, "k", 3).unwrap();
         assert_eq!(jsons(&j), ["se", "s2", "e2"], "drops survive a restart");
+    }
+
+    #[test]
+    fn a_full_queue_that_is_never_delivered_keeps_the_disk_bounded() {
+        let dir = temp_dir("journal-bounded");
+        let (mut j, _) = Journal::open(&dir, "k", 100).unwrap();
+        j.append(Kind::SessionStart, b"ss").unwrap();
+        for _ in 0..20_000 {
+            j.append(Kind::CustomEvent, &[b'x'; 500]).unwrap();
+        }
+        assert_eq!(j.pending(), 100);
+        assert!(j.entries.len() < 400, "the index forgets dropped entries");
+        let bytes: u64 = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(bytes <= 4 * SEGMENT_LEN as u64, "{bytes} bytes on disk");
+        drop(j);
+        let (j, _) = Journal::open(&dir, "k", 100).unwrap();
+        assert_eq!(j.pending(), 100);
+        assert_eq!(jsons(&j)[0], "ss", "the session datapoint is kept");
     }
 
     #[test]

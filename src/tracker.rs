@@ -10,11 +10,11 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::clock;
 use crate::data_dir::DataDir;
-use crate::datapoint::{self, CustomEvent};
+use crate::datapoint;
 use crate::dispatch::{self, SessionChange, SessionNotice};
 use crate::error::Error;
 use crate::ids::IdGenerator;
-use crate::input;
+use crate::input::{self, CustomEvent, UserId};
 use crate::journal::Journal;
 use crate::log;
 use crate::options::Options;
@@ -151,18 +151,13 @@ impl Tracker {
         self.shared.sync()
     }
 
-    pub fn change_user(&self, user_id: &str) -> Result<(), Error> {
-        input::user_id(user_id)?;
-        self.shared.apply(Action::ChangeUser(user_id), None)
+    pub fn change_user(&self, user_id: UserId<'_>) -> Result<(), Error> {
+        self.shared
+            .apply(Action::ChangeUser(user_id.as_str()), None)
     }
 
-    pub fn log_custom_event(&self, name: &str, properties: Option<&str>) -> Result<(), Error> {
-        input::event_name(name)?;
-        if let Some(properties) = properties {
-            input::properties(properties)?;
-        }
-        self.shared
-            .apply(Action::CustomEvent, Some(&CustomEvent { name, properties }))
+    pub fn log_custom_event(&self, event: CustomEvent<'_>) -> Result<(), Error> {
+        self.shared.apply(Action::CustomEvent, Some(&event))
     }
 
     /// The open session's id (after the expiry check), if any.
@@ -200,16 +195,18 @@ impl Tracker {
         let deadline = Instant::now() + timeout;
         let mut inner = self.shared.lock_open()?;
         let target = inner.journal.last_seq();
+        // One immediate attempt per flush; after a failure the normal backoff applies, so a
+        // flush against a failing server waits instead of hammering it.
+        if !inner.journal.is_done_through(target) {
+            inner.delivery.requested = true;
+            self.shared.changed.notify_all();
+        }
         loop {
             if inner.journal.is_done_through(target) {
                 return Ok(());
             }
             if inner.closed {
                 return Err(Error::NotInitialized);
-            }
-            if !inner.delivery.requested && inner.delivery.in_flight.is_none() {
-                inner.delivery.requested = true;
-                self.shared.changed.notify_all();
             }
             if self
                 .shared

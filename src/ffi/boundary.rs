@@ -46,15 +46,21 @@ fn status_of(error: &Error) -> StintStatus {
 }
 
 /// Copies the last error message into `buffer`; returns its full length.
-pub fn copy_last_error(buffer: *mut c_char, buffer_len: usize) -> usize {
+///
+/// # Safety
+/// `buffer` is NULL or points to `buffer_len` writable bytes.
+pub unsafe fn copy_last_error(buffer: *mut c_char, buffer_len: usize) -> usize {
     LAST_ERROR
-        .try_with(|last| copy_truncated(&last.borrow(), buffer, buffer_len))
+        .try_with(|last| unsafe { copy_truncated(&last.borrow(), buffer, buffer_len) })
         .unwrap_or(0)
 }
 
 /// Copies `text` NUL-terminated into `buffer`, truncated to fit (never splitting a UTF-8
 /// character); returns the full length of `text`.
-pub fn copy_truncated(text: &str, buffer: *mut c_char, buffer_len: usize) -> usize {
+///
+/// # Safety
+/// `buffer` is NULL or points to `buffer_len` writable bytes.
+pub unsafe fn copy_truncated(text: &str, buffer: *mut c_char, buffer_len: usize) -> usize {
     if !buffer.is_null() && buffer_len > 0 {
         let mut len = text.len().min(buffer_len - 1);
         while !text.is_char_boundary(len) {

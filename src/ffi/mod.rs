@@ -29,6 +29,9 @@ pub const STINT_SESSION_ID_BUFFER_LEN: usize = 37;
 /// options (see the README) or NULL for defaults; copied. On any error nothing is initialized.
 /// Returns STINT_STATUS_ALREADY_INITIALIZED if already running, STINT_STATUS_DATA_DIRECTORY_LOCKED
 /// if another process uses the data directory.
+///
+/// # Safety
+/// Each pointer is NULL or points to a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn stint_initialize(
     api_key: *const c_char,
@@ -66,10 +69,14 @@ pub extern "C" fn stint_close_session() -> StintStatus {
 
 /// Sets the current user (`user_id`: 1-997 bytes UTF-8; copied). A different user ends the
 /// open session now and starts a new one for the new user; the same user is only activity.
+///
+/// # Safety
+/// `user_id` is NULL or points to a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn stint_change_user(user_id: *const c_char) -> StintStatus {
     call(|| {
         let user_id = unsafe { str_arg(user_id, "user_id", input::MAX_USER_ID_BYTES) }?;
+        let user_id = input::UserId::new(user_id)?;
         instance::with(|tracker| tracker.change_user(user_id))
     })
 }
@@ -77,6 +84,9 @@ pub unsafe extern "C" fn stint_change_user(user_id: *const c_char) -> StintStatu
 /// Records a custom event (`ce`) in the open session, if any; does not start one.
 /// `name`: 1-255 bytes UTF-8. `properties_json`: a JSON object of at most 50 KB, or NULL.
 /// Both are copied.
+///
+/// # Safety
+/// Each pointer is NULL or points to a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn stint_log_custom_event(
     name: *const c_char,
@@ -91,7 +101,8 @@ pub unsafe extern "C" fn stint_log_custom_event(
                 input::MAX_PROPERTIES_BYTES,
             )
         }?;
-        instance::with(|tracker| tracker.log_custom_event(name, properties))
+        let event = input::CustomEvent::new(name, properties)?;
+        instance::with(|tracker| tracker.log_custom_event(event))
     })
 }
 
@@ -112,6 +123,9 @@ pub extern "C" fn stint_flush(timeout_ms: u32) -> StintStatus {
 /// Copies the open session's id, NUL-terminated, into `buffer` (at least
 /// STINT_SESSION_ID_BUFFER_LEN = 37 bytes); "" if no session is open. `buffer` is untouched on
 /// error.
+///
+/// # Safety
+/// `buffer` is NULL or points to `buffer_len` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn stint_get_session_id(
     buffer: *mut c_char,
@@ -127,12 +141,16 @@ pub unsafe extern "C" fn stint_get_session_id(
             )));
         }
         let id = instance::with(|tracker| tracker.session_id())?;
-        boundary::copy_truncated(id.as_deref().unwrap_or(""), buffer, buffer_len);
+        // SAFETY: checked non-NULL; the caller provides `buffer_len` bytes.
+        unsafe { boundary::copy_truncated(id.as_deref().unwrap_or(""), buffer, buffer_len) };
         Ok(())
     })
 }
 
 /// Fills `*out_stats`. `out_stats` is untouched on error.
+///
+/// # Safety
+/// `out_stats` is NULL or points to a writable StintStats.
 #[no_mangle]
 pub unsafe extern "C" fn stint_get_stats(out_stats: *mut StintStats) -> StintStatus {
     call(|| {
@@ -157,14 +175,21 @@ pub unsafe extern "C" fn stint_get_stats(out_stats: *mut StintStats) -> StintSta
 /// Copies the message of the latest failing call on this thread into `buffer`, NUL-terminated
 /// and truncated to fit; returns its full length in bytes (0 if no call has failed). With a
 /// NULL `buffer` or `buffer_len` 0 it only returns the length.
+///
+/// # Safety
+/// `buffer` is NULL or points to `buffer_len` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn stint_last_error_message(buffer: *mut c_char, buffer_len: usize) -> usize {
-    std::panic::catch_unwind(|| boundary::copy_last_error(buffer, buffer_len)).unwrap_or(0)
+    // SAFETY: the caller provides `buffer_len` bytes at `buffer` (or NULL).
+    std::panic::catch_unwind(|| unsafe { boundary::copy_last_error(buffer, buffer_len) })
+        .unwrap_or(0)
 }
 
 /// Sets the session listener (NULL unsets). `user_data` is passed back untouched. May be set
 /// before stint_initialize() and stays across stint_shutdown(). Once this returns, the
 /// previous listener is never called again (from inside a listener: once that call returns).
+/// To guarantee that, it waits for a listener call running on the library thread to finish:
+/// do not hold a lock that your listener takes while calling this.
 #[no_mangle]
 pub extern "C" fn stint_set_session_listener(
     listener: StintSessionListener,

@@ -157,6 +157,12 @@ pub fn spawn_child(test_name: &str, role: &str, envs: &[(&str, String)]) -> Chil
     command.spawn().unwrap()
 }
 
+/// The role this process plays, if it is a child. In a child, this also ends the test
+/// harness's unfinished `test name ... ` line, so the child's own lines start clean.
 pub fn child_role() -> Option<String> {
-    std::env::var("STINT_CHILD_ROLE").ok()
+    let role = std::env::var("STINT_CHILD_ROLE").ok();
+    if role.is_some() {
+        println!();
+    }
+    role
 }

@@ -1,0 +1,209 @@
+import Dispatch
+import Foundation
+import XCTest
+
+@testable import Stint
+
+final class LifecycleTests: StintTestCase {
+    func testAFullSessionLifecycleIsRecordedAndSeenByTheListener() throws {
+        let recorder = EventRecorder()
+        let threeEvents = expectation(description: "started, ended, started")
+        threeEvents.expectedFulfillmentCount = 3
+        Stint.setSessionListener { event in
+            recorder.append(event)
+            threeEvents.fulfill()
+        }
+        try startStint()
+        XCTAssertNil(try Stint.sessionId, "no session before openSession")
+
+        try Stint.openSession()
+        let anonymousSession = try XCTUnwrap(try Stint.sessionId)
+        try Stint.logCustomEvent(
+            "level_up",
+            properties: ["level": 3, "hero": "wizard", "bonus": 1.5, "first": true,
+                         "items": ["sword", "shield"], "stats": ["hp": 10], "note": NSNull()])
+        try Stint.logCustomEvent("no_properties")
+        try Stint.changeUser("alice")
+        let aliceSession = try XCTUnwrap(try Stint.sessionId)
+        XCTAssertNotEqual(anonymousSession, aliceSession, "a new user gets a new session")
+        try Stint.changeUser("alice")
+        XCTAssertEqual(try Stint.sessionId, aliceSession, "the same user is only activity")
+        try Stint.closeSession()
+        XCTAssertEqual(try Stint.sessionId, aliceSession, "closing keeps the session for its timeout")
+
+        let stats = try Stint.stats
+        XCTAssertEqual(stats.sessionsStarted, 2)
+        XCTAssertEqual(stats.sessionsEnded, 1)
+        XCTAssertEqual(stats.datapointsRecorded, 5, "ss, ce, ce, se, ss")
+        XCTAssertEqual(stats.datapointsPending, 5, "nothing is delivered without a baseUrl")
+        XCTAssertEqual(stats.datapointsDelivered, 0)
+        XCTAssertEqual(stats.datapointsDropped, 0)
+
+        try Stint.requestImmediateDataFlush()
+        try Stint.flush(timeout: 5)
+        try Stint.shutdown(timeout: 5)
+        wait(for: [threeEvents], timeout: 5)
+
+        let events = recorder.all
+        XCTAssertEqual(events.map { $0.kind }, [.started, .ended, .started])
+        guard events.count == 3 else { return }
+        XCTAssertEqual(events.map { $0.sessionId }, [anonymousSession, anonymousSession, aliceSession])
+        XCTAssertEqual(events.map { $0.userId }, [nil, nil, "alice"])
+        XCTAssertNil(events[0].endTime)
+        let ended = events[1]
+        XCTAssertEqual(ended.startTime, events[0].startTime)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(ended.endTime), ended.startTime)
+        XCTAssertLessThan(abs(events[0].startTime.timeIntervalSinceNow), 60, "a current timestamp")
+    }
+
+    func testASessionContinuesAcrossShutdownAndInitializeAgain() throws {
+        try startStint()
+        try Stint.openSession()
+        let session = try XCTUnwrap(try Stint.sessionId)
+        try Stint.logCustomEvent("before_restart")
+        try Stint.shutdown()
+        assertStintError(try Stint.sessionId, .notInitialized)
+
+        try startStint()
+        XCTAssertEqual(try Stint.sessionId, session, "back within the timeout: the same session")
+        XCTAssertEqual(try Stint.stats.datapointsPending, 2, "ss and ce were recovered")
+        try Stint.openSession()
+        XCTAssertEqual(try Stint.stats.sessionsStarted, 0, "no new session was started")
+    }
+
+    func testTheVersionIsTheLibrarys() {
+        let parts = Stint.version.split(separator: ".")
+        XCTAssertEqual(parts.count, 3, Stint.version)
+        XCTAssertTrue(parts.allSatisfy { Int($0) != nil }, Stint.version)
+    }
+
+    func testAListenerMayCallBackIntoTheLibrary() throws {
+        let calledBack = expectation(description: "listener read the session id")
+        var idSeenInListener: String?
+        Stint.setSessionListener { event in
+            idSeenInListener = try? Stint.sessionId
+            XCTAssertEqual(idSeenInListener, event.sessionId)
+            _ = try? Stint.stats
+            try? Stint.requestImmediateDataFlush()
+            calledBack.fulfill()
+        }
+        try startStint()
+        try Stint.openSession()
+        wait(for: [calledBack], timeout: 5)
+        XCTAssertEqual(idSeenInListener, try Stint.sessionId)
+    }
+
+    func testAReplacedListenerIsReleasedAndNeverCalledAgain() throws {
+        final class Token {}
+        weak var weakToken: Token?
+        let flagLock = NSLock()
+        var isReplaced = false
+        var oldListenerCalledAfterReplacement = false
+        let oldListenerCalled = expectation(description: "the first listener sees the first session")
+        do {
+            let token = Token()
+            weakToken = token
+            Stint.setSessionListener { _ in
+                withExtendedLifetime(token) {}
+                flagLock.lock()
+                if isReplaced { oldListenerCalledAfterReplacement = true }
+                flagLock.unlock()
+                oldListenerCalled.fulfill()
+            }
+        }
+        XCTAssertNotNil(weakToken, "the registered closure is retained")
+        try startStint()
+        try Stint.openSession()
+        // The listener is chosen when an event is dispatched: wait until this one has been.
+        wait(for: [oldListenerCalled], timeout: 5)
+
+        let newListenerCalled = expectation(description: "the new listener sees the next session")
+        newListenerCalled.expectedFulfillmentCount = 2
+        Stint.setSessionListener { _ in newListenerCalled.fulfill() }
+        flagLock.lock()
+        isReplaced = true
+        flagLock.unlock()
+        XCTAssertNil(weakToken, "the replaced closure is released once setSessionListener returns")
+
+        try Stint.changeUser("bob")  // ended + started
+        wait(for: [newListenerCalled], timeout: 5)
+        flagLock.lock()
+        XCTAssertFalse(oldListenerCalledAfterReplacement)
+        flagLock.unlock()
+    }
+
+    func testAListenerMayRemoveItselfFromInsideTheCallback() throws {
+        final class Token {}
+        weak var weakToken: Token?
+        let calls = EventRecorder()
+        let firstCall = expectation(description: "first call")
+        do {
+            let token = Token()
+            weakToken = token
+            Stint.setSessionListener { event in
+                withExtendedLifetime(token) {}
+                calls.append(event)
+                Stint.setSessionListener(nil)  // releases this very closure's box
+                firstCall.fulfill()
+            }
+        }
+        try startStint()
+        try Stint.openSession()
+        wait(for: [firstCall], timeout: 5)
+        try Stint.changeUser("carol")  // ended + started, for nobody
+        try Stint.shutdown()  // waits until the library has dispatched everything
+        XCTAssertEqual(calls.all.count, 1)
+        XCTAssertNil(weakToken)
+    }
+
+    func testConcurrentCallsFromManyThreadsAreAllRecorded() throws {
+        try startStint()
+        try Stint.openSession()
+        let loggingThreads = 7
+        let eventsPerThread = 250
+        let failures = FailureCollector()
+        DispatchQueue.concurrentPerform(iterations: loggingThreads + 1) { thread in
+            if thread == loggingThreads {
+                for _ in 0..<50 {
+                    do {
+                        try Stint.closeSession()
+                        try Stint.openSession()
+                        _ = try Stint.sessionId
+                    } catch {
+                        failures.add("\(error)")
+                    }
+                }
+                return
+            }
+            for index in 0..<eventsPerThread {
+                do {
+                    try Stint.logCustomEvent("tick", properties: ["thread": thread, "index": index])
+                } catch {
+                    failures.add("\(error)")
+                }
+            }
+        }
+        XCTAssertEqual(failures.messages, [])
+        let stats = try Stint.stats
+        XCTAssertEqual(stats.sessionsStarted, 1, "closing and opening within the timeout continues")
+        XCTAssertEqual(stats.datapointsRecorded, UInt64(loggingThreads * eventsPerThread) + 1)
+    }
+}
+
+/// Collects failure messages from several threads.
+final class FailureCollector {
+    private let lock = NSLock()
+    private var collected: [String] = []
+
+    func add(_ message: String) {
+        lock.lock()
+        collected.append(message)
+        lock.unlock()
+    }
+
+    var messages: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return collected
+    }
+}

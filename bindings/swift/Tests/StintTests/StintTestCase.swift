@@ -1,0 +1,87 @@
+import Foundation
+import XCTest
+
+@testable import Stint
+
+/// Each test gets a fresh data directory; Stint is shut down and the listener removed after it.
+/// Stint is one instance per process, so these tests must not run in parallel with each other
+/// (XCTest runs them one after another unless `swift test --parallel` is given).
+class StintTestCase: XCTestCase {
+    private(set) var dataDirectory: URL!
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        dataDirectory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("stint-swift-tests-\(UUID().uuidString)", isDirectory: true)
+        // Left for Stint to create (0700); a leftover instance from a failed test is stopped.
+        _ = try? Stint.shutdown(timeout: 1)
+    }
+
+    override func tearDownWithError() throws {
+        Stint.setSessionListener(nil)
+        _ = try? Stint.shutdown(timeout: 1)
+        if let directory = dataDirectory {
+            _ = try? FileManager.default.removeItem(at: directory)
+        }
+        try super.tearDownWithError()
+    }
+
+    /// Options for a quiet, store-only Stint in this test's data directory.
+    func makeOptions(
+        sessionTimeoutInSeconds: Int? = nil, baseUrl: String? = nil
+    ) -> StintOptions {
+        return StintOptions(
+            sessionTimeoutInSeconds: sessionTimeoutInSeconds,
+            dataDirectory: dataDirectory.path,
+            baseUrl: baseUrl,
+            logLevel: .off)
+    }
+
+    func startStint(baseUrl: String? = nil) throws {
+        try Stint.initialize(apiKey: "swift-test-key", options: makeOptions(baseUrl: baseUrl))
+    }
+
+    /// Asserts that `expression` throws a StintError with `status` and a message (containing
+    /// `fragment`, if given).
+    func assertStintError<T>(
+        _ expression: @autoclosure () throws -> T,
+        _ status: StintError.Status,
+        messageContains fragment: String? = nil,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
+        XCTAssertThrowsError(try expression(), file: file, line: line) { error in
+            guard let stintError = error as? StintError else {
+                XCTFail("expected a StintError, got \(error)", file: file, line: line)
+                return
+            }
+            XCTAssertEqual(stintError.status, status, "\(stintError)", file: file, line: line)
+            XCTAssertEqual(stintError.code, status.rawValue, file: file, line: line)
+            XCTAssertFalse(stintError.message.isEmpty, "no message", file: file, line: line)
+            if let fragment = fragment {
+                XCTAssertTrue(
+                    stintError.message.contains(fragment),
+                    "message \"\(stintError.message)\" does not mention \(fragment)",
+                    file: file, line: line)
+            }
+        }
+    }
+}
+
+/// Collects listener events, which arrive on a library thread.
+final class EventRecorder {
+    private let lock = NSLock()
+    private var events: [StintSessionEvent] = []
+
+    func append(_ event: StintSessionEvent) {
+        lock.lock()
+        events.append(event)
+        lock.unlock()
+    }
+
+    var all: [StintSessionEvent] {
+        lock.lock()
+        defer { lock.unlock() }
+        return events
+    }
+}

@@ -1,0 +1,272 @@
+//! What survives a process being killed: every datapoint and session change whose call returned
+//! OK. Children are this test binary re-run in a role (see `spawn_child`).
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::*;
+use stint_collector::Collector;
+
+fn child_dir() -> PathBuf {
+    PathBuf::from(std::env::var("STINT_DIR").unwrap())
+}
+
+/// Reads the child's stdout until `READY`, returning the lines it marked with `> ` before it
+/// (the test harness prints lines of its own).
+fn until_ready(child: &mut Child) -> (Vec<String>, BufReader<std::process::ChildStdout>) {
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "child died early");
+        let line = line.trim().to_owned();
+        if line == "READY" {
+            return (lines, stdout);
+        }
+        if let Some(said) = line.strip_prefix("> ") {
+            lines.push(said.to_owned());
+        }
+    }
+}
+
+fn kill(child: &mut Child) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+}
+
+#[test]
+fn session_and_user_survive_a_kill_and_continue_within_the_timeout() {
+    if child_role().as_deref() == Some("record-and-wait") {
+        let timeout = std::env::var("STINT_TIMEOUT").unwrap();
+        init_ok(
+            &child_dir(),
+            &format!(r#""sessionTimeoutInSeconds":{timeout}"#),
+        );
+        assert_eq!(stint_open_session(), StintStatus::Ok);
+        assert_eq!(change_user("alice"), StintStatus::Ok);
+        assert_eq!(event("before-kill", None), StintStatus::Ok);
+        println!("> {}", session_id().unwrap());
+        println!("READY");
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    let _turn = serial();
+    let dir = fresh_dir("kill-continue");
+    let envs = [
+        ("STINT_DIR", dir.display().to_string()),
+        ("STINT_TIMEOUT", "60".into()),
+    ];
+    let mut child = spawn_child(
+        "session_and_user_survive_a_kill_and_continue_within_the_timeout",
+        "record-and-wait",
+        &envs,
+    );
+    let (lines, _) = until_ready(&mut child);
+    kill(&mut child);
+
+    let collector = Collector::start().unwrap();
+    let base = format!(
+        r#""baseUrl":"{}","sessionTimeoutInSeconds":60"#,
+        collector.url()
+    );
+    init_ok(&dir, &base);
+    assert_eq!(
+        session_id().as_deref(),
+        Some(lines[0].as_str()),
+        "the session continues"
+    );
+    assert_eq!(change_user("alice"), StintStatus::Ok);
+    assert_eq!(
+        session_id().as_deref(),
+        Some(lines[0].as_str()),
+        "the user was restored"
+    );
+    assert_eq!(stint_flush(30_000), StintStatus::Ok, "{}", last_error());
+    let names: Vec<String> = collector
+        .datapoints()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["ss", "se", "ss", "ce"]);
+    let device = collector.requests()[0].device_id.clone().unwrap();
+    assert_eq!(stint_shutdown(5000), StintStatus::Ok);
+
+    // The device id is created once per data directory.
+    init_ok(&dir, &base);
+    assert_eq!(event("again", None), StintStatus::Ok);
+    assert_eq!(stint_flush(30_000), StintStatus::Ok);
+    assert_eq!(
+        collector.requests().last().unwrap().device_id.as_deref(),
+        Some(device.as_str())
+    );
+    assert_eq!(stint_shutdown(5000), StintStatus::Ok);
+}
+
+#[test]
+fn an_app_that_comes_back_late_gets_the_end_stamped_at_its_last_activity() {
+    if child_role().is_some() {
+        return session_and_user_survive_a_kill_and_continue_within_the_timeout();
+    }
+    let _turn = serial();
+    let dir = fresh_dir("kill-late");
+    let envs = [
+        ("STINT_DIR", dir.display().to_string()),
+        ("STINT_TIMEOUT", "1".into()),
+    ];
+    let mut child = spawn_child(
+        "session_and_user_survive_a_kill_and_continue_within_the_timeout",
+        "record-and-wait",
+        &envs,
+    );
+    let (lines, _) = until_ready(&mut child);
+    kill(&mut child);
+    std::thread::sleep(Duration::from_millis(1500));
+
+    listen();
+    let collector = Collector::start().unwrap();
+    init_ok(
+        &dir,
+        &format!(
+            r#""baseUrl":"{}","sessionTimeoutInSeconds":1"#,
+            collector.url()
+        ),
+    );
+    assert_eq!(
+        session_id(),
+        None,
+        "expired while away: ended at initialize"
+    );
+    assert_eq!(stint_flush(30_000), StintStatus::Ok, "{}", last_error());
+    let datapoints = collector.datapoints();
+    let names: Vec<&str> = datapoints
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ss", "se", "ss", "ce", "se"]);
+    let (ss, ce, se) = (&datapoints[2], &datapoints[3], &datapoints[4]);
+    assert_eq!(se["session_id"], lines[0].as_str());
+    assert_eq!(se["user_id"], "alice");
+    assert_eq!(se["time"], ce["time"], "stamped at the last activity");
+    let d = se["data"]["d"].as_f64().unwrap();
+    let expected = ce["time"].as_f64().unwrap() - ss["time"].as_f64().unwrap();
+    assert!((d - expected).abs() < 0.0015, "{d} vs {expected}");
+    assert!(wait_for(Duration::from_secs(10), || SEEN.lock().len() == 1));
+    assert_eq!(SEEN.lock()[0].0, StintSessionEventKind::Ended);
+    assert_eq!(stint_shutdown(5000), StintStatus::Ok);
+    stint_set_session_listener(None, std::ptr::null_mut());
+}
+
+/// The kill storm: a child records from 4 threads (and opens/closes sessions from a fifth),
+/// printing each event name after its call returned OK; it is SIGKILLed at a random moment
+/// (usually mid-stream, sometimes after it finished).
+/// A restart must recover every printed event, and the collector must see each exactly once.
+#[test]
+fn every_datapoint_that_returned_ok_survives_sigkill() {
+    if child_role().as_deref() == Some("storm") {
+        return storm_child();
+    }
+    let _turn = serial();
+    let trials: u32 = std::env::var("STINT_KILL_TRIALS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(50);
+    let dir = fresh_dir("kill-storm");
+    let collector = Collector::start().unwrap();
+    let options_json = format!(r#""baseUrl":"{}""#, collector.url());
+    let mut confirmed: HashSet<String> = HashSet::new();
+    let mut seed = Instant::now().elapsed().as_nanos() as u64 ^ std::process::id() as u64;
+    for trial in 0..trials {
+        let mut child = spawn_child(
+            "every_datapoint_that_returned_ok_survives_sigkill",
+            "storm",
+            &[
+                ("STINT_DIR", dir.display().to_string()),
+                ("STINT_TRIAL", trial.to_string()),
+            ],
+        );
+        let (_, stdout) = until_ready(&mut child);
+        let reader = std::thread::spawn(move || {
+            stdout
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<String>>()
+        });
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis(5 + (seed >> 33) % 150));
+        kill(&mut child);
+        let printed = reader.join().unwrap();
+        confirmed.extend(printed.into_iter().filter(|l| l.starts_with('t')));
+
+        init_ok(&dir, &options_json);
+        assert_eq!(
+            stint_flush(60_000),
+            StintStatus::Ok,
+            "trial {trial}: {}",
+            last_error()
+        );
+        assert_eq!(stint_shutdown(5000), StintStatus::Ok);
+        let delivered: HashSet<String> = collector
+            .datapoints()
+            .iter()
+            .filter(|d| d["name"] == "ce")
+            .map(|d| d["data"]["n"].as_str().unwrap().to_owned())
+            .collect();
+        let lost: Vec<&String> = confirmed.difference(&delivered).collect();
+        assert!(
+            lost.is_empty(),
+            "trial {trial}: lost {} e.g. {:?}",
+            lost.len(),
+            lost.first()
+        );
+    }
+    assert!(
+        confirmed.len() > trials as usize,
+        "the children recorded something"
+    );
+    assert_eq!(
+        collector.datapoints_received_total(),
+        collector.datapoints().len(),
+        "nothing was delivered twice"
+    );
+    eprintln!(
+        "kill storm: {trials} trials, {} confirmed datapoints, 0 lost",
+        confirmed.len()
+    );
+}
+
+fn storm_child() {
+    init_ok(&child_dir(), "");
+    let trial = std::env::var("STINT_TRIAL").unwrap();
+    println!("READY");
+    let mut threads = Vec::new();
+    for thread in 0..4 {
+        let trial = trial.clone();
+        threads.push(std::thread::spawn(move || {
+            let stdout = std::io::stdout();
+            for i in 0..500 {
+                if i % 10 == 0 {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                let name = format!("t{trial}-{thread}-{i}");
+                if event(&name, Some(r#"{"k":1}"#)) == StintStatus::Ok {
+                    let mut out = stdout.lock();
+                    let _ = writeln!(out, "{name}");
+                    let _ = out.flush();
+                }
+            }
+        }));
+    }
+    loop {
+        let _ = stint_open_session();
+        std::thread::sleep(Duration::from_millis(3));
+        let _ = stint_close_session();
+    }
+}
