@@ -182,9 +182,7 @@ pub fn compress(body: Vec<u8>) -> (Vec<u8>, bool) {
 }
 
 pub fn agent() -> ureq::Agent {
-    let tls = ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-        .build();
+    let tls = ureq::tls::TlsConfig::builder().root_certs(root_certs()).build();
     ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(30)))
@@ -196,8 +194,27 @@ pub fn agent() -> ureq::Agent {
         .new_agent()
 }
 
-/// Sends one batch and judges the response.
+/// The OS trust store, so enterprise and user-installed CAs work. Not on Android: there the
+/// platform verifier must first be handed the app's JVM context, which a C API cannot do, so
+/// Stint uses the Mozilla roots it carries.
+fn root_certs() -> ureq::tls::RootCerts {
+    if cfg!(target_os = "android") {
+        ureq::tls::RootCerts::WebPki
+    } else {
+        ureq::tls::RootCerts::PlatformVerifier
+    }
+}
+
+/// Sends one batch and judges the response; a panic in the HTTP stack is a failed attempt.
 pub fn send(agent: &ureq::Agent, base_url: &str, body: Vec<u8>) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| post(agent, base_url, body)))
+        .unwrap_or_else(|_| Outcome::Retry {
+            reason: "internal error in the HTTP client".into(),
+            retry_after: None,
+        })
+}
+
+fn post(agent: &ureq::Agent, base_url: &str, body: Vec<u8>) -> Outcome {
     let (body, gzipped) = compress(body);
     let mut request = agent
         .post(format!("{base_url}/api/v3/data"))

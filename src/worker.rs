@@ -16,7 +16,15 @@ use crate::upload::{self, InFlight, Outcome, MAX_BATCH_BYTES};
 pub fn spawn(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("stint-worker".into())
-        .spawn(move || run(shared))
+        .spawn(move || {
+            // A bug must not stop expiry and delivery for the rest of the process.
+            while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(shared.clone())))
+                .is_err()
+            {
+                log::error(|| "the Stint worker recovered from an internal error".into());
+                std::thread::sleep(Duration::from_secs(1)); // never a hot loop
+            }
+        })
 }
 
 /// The earliest moment the worker has something to do, if any.
