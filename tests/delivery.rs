@@ -409,7 +409,6 @@ fn assert_key_error_logged(logs: &LogCapture) {
 /// The 401 test as the contract states it: the flush during which the key is refused does not
 /// hammer the server (long backoff), and a later explicit flush retries.
 #[test]
-
 fn unauthorized_keeps_the_data_and_a_later_flush_delivers_it() {
     let _turn = serial();
     let logs = LogCapture::start();

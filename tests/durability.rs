@@ -40,6 +40,23 @@ fn kill(child: &mut Child) {
     child.wait().unwrap();
 }
 
+/// A child opens a session, changes user to alice, logs an event, says its session id, and is
+/// SIGKILLed; returns what it said.
+fn record_in_a_child_then_kill_it(dir: &std::path::Path, session_timeout: u32) -> Vec<String> {
+    let envs = [
+        ("STINT_DIR", dir.display().to_string()),
+        ("STINT_TIMEOUT", session_timeout.to_string()),
+    ];
+    let mut child = spawn_child(
+        "session_and_user_survive_a_kill_and_continue_within_the_timeout",
+        "record-and-wait",
+        &envs,
+    );
+    let (lines, _) = until_ready(&mut child);
+    kill(&mut child);
+    lines
+}
+
 #[test]
 fn session_and_user_survive_a_kill_and_continue_within_the_timeout() {
     if child_role().as_deref() == Some("record-and-wait") {
@@ -58,17 +75,7 @@ fn session_and_user_survive_a_kill_and_continue_within_the_timeout() {
     }
     let _turn = serial();
     let dir = fresh_dir("kill-continue");
-    let envs = [
-        ("STINT_DIR", dir.display().to_string()),
-        ("STINT_TIMEOUT", "60".into()),
-    ];
-    let mut child = spawn_child(
-        "session_and_user_survive_a_kill_and_continue_within_the_timeout",
-        "record-and-wait",
-        &envs,
-    );
-    let (lines, _) = until_ready(&mut child);
-    kill(&mut child);
+    let lines = record_in_a_child_then_kill_it(&dir, 60);
 
     let collector = Collector::start().unwrap();
     let base = format!(
@@ -115,17 +122,7 @@ fn an_app_that_comes_back_late_gets_the_end_stamped_at_its_last_activity() {
     }
     let _turn = serial();
     let dir = fresh_dir("kill-late");
-    let envs = [
-        ("STINT_DIR", dir.display().to_string()),
-        ("STINT_TIMEOUT", "1".into()),
-    ];
-    let mut child = spawn_child(
-        "session_and_user_survive_a_kill_and_continue_within_the_timeout",
-        "record-and-wait",
-        &envs,
-    );
-    let (lines, _) = until_ready(&mut child);
-    kill(&mut child);
+    let lines = record_in_a_child_then_kill_it(&dir, 1);
     std::thread::sleep(Duration::from_millis(1500));
 
     listen();
