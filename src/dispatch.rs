@@ -144,6 +144,13 @@ fn run() {
     let mut state = DISPATCHER.state.lock();
     loop {
         let Some(notice) = state.queue.pop_front() else {
+            if state.listener.is_none() && state.log_handler.is_none() {
+                // Nothing registered: end the thread (the next notice starts another), so a
+                // host runtime can unload code that registered callbacks (Mono domain reload).
+                state.thread = None;
+                DISPATCHER.changed.notify_all();
+                return;
+            }
             DISPATCHER.changed.wait(&mut state);
             continue;
         };
