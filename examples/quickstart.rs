@@ -97,7 +97,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!();
-    println!("dashboard: {}/ (add `-- --serve` to keep it up)", collector.url());
+    println!(
+        "dashboard: {}/ (add `-- --serve` to keep it up)",
+        collector.url()
+    );
     let _ = std::fs::remove_dir_all(&data_directory);
     if serve {
         println!("serving the dashboard; press Ctrl-C to stop");

@@ -23,10 +23,7 @@ impl DataDir {
             .mode(0o700)
             .create(path)
             .map_err(|e| {
-                Error::storage(
-                    &format!("cannot create dataDirectory {}", path.display()),
-                    e,
-                )
+                Error::storage(&format!("cannot create dataDirectory {}", shown(path)), e)
             })?;
         let lock = OpenOptions::new()
             .read(true)
@@ -35,16 +32,14 @@ impl DataDir {
             .truncate(false)
             .mode(0o600)
             .open(path.join("lock"))
-            .map_err(|e| {
-                Error::storage(&format!("cannot use dataDirectory {}", path.display()), e)
-            })?;
+            .map_err(|e| Error::storage(&format!("cannot use dataDirectory {}", shown(path)), e))?;
         // SAFETY: plain syscall on an open descriptor.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let error = io::Error::last_os_error();
             if error.kind() == io::ErrorKind::WouldBlock {
                 return Err(Error::DataDirectoryLocked(format!(
                     "dataDirectory {} is in use by another process (or another Stint instance)",
-                    path.display()
+                    shown(path)
                 )));
             }
             return Err(Error::storage("cannot lock dataDirectory", error));
@@ -77,6 +72,11 @@ impl DataDir {
     pub fn session_state(&self) -> PathBuf {
         self.path.join("session")
     }
+}
+
+/// A path in a message: long ones are shortened so that a hostile option cannot flood the log.
+fn shown(path: &Path) -> String {
+    crate::options::shown_text(&path.display().to_string())
 }
 
 /// Writes a whole file so a crash leaves either the old or the new content.

@@ -84,9 +84,63 @@ pub fn properties(json: &str) -> Result<(), Error> {
             "properties_json is nested deeper than {MAX_PROPERTIES_DEPTH} levels"
         )));
     }
-    serde_json::from_str::<serde::de::IgnoredAny>(json)
+    serde_json::from_str::<Checked>(json)
         .map(|_| ())
         .map_err(|e| Error::InvalidArgument(format!("properties_json is not valid JSON: {e}")))
+}
+
+/// Any JSON value, read in full without being kept. Unlike `serde::de::IgnoredAny` (which
+/// serde_json skips over unchecked), it makes serde_json parse every number and string, so
+/// `1e999` and lone surrogates like `"\ud800"` are refused here instead of being recorded and
+/// then rejected by the collector, which would drop the datapoint.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Checked, D::Error> {
+        deserializer.deserialize_any(Checked)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Checked {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
 }
 
 /// The deepest nesting of objects and arrays, ignoring brackets inside strings.
@@ -151,7 +205,19 @@ mod tests {
     fn properties_must_be_a_json_object() {
         assert!(properties(r#"{"level":3,"tags":["a"]}"#).is_ok());
         assert!(properties(" {} ").is_ok());
-        for bad in ["[1,2]", "3", "\"x\"", "{", "{} x", "null", ""] {
+        for bad in [
+            "[1,2]",
+            "3",
+            "\"x\"",
+            "{",
+            "{} x",
+            "null",
+            "",
+            r#"{"a":1e999}"#,
+            r#"{"a":[-1e400]}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"\udc00":1}"#,
+        ] {
             assert!(properties(bad).is_err(), "{bad}");
         }
         let deep = "{\"a\":".repeat(200) + "1" + &"}".repeat(200);

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::mmap::MappedFile;
@@ -110,7 +111,11 @@ impl Journal {
     /// Opens the journal in `dir`, recovering what is there. New datapoints are recorded under
     /// `api_key`; at most `max_live` are kept.
     pub fn open(dir: &Path, api_key: &str, max_live: u64) -> io::Result<(Journal, Recovery)> {
-        fs::create_dir_all(dir)?;
+        // 0700 like the data directory, whatever the umask: the journal holds the API key.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         let (cursor, acked) = SlotFile::open(&dir.join("cursor"))?;
         let acked_through = acked
             .and_then(|v| v.try_into().ok())
@@ -226,6 +231,17 @@ impl Journal {
         let key = self.keys[self.current_key as usize].clone();
         self.write_record(Kind::ApiKey, 0, key.as_bytes())?;
         Ok(())
+    }
+
+    /// Makes sure records of `payload_bytes` in all (at most three of them) fit in the active
+    /// segment, starting a new one if not: after `Ok`, those appends cannot fail.
+    pub fn make_room(&mut self, payload_bytes: usize) -> io::Result<()> {
+        let needed = payload_bytes + 3 * (HEADER + ALIGN);
+        let fits = |s: &Segment| s.end + needed <= s.map.bytes().len();
+        if self.segments.get(&self.active).is_some_and(fits) {
+            return Ok(());
+        }
+        self.start_segment()
     }
 
     /// Appends a datapoint. Returns its seq and the number of datapoints dropped to make room.

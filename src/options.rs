@@ -84,9 +84,15 @@ const KEYS: [&str; 7] = [
 ];
 
 fn unknown_key(key: &str) -> String {
+    let end = prefix_end(key);
+    let more = if end < key.len() {
+        format!("... ({} bytes)", key.len())
+    } else {
+        String::new()
+    };
     format!(
-        "unknown option `{}`; known options are {}",
-        key.escape_debug(),
+        "unknown option `{}`{more}; known options are {}",
+        key[..end].escape_debug(),
         KEYS.join(", ")
     )
 }
@@ -122,8 +128,8 @@ fn data_directory(value: &Value) -> Result<PathBuf, String> {
     let path = PathBuf::from(path);
     if !path.is_absolute() {
         return Err(format!(
-            "dataDirectory must be an absolute path, got {:?}",
-            path.display().to_string()
+            "dataDirectory must be an absolute path, got {}",
+            shown_text(&path.display().to_string())
         ));
     }
     Ok(path)
@@ -135,7 +141,7 @@ fn base_url(value: &Value) -> Result<String, String> {
         .ok_or_else(|| format!("baseUrl must be a string, got {}", shown(value)))?;
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| format!("baseUrl must start with https://, got {:?}", url))?;
+        .ok_or_else(|| format!("baseUrl must start with https://, got {}", shown_text(url)))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
         return Err("baseUrl must not contain credentials".into());
@@ -143,7 +149,8 @@ fn base_url(value: &Value) -> Result<String, String> {
     let host = host_of(authority);
     if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
-            "baseUrl must be a URL like https://collector.example.com, got {url:?}"
+            "baseUrl must be a URL like https://collector.example.com, got {}",
+            shown_text(url)
         ));
     }
     match scheme.to_ascii_lowercase().as_str() {
@@ -151,17 +158,28 @@ fn base_url(value: &Value) -> Result<String, String> {
         "http" if is_loopback(host) => {}
         "http" => {
             return Err(format!(
-            "baseUrl must use https:// (http:// is allowed only for loopback hosts), got {url:?}"
-        ))
+                "baseUrl must use https:// (http:// is allowed only for loopback hosts), got {}",
+                shown_text(url)
+            ))
         }
-        _ => return Err(format!("baseUrl must start with https://, got {url:?}")),
+        _ => {
+            return Err(format!(
+                "baseUrl must start with https://, got {}",
+                shown_text(url)
+            ))
+        }
     }
     Ok(url.trim_end_matches('/').to_owned())
 }
 
 fn host_of(authority: &str) -> &str {
     if let Some(bracketed) = authority.strip_prefix('[') {
-        return bracketed.split(']').next().unwrap_or("");
+        // Only a port may follow the bracket: `[::1]evil.com` has no host we can vouch for.
+        return match bracketed.split_once(']') {
+            Some((host, "")) => host,
+            Some((host, port)) if port.starts_with(':') => host,
+            _ => "",
+        };
     }
     authority.split(':').next().unwrap_or("")
 }
@@ -207,6 +225,27 @@ fn shown(value: &Value) -> String {
         end -= 1;
     }
     format!("{}... ({})", &text[..end], kind_of(value))
+}
+
+/// A string as it appears in a message: quoted and, like [`shown`], short.
+pub(crate) fn shown_text(text: &str) -> String {
+    let end = prefix_end(text);
+    if end == text.len() {
+        return format!("{text:?}");
+    }
+    format!("{:?}... ({} bytes)", &text[..end], text.len())
+}
+
+/// How much of `text` a message shows: all of it up to 64 bytes, else about 60.
+fn prefix_end(text: &str) -> usize {
+    if text.len() <= 64 {
+        return text.len();
+    }
+    let mut end = 60;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
 }
 
 /// The per-user data directory of the OS, plus `stint`.
@@ -338,6 +377,8 @@ mod tests {
             "example.com",
             "https://user:pw@example.com",
             "http://127.0.0.1.evil.com",
+            "http://[::1]evil.com",
+            "http://[::1",
         ] {
             assert!(
                 err(&format!(r#"{{"baseUrl":"{bad}"}}"#)).starts_with("baseUrl"),

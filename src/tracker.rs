@@ -68,6 +68,12 @@ pub(crate) struct Inner {
     pub worker_sleeps_until: Option<Option<Instant>>,
     /// Worker wake-ups, for the idle benchmark.
     pub worker_wakeups: u64,
+    /// Datapoints dropped for a full queue since the last warning, and when that was: one
+    /// warning per interval, not one per event.
+    drops_unreported: u64,
+    last_drop_warning: Option<Instant>,
+    /// Storage refused to record an expired session's end: the worker tries again then.
+    pub expiry_retry_at: Option<Instant>,
     records: Vec<Record>,
     scratch: Vec<u8>,
     data_dir: Option<DataDir>,
@@ -123,6 +129,9 @@ impl Tracker {
                 delivery,
                 worker_sleeps_until: None,
                 worker_wakeups: 0,
+                drops_unreported: 0,
+                last_drop_warning: None,
+                expiry_retry_at: None,
                 records: Vec::with_capacity(4),
                 scratch: Vec::with_capacity(512),
                 data_dir: Some(data_dir),
@@ -276,6 +285,27 @@ impl Shared {
         let mut guard = self.lock_open()?;
         let inner = &mut *guard;
         let now = clock::now_ms();
+        // A call's datapoints are recorded all or none: room for them is made first, and if it
+        // cannot be (disk full, read-only), a call that would record is refused before the
+        // session state changes, so the wire never shows an end without its start.
+        let room = room_needed(&inner.session, action, event);
+        if let Err(error) = inner.journal.make_room(room) {
+            let mut trial = inner.session.clone();
+            let ids = &mut inner.ids;
+            session::apply(
+                &mut trial,
+                action,
+                now,
+                self.config.rules,
+                &mut || ids.uuid(),
+                &mut inner.records,
+            );
+            if !inner.records.is_empty() {
+                inner.records.clear();
+                log::error(|| format!("cannot record a datapoint: {error}"));
+                return Err(Error::storage("cannot record the datapoint", error));
+            }
+        }
         let before = (
             inner.session.session.as_ref().map(|s| s.last_activity),
             inner.session.foreground,
@@ -317,9 +347,7 @@ impl Shared {
                     inner.stats.datapoints_recorded += 1;
                     if dropped > 0 {
                         inner.stats.datapoints_dropped += dropped;
-                        log::warn(|| {
-                            format!("queue full (maxQueuedDatapoints): dropped {dropped} oldest datapoint(s)")
-                        });
+                        report_drops(inner, dropped);
                     }
                 }
                 Err(error) => {
@@ -372,6 +400,41 @@ impl Shared {
             .sync()
             .map_err(|e| Error::storage("cannot sync the journal", e))
     }
+}
+
+/// An upper bound on the journal bytes one call records: at most an expired session's end, an
+/// end and a start, or an end and a custom event, with user ids and names JSON-escaped (at worst
+/// six bytes per byte).
+fn room_needed(state: &SessionState, action: Action<'_>, event: Option<&CustomEvent<'_>>) -> usize {
+    const DATAPOINT: usize = 512;
+    let current_user = state.user.as_deref().map_or(0, str::len);
+    let new_user = match action {
+        Action::ChangeUser(user) => user.len(),
+        _ => 0,
+    };
+    let custom = event.map_or(0, |e| 6 * e.name.len() + e.properties.map_or(0, str::len));
+    3 * (DATAPOINT + 6 * current_user.max(new_user)) + custom
+}
+
+const DROP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
+fn report_drops(inner: &mut Inner, dropped: u64) {
+    inner.drops_unreported += dropped;
+    let now = Instant::now();
+    if inner
+        .last_drop_warning
+        .is_some_and(|last| now.duration_since(last) < DROP_WARNING_INTERVAL)
+    {
+        return;
+    }
+    let count = std::mem::take(&mut inner.drops_unreported);
+    inner.last_drop_warning = Some(now);
+    log::warn(|| {
+        format!(
+            "queue full (maxQueuedDatapoints): dropped the {count} oldest datapoint(s); \
+             custom events go first, session datapoints last"
+        )
+    });
 }
 
 fn notice(record: &Record) -> Option<SessionNotice> {

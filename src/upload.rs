@@ -182,7 +182,18 @@ pub fn compress(body: Vec<u8>) -> (Vec<u8>, bool) {
 }
 
 pub fn agent() -> ureq::Agent {
-    let tls = ureq::tls::TlsConfig::builder().root_certs(root_certs()).build();
+    use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+    // See Cargo.toml: the OS's TLS and trust store, except on Android.
+    let tls = if cfg!(target_os = "android") {
+        TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(RootCerts::WebPki)
+    } else {
+        TlsConfig::builder()
+            .provider(TlsProvider::NativeTls)
+            .root_certs(RootCerts::PlatformVerifier)
+    }
+    .build();
     ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(30)))
@@ -192,17 +203,6 @@ pub fn agent() -> ureq::Agent {
         .tls_config(tls)
         .build()
         .new_agent()
-}
-
-/// The OS trust store, so enterprise and user-installed CAs work. Not on Android: there the
-/// platform verifier must first be handed the app's JVM context, which a C API cannot do, so
-/// Stint uses the Mozilla roots it carries.
-fn root_certs() -> ureq::tls::RootCerts {
-    if cfg!(target_os = "android") {
-        ureq::tls::RootCerts::WebPki
-    } else {
-        ureq::tls::RootCerts::PlatformVerifier
-    }
 }
 
 /// Sends one batch and judges the response; a panic in the HTTP stack is a failed attempt.

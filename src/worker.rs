@@ -13,6 +13,10 @@ use crate::session::{self, Action};
 use crate::tracker::{Inner, Shared};
 use crate::upload::{self, InFlight, Outcome, MAX_BATCH_BYTES};
 
+/// How long the worker waits before retrying to record an expired session's end that storage
+/// refused.
+const EXPIRY_RETRY: Duration = Duration::from_secs(1);
+
 pub fn spawn(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("stint-worker".into())
@@ -31,7 +35,8 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
 pub fn next_due(shared: &Shared, inner: &Inner) -> Option<Instant> {
     let expiry = session::expiry_deadline(&inner.session, shared.config.rules).map(|deadline| {
         let wait = (deadline - clock::now_ms()).max(0) as u64;
-        Instant::now() + Duration::from_millis(wait)
+        let due = Instant::now() + Duration::from_millis(wait);
+        inner.expiry_retry_at.map_or(due, |retry| due.max(retry))
     });
     let send = match shared.config.base_url {
         Some(_) => inner.delivery.due(inner.journal.pending() > 0),
@@ -47,12 +52,16 @@ fn run(shared: Arc<Shared>) {
         if inner.stop_worker {
             return;
         }
-        // Ending an expired session is the same rule a call would apply.
-        drop(inner);
-        let _ = shared.apply(Action::CheckExpiry, None);
-        inner = shared.inner.lock();
-        if inner.stop_worker {
-            return;
+        // Ending an expired session is the same rule a call would apply. If storage refuses
+        // the end (disk full), it is retried a little later, not in a busy loop.
+        if inner.expiry_retry_at.is_none_or(|at| at <= Instant::now()) {
+            drop(inner);
+            let checked = shared.apply(Action::CheckExpiry, None);
+            inner = shared.inner.lock();
+            inner.expiry_retry_at = checked.is_err().then(|| Instant::now() + EXPIRY_RETRY);
+            if inner.stop_worker {
+                return;
+            }
         }
         if let Some(outcome) = inner.delivery.outcome.take() {
             settle(&mut inner, outcome);

@@ -1,0 +1,799 @@
+//! Stint's performance benchmark (issue 5): `cargo bench --bench stint` prints one table with
+//! every figure, its target and PASS/FAIL, each figure measured in the same run as its baseline.
+//!
+//! - `STINT_BENCH_QUICK=1`: a smoke run (10x fewer calls, 2 s idle window).
+//! - Extra words select figures by key: `cargo bench --bench stint -- open_session idle`.
+//!   Keys: open_session, log_custom_event, write_ratio, backlog, rss, idle, size.
+//!
+//! A benchmark, not a test: it never asserts, and exits 0 even when a figure FAILs.
+//! How each figure is measured: docs/performance.md and `measure.rs`.
+
+#[path = "stint/measure.rs"]
+mod measure;
+
+use std::ffi::{c_char, c_void, CString};
+use std::fs::{self, OpenOptions};
+use std::hint::black_box;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use measure::{
+    batched, clock_overhead_ns, fmt_bytes, fmt_duration, fmt_ns, per_call, status_kb, Distribution,
+};
+use stint::ffi::*;
+
+/// Calls per batch for `batched` timing.
+const BATCH: usize = 100;
+/// Untimed calls before each timed run.
+const WARM_UP: usize = 10_000;
+/// The backlog of the initialize and delivery figures (not reduced by QUICK: it is the figure).
+const BACKLOG: usize = 100_000;
+const EVENT_NAME: &str = "level_up";
+/// Three small properties.
+const EVENT_PROPERTIES: &str = r#"{"level":3,"score":1200,"mode":"hard"}"#;
+/// 2.0 MB, decimal.
+const MAX_LIBRARY_BYTES: u64 = 2_000_000;
+const MAX_RSS_BYTES: u64 = 4 * 1024 * 1024;
+
+struct Bench {
+    quick: bool,
+    /// Calls for each single-thread timed run.
+    calls: usize,
+    idle: Duration,
+    root: PathBuf,
+}
+
+impl Bench {
+    fn dir(&self, name: &str) -> PathBuf {
+        let dir = self.root.join(name);
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    Fail,
+    Info,
+}
+
+struct Row {
+    figure: String,
+    measured: String,
+    target: String,
+    verdict: Verdict,
+}
+
+fn row(figure: &str, measured: String, target: &str, pass: bool) -> Row {
+    Row {
+        figure: figure.into(),
+        measured,
+        target: target.into(),
+        verdict: if pass { Verdict::Pass } else { Verdict::Fail },
+    }
+}
+
+fn info(figure: &str, measured: String) -> Row {
+    Row {
+        figure: figure.into(),
+        measured,
+        target: "(info)".into(),
+        verdict: Verdict::Info,
+    }
+}
+
+type Figure = fn(&Bench) -> Result<Vec<Row>, String>;
+
+const FIGURES: [(&str, Figure); 7] = [
+    ("open_session", open_session),
+    ("log_custom_event", log_custom_event),
+    ("write_ratio", write_ratio),
+    ("backlog", backlog),
+    ("rss", rss),
+    ("idle", idle),
+    ("size", size),
+];
+
+fn main() {
+    if std::env::var("STINT_BENCH_CHILD").as_deref() == Ok("rss") {
+        std::process::exit(rss_child());
+    }
+    let quick = std::env::var("STINT_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let bench = Bench {
+        quick,
+        calls: if quick { 100_000 } else { 1_000_000 },
+        idle: Duration::from_secs(if quick { 2 } else { 10 }),
+        root: std::env::temp_dir().join(format!("stint-bench-{}", std::process::id())),
+    };
+    // Log lines are counted, not printed: the queue-full figure logs one per dropped event.
+    stint_set_log_handler(Some(count_log_line), std::ptr::null_mut());
+    let started = Instant::now();
+    println!(
+        "Stint benchmark{}",
+        if quick {
+            " (QUICK smoke run: STINT_BENCH_QUICK=1)"
+        } else {
+            ""
+        }
+    );
+    println!("machine: {}", measure::machine());
+    let mut rows = Vec::new();
+    for (key, figure) in FIGURES {
+        if !filters.is_empty() && !filters.iter().any(|f| key.contains(f.as_str())) {
+            continue;
+        }
+        eprintln!("[bench] {key} ...");
+        // A failed figure must not leave the process-wide tracker running for the next one.
+        let result = figure(&bench);
+        let _ = stint_shutdown(5_000);
+        match result {
+            Ok(mut figure_rows) => rows.append(&mut figure_rows),
+            Err(error) => rows.push(row(key, format!("error: {error}"), "", false)),
+        }
+    }
+    let _ = fs::remove_dir_all(&bench.root);
+    println!();
+    print_table(&rows);
+    let failed = rows.iter().filter(|r| r.verdict == Verdict::Fail).count();
+    println!();
+    println!(
+        "{} figures, {} PASS, {} FAIL; {:.0} s; after the run: {}",
+        rows.iter().filter(|r| r.verdict != Verdict::Info).count(),
+        rows.iter().filter(|r| r.verdict == Verdict::Pass).count(),
+        failed,
+        started.elapsed().as_secs_f64(),
+        measure::load()
+    );
+    if failed > 0 {
+        println!("FAIL: {failed} figure(s) miss their target (see the table above)");
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    let verdict = |v: Verdict| match v {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Info => "info",
+    };
+    let header = ["figure", "measured", "target", "result"];
+    let cells: Vec<[&str; 4]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.figure.as_str(),
+                r.measured.as_str(),
+                r.target.as_str(),
+                verdict(r.verdict),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for line in &cells {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let print_line = |line: &[&str; 4]| {
+        let padded: Vec<String> = line
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell}{}", " ".repeat(width - cell.chars().count())))
+            .collect();
+        println!("| {} |", padded.join(" | "));
+    };
+    print_line(&header);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    println!("|-{}-|", rule.join("-|-"));
+    for line in &cells {
+        print_line(line);
+    }
+}
+
+// ---- the C API, as a host calls it ----
+
+static LOG_LINES: AtomicU64 = AtomicU64::new(0);
+
+unsafe extern "C" fn count_log_line(_: StintLogLevel, _: *const c_char, _: *mut c_void) {
+    LOG_LINES.fetch_add(1, Ordering::Relaxed);
+}
+
+fn start(dir: &Path, extra_options: &str) -> Result<(), String> {
+    let dir_json = serde_json::to_string(&dir.to_string_lossy()).map_err(|e| e.to_string())?;
+    let options = if extra_options.is_empty() {
+        format!("{{\"dataDirectory\":{dir_json}}}")
+    } else {
+        format!("{{\"dataDirectory\":{dir_json},{extra_options}}}")
+    };
+    let key = CString::new("bench-key").unwrap();
+    let options = CString::new(options).unwrap();
+    check(
+        unsafe { stint_initialize(key.as_ptr(), options.as_ptr()) },
+        "stint_initialize",
+    )
+}
+
+fn stop() -> Result<(), String> {
+    check(stint_shutdown(30_000), "stint_shutdown")
+}
+
+fn check(status: StintStatus, what: &str) -> Result<(), String> {
+    if status == StintStatus::Ok {
+        return Ok(());
+    }
+    let mut buffer = vec![0u8; 1024];
+    let len = unsafe { stint_last_error_message(buffer.as_mut_ptr().cast::<c_char>(), 1024) };
+    buffer.truncate(len.min(1023));
+    Err(format!(
+        "{what} returned {status:?}: {}",
+        String::from_utf8_lossy(&buffer)
+    ))
+}
+
+fn stats() -> Result<StintStats, String> {
+    let mut stats = StintStats::default();
+    check(unsafe { stint_get_stats(&mut stats) }, "stint_get_stats")?;
+    Ok(stats)
+}
+
+/// A custom event with three small properties, as C strings made once.
+struct Event {
+    name: CString,
+    properties: CString,
+}
+
+impl Event {
+    fn new() -> Event {
+        Event {
+            name: CString::new(EVENT_NAME).unwrap(),
+            properties: CString::new(EVENT_PROPERTIES).unwrap(),
+        }
+    }
+
+    fn log(&self) -> StintStatus {
+        unsafe { stint_log_custom_event(self.name.as_ptr(), self.properties.as_ptr()) }
+    }
+}
+
+fn warm_up(call: &mut impl FnMut()) {
+    for _ in 0..WARM_UP {
+        call();
+    }
+}
+
+fn per_call_note(per_call: &Distribution, overhead: f64) -> String {
+    format!(
+        "per-call median {}, max {}, {} samples, clock cost {} subtracted",
+        fmt_ns(per_call.median()),
+        fmt_ns(per_call.max()),
+        per_call.len(),
+        fmt_ns(overhead)
+    )
+}
+
+// ---- figures ----
+
+fn open_session(bench: &Bench) -> Result<Vec<Row>, String> {
+    let dir = bench.dir("open-session");
+    start(&dir, "")?;
+    check(stint_open_session(), "stint_open_session")?;
+    let mut call = || {
+        black_box(stint_open_session());
+    };
+    warm_up(&mut call);
+    let overhead = clock_overhead_ns(100_000);
+    let batches = batched(bench.calls, BATCH, &mut call);
+    let singles = per_call(bench.calls, overhead, &mut call);
+    let opened = stats()?.sessions_started;
+    stop()?;
+    let _ = fs::remove_dir_all(&dir);
+    let (median, p99) = (batches.median(), singles.quantile(0.99));
+    let mut rows = vec![row(
+        &format!(
+            "stint_open_session on an open session, median / p99 ({} calls, 1 thread)",
+            bench.calls
+        ),
+        format!("{} / {}", fmt_ns(median), fmt_ns(p99)),
+        "≤ 100 ns / ≤ 1 µs",
+        median <= 100.0 && p99 <= 1_000.0 && opened == 1,
+    )];
+    rows.push(info(
+        "  stint_open_session: per-call samples",
+        per_call_note(&singles, overhead),
+    ));
+    Ok(rows)
+}
+
+fn log_custom_event(bench: &Bench) -> Result<Vec<Row>, String> {
+    // Room for every event: this is the normal path, not the queue-full one (measured below).
+    let roomy = "\"maxQueuedDatapoints\":10000000";
+    let event = Event::new();
+    let mut call = || {
+        black_box(event.log());
+    };
+
+    // 1 thread.
+    let dir = bench.dir("event-1");
+    start(&dir, roomy)?;
+    check(stint_open_session(), "stint_open_session")?;
+    check(event.log(), "stint_log_custom_event")?;
+    warm_up(&mut call);
+    let overhead = clock_overhead_ns(100_000);
+    let one_batches = batched(bench.calls, BATCH, &mut call);
+    let one_singles = per_call(bench.calls, overhead, &mut call);
+    let dropped = stats()?.datapoints_dropped;
+    stop()?;
+    let _ = fs::remove_dir_all(&dir);
+
+    // 2 threads at once, the same number of calls in all.
+    let dir = bench.dir("event-2");
+    start(&dir, roomy)?;
+    check(stint_open_session(), "stint_open_session")?;
+    let per_thread = bench.calls / 2;
+    let barrier = Barrier::new(2);
+    let threads: Vec<(Distribution, Distribution)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let event = Event::new();
+                    let mut call = || {
+                        black_box(event.log());
+                    };
+                    warm_up(&mut call);
+                    barrier.wait();
+                    let batches = batched(per_thread, BATCH, &mut call);
+                    barrier.wait();
+                    let singles = per_call(per_thread, overhead, &mut call);
+                    (batches, singles)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    stop()?;
+    let _ = fs::remove_dir_all(&dir);
+
+    // Queue full (the default maxQueuedDatapoints, 100,000): every call drops the oldest event.
+    let dir = bench.dir("event-full");
+    start(&dir, "")?;
+    check(stint_open_session(), "stint_open_session")?;
+    for _ in 0..100_000 {
+        call();
+    }
+    let full_calls = (bench.calls / 5).max(10_000);
+    let log_lines_before = LOG_LINES.load(Ordering::Relaxed);
+    let full_batches = batched(full_calls, BATCH, &mut call);
+    let full_singles = per_call(full_calls, overhead, &mut call);
+    let full_dropped = stats()?.datapoints_dropped;
+    stop()?;
+    let full_log_lines = LOG_LINES.load(Ordering::Relaxed) - log_lines_before;
+    let _ = fs::remove_dir_all(&dir);
+
+    let (median, p99) = (one_batches.median(), one_singles.quantile(0.99));
+    let two_medians: Vec<f64> = threads.iter().map(|(b, _)| b.median()).collect();
+    let two_worst = two_medians.iter().copied().fold(0.0, f64::max);
+    let two_p99 = Distribution::merge(threads.into_iter().map(|(_, s)| s).collect()).quantile(0.99);
+    Ok(vec![
+        row(
+            &format!(
+                "stint_log_custom_event, 3 small properties, median / p99 ({} calls, 1 thread)",
+                bench.calls
+            ),
+            format!("{} / {}", fmt_ns(median), fmt_ns(p99)),
+            "≤ 1 µs / ≤ 5 µs",
+            median <= 1_000.0 && p99 <= 5_000.0 && dropped == 0,
+        ),
+        info(
+            "  stint_log_custom_event: per-call samples",
+            per_call_note(&one_singles, overhead),
+        ),
+        row(
+            &format!("same, 2 threads at once ({per_thread} calls each), per-call median"),
+            format!(
+                "{} = {:.2}× the 1-thread median (threads: {}; p99 {})",
+                fmt_ns(two_worst),
+                two_worst / median,
+                two_medians
+                    .iter()
+                    .map(|m| fmt_ns(*m))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                fmt_ns(two_p99)
+            ),
+            "≤ 2× the 1-thread median",
+            two_worst <= 2.0 * median,
+        ),
+        info(
+            "  same, queue full (default maxQueuedDatapoints 100,000), median / p99",
+            format!(
+                "{} / {} ({} calls timed each way; {} dropped in all, {} warnings logged)",
+                fmt_ns(full_batches.median()),
+                fmt_ns(full_singles.quantile(0.99)),
+                full_calls,
+                full_dropped,
+                full_log_lines
+            ),
+        ),
+    ])
+}
+
+/// The datapoint JSON the library writes for `Event`, built by the library's own encoder.
+fn datapoint_bytes() -> Result<Vec<u8>, String> {
+    let uuid = "00000000-0000-4000-8000-000000000000";
+    let event = stint::input::CustomEvent::new(EVENT_NAME, Some(EVENT_PROPERTIES))
+        .map_err(|e| e.to_string())?;
+    let record = stint::session::Record::CustomEvent {
+        session_id: Some(uuid.into()),
+        user: None,
+        time: stint::clock::now_ms(),
+    };
+    let mut bytes = Vec::new();
+    stint::datapoint::encode(&record, uuid, Some(&event), &mut bytes);
+    Ok(bytes)
+}
+
+fn write_ratio(bench: &Bench) -> Result<Vec<Row>, String> {
+    let dir = bench.dir("write-ratio");
+    start(&dir, "\"maxQueuedDatapoints\":10000000")?;
+    check(stint_open_session(), "stint_open_session")?;
+    let event = Event::new();
+    let bytes = datapoint_bytes()?;
+    let path = bench.root.join("write-baseline.bin");
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let fd = file.as_raw_fd();
+    let write = || unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    if write() != bytes.len() as isize {
+        return Err(format!(
+            "write(2) failed: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let mut log = || {
+        black_box(event.log());
+    };
+    let mut write = || {
+        black_box(write());
+    };
+    warm_up(&mut log);
+    warm_up(&mut write);
+    // Interleaved, so both see the same machine: a batch of events, a batch of writes, ...
+    let rounds = bench.calls / BATCH / 2;
+    let (mut logs, mut writes) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        if round % 100 == 0 {
+            file.set_len(0).map_err(|e| e.to_string())?; // keep the file small; untimed
+        }
+        logs.push(batched(BATCH, BATCH, &mut log).median());
+        writes.push(batched(BATCH, BATCH, &mut write).median());
+    }
+    stop()?;
+    drop(file);
+    let _ = fs::remove_file(&path);
+    let _ = fs::remove_dir_all(&dir);
+    let (logs, writes) = (Distribution::new(logs), Distribution::new(writes));
+    let ratio = logs.median() / writes.median();
+    Ok(vec![row(
+        &format!(
+            "ratio: log_custom_event ÷ one write(2) of the same {} bytes to a file",
+            bytes.len()
+        ),
+        format!(
+            "{ratio:.2} ({} ÷ {}; medians of {} interleaved batches)",
+            fmt_ns(logs.median()),
+            fmt_ns(writes.median()),
+            logs.len()
+        ),
+        "≤ 0.5",
+        ratio <= 0.5,
+    )])
+}
+
+/// Initialize with 100,000 datapoints queued (median of 5), the resident memory that backlog
+/// adds, then delivering it to the loopback collector.
+fn backlog(bench: &Bench) -> Result<Vec<Row>, String> {
+    let dir = bench.dir("backlog");
+    start(&dir, "")?;
+    let event = Event::new();
+    for _ in 0..BACKLOG {
+        check(event.log(), "stint_log_custom_event")?;
+    }
+    stop()?;
+
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        start(&dir, "")?;
+        times.push(started.elapsed());
+        let pending = stats()?.datapoints_pending;
+        stop()?;
+        if pending != BACKLOG as u64 {
+            return Err(format!("{pending} datapoints queued, expected {BACKLOG}"));
+        }
+    }
+    times.sort();
+    let init_median = times[2];
+    let mut rows = vec![row(
+        &format!("stint_initialize with {BACKLOG} datapoints already queued, median of 5"),
+        format!(
+            "{} (min {}, max {})",
+            fmt_duration(init_median),
+            fmt_duration(times[0]),
+            fmt_duration(times[4])
+        ),
+        "≤ 50 ms",
+        init_median <= Duration::from_millis(50),
+    )];
+
+    rows.push(match rss_in_child(&dir) {
+        Ok(rss) => info(
+            &format!("  resident memory added by a tracker with {BACKLOG} queued"),
+            rss.describe(),
+        ),
+        Err(error) => info(
+            "  resident memory with a backlog",
+            format!("error: {error}"),
+        ),
+    });
+
+    let collector = stint_collector::Collector::start().map_err(|e| e.to_string())?;
+    let cpu_before = measure::process_cpu();
+    let started = Instant::now();
+    start(&dir, &format!("\"baseUrl\":\"{}\"", collector.url()))?;
+    let initialized = started.elapsed();
+    let flushed = stint_flush(120_000);
+    let wall = started.elapsed();
+    let cpu = measure::process_cpu().saturating_sub(cpu_before);
+    let stats = stats()?;
+    stop()?;
+    check(flushed, "stint_flush")?;
+    let received = collector.datapoint_count();
+    let log = collector.requests();
+    let requests = log.len();
+    let gaps = Distribution::new(
+        log.windows(2)
+            .map(|pair| (pair[1].at - pair[0].at).as_nanos() as f64)
+            .collect(),
+    );
+    let first = log.first().map(|r| r.at.saturating_duration_since(started));
+    drop(collector);
+    let _ = fs::remove_dir_all(&dir);
+    rows.push(row(
+        &format!("delivering {BACKLOG} queued datapoints to the loopback collector"),
+        format!(
+            "{} wall ({} of it initialize, first request at {}; {received} accepted in \
+             {requests} requests, median {} apart; {} delivered; process CPU {} (SDK + \
+             collector))",
+            fmt_duration(wall),
+            fmt_duration(initialized),
+            first.map_or("-".into(), fmt_duration),
+            fmt_ns(gaps.median()),
+            stats.datapoints_delivered,
+            fmt_duration(cpu)
+        ),
+        "≤ 2 s",
+        wall <= Duration::from_secs(2) && received == BACKLOG,
+    ));
+    Ok(rows)
+}
+
+struct Rss {
+    before: u64,
+    after: u64,
+    anon: i64,
+    file: i64,
+}
+
+impl Rss {
+    fn delta(&self) -> i64 {
+        self.after as i64 - self.before as i64
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{:+.2} MB (VmRSS {:.1} -> {:.1} MB; anon {:+.2} MB, file-backed {:+.2} MB)",
+            self.delta() as f64 / 1048576.0,
+            self.before as f64 / 1048576.0,
+            self.after as f64 / 1048576.0,
+            self.anon as f64 / 1048576.0,
+            self.file as f64 / 1048576.0
+        )
+    }
+}
+
+/// Measures in a fresh process, so no earlier figure's heap or mappings count.
+fn rss_in_child(dir: &Path) -> Result<Rss, String> {
+    let output = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+        .env("STINT_BENCH_CHILD", "rss")
+        .env("STINT_BENCH_DIR", dir)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("rss "))
+        .ok_or_else(|| {
+            format!(
+                "the child printed no result: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+    let numbers: Vec<i64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [before, after, anon_before, anon_after, file_before, file_after] = numbers[..] else {
+        return Err(format!("cannot read the child's result: {line}"));
+    };
+    Ok(Rss {
+        before: before as u64,
+        after: after as u64,
+        anon: anon_after - anon_before,
+        file: file_after - file_before,
+    })
+}
+
+/// The child of `rss_in_child`: initialize, some activity, and the RSS before and after.
+fn rss_child() -> i32 {
+    let run = || -> Result<(), String> {
+        let dir = PathBuf::from(std::env::var_os("STINT_BENCH_DIR").ok_or("no STINT_BENCH_DIR")?);
+        let read = || {
+            [
+                status_kb("VmRSS:"),
+                status_kb("RssAnon:"),
+                status_kb("RssFile:"),
+            ]
+            .map(|v| v.unwrap_or(0))
+        };
+        let before = read();
+        start(&dir, "")?;
+        check(stint_open_session(), "stint_open_session")?;
+        let event = Event::new();
+        for _ in 0..1_000 {
+            check(event.log(), "stint_log_custom_event")?;
+        }
+        check(stint_close_session(), "stint_close_session")?;
+        check(stint_flush(10_000), "stint_flush")?;
+        std::thread::sleep(Duration::from_millis(200));
+        let after = read();
+        println!(
+            "rss {} {} {} {} {} {}",
+            before[0], after[0], before[1], after[1], before[2], after[2]
+        );
+        stop()
+    };
+    match run() {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("{error}");
+            1
+        }
+    }
+}
+
+fn rss(bench: &Bench) -> Result<Vec<Row>, String> {
+    let dir = bench.dir("rss");
+    let rss = rss_in_child(&dir)?;
+    let _ = fs::remove_dir_all(&dir);
+    Ok(vec![row(
+        "resident memory added by an initialised tracker (open session, 1,000 events)",
+        rss.describe(),
+        "≤ 4 MB",
+        rss.delta() <= MAX_RSS_BYTES as i64,
+    )])
+}
+
+fn idle(bench: &Bench) -> Result<Vec<Row>, String> {
+    let tracker = |name: &str| {
+        let options = stint::Options {
+            data_directory: bench.dir(name),
+            ..stint::Options::default()
+        };
+        stint::Tracker::start("bench-key", options).map_err(|e| e.to_string())
+    };
+    // Both idle at once: one with nothing at all, one with a session that expires in 30 min.
+    let empty = tracker("idle-empty")?;
+    let open = tracker("idle-open")?;
+    open.open_session().map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(200));
+    let open_before = open.worker_wakeups();
+    std::thread::sleep(bench.idle);
+    let empty_wakeups = empty.worker_wakeups();
+    let open_wakeups = open.worker_wakeups() - open_before;
+    empty
+        .shutdown(Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    open.shutdown(Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    let secs = bench.idle.as_secs();
+    Ok(vec![
+        row(
+            &format!(
+                "worker wake-ups while idle (no data pending, no session open), over {secs} s"
+            ),
+            format!(
+                "{empty_wakeups}{}",
+                if bench.quick {
+                    " (QUICK: 2 s only)"
+                } else {
+                    ""
+                }
+            ),
+            "0",
+            empty_wakeups == 0,
+        ),
+        info(
+            &format!("  same, with an open session (expiry in 30 min, no baseUrl), over {secs} s"),
+            format!("{open_wakeups}"),
+        ),
+    ])
+}
+
+fn size(_bench: &Bench) -> Result<Vec<Row>, String> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["build", "--release", "--lib", "--quiet"])
+        .current_dir(manifest)
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        return Err(format!(
+            "cargo build --release failed: {}",
+            tail.join(" / ")
+        ));
+    }
+    // This binary is target/<profile dir>/deps/stint-<hash>; the library is two levels up.
+    let release = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_owned()))
+        .filter(|dir| dir.join("libstint.so").exists())
+        .unwrap_or_else(|| manifest.join("target/release"));
+    let library = release.join("libstint.so");
+    let built = fs::metadata(&library)
+        .map_err(|e| format!("{}: {e}", library.display()))?
+        .len();
+    // The profile strips; strip a copy anyway, so the figure is the stripped size whatever the
+    // profile says.
+    let stripped_copy = std::env::temp_dir().join(format!("libstint-{}.so", std::process::id()));
+    let stripped = Command::new("strip")
+        .arg("--strip-all")
+        .arg("-o")
+        .arg(&stripped_copy)
+        .arg(&library)
+        .status()
+        .ok()
+        .filter(|s| s.success())
+        .and_then(|_| fs::metadata(&stripped_copy).ok())
+        .map(|m| m.len());
+    let _ = fs::remove_file(&stripped_copy);
+    let bytes = stripped.unwrap_or(built);
+    Ok(vec![row(
+        "stripped release libstint.so (x86_64)",
+        format!(
+            "{}{}",
+            fmt_bytes(bytes),
+            if stripped.is_none() {
+                " (strip not found: as built)"
+            } else {
+                ""
+            }
+        ),
+        "≤ 2.0 MB (2,000,000 B)",
+        bytes <= MAX_LIBRARY_BYTES,
+    )])
+}

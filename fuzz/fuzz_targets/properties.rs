@@ -1,0 +1,58 @@
+//! Custom events: a name, a user and properties from arbitrary bytes (split at 0xff bytes).
+//! Never panics; and whatever is accepted becomes a datapoint that a collector's JSON parser
+//! reads back exactly: the name, the user, and the properties as one JSON object.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use stint::datapoint;
+use stint::input::{self, CustomEvent, UserId};
+use stint::session::Record;
+
+fuzz_target!(|data: &[u8]| {
+    let mut parts = data.splitn(3, |&b| b == 0xff);
+    let name = parts.next().unwrap_or_default();
+    let user = parts.next().unwrap_or_default();
+    let properties = parts.next();
+    let (Ok(name), Ok(user)) = (std::str::from_utf8(name), std::str::from_utf8(user)) else {
+        return;
+    };
+    let properties = match properties.map(std::str::from_utf8) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(_)) => return,
+        None => None,
+    };
+    if let Some(p) = properties {
+        let checked = input::properties(p);
+        if let Err(error) = &checked {
+            assert!(error.to_string().starts_with("properties_json"), "{error}");
+        }
+    }
+    let user = UserId::new(user).ok().map(|u| u.as_str().to_owned());
+    let Ok(event) = CustomEvent::new(name, properties) else {
+        return;
+    };
+    let record = Record::CustomEvent {
+        session_id: Some("5f0c2a8e-1d3b-4c6e-8f9a-0b1c2d3e4f5a".into()),
+        user: user.clone(),
+        time: 1_764_190_000_123,
+    };
+    let mut out = Vec::new();
+    datapoint::encode(
+        &record,
+        "0b6e3c1e-8f5a-4c7d-9e2b-1a2b3c4d5e6f",
+        Some(&event),
+        &mut out,
+    );
+    let parsed: Value = serde_json::from_slice(&out).expect("a datapoint is valid JSON");
+    assert_eq!(parsed["data"]["n"], name);
+    assert_eq!(parsed["user_id"].as_str(), user.as_deref());
+    match properties {
+        Some(p) => {
+            let expected: Value = serde_json::from_str(p).expect("accepted properties parse");
+            assert!(expected.is_object());
+            assert_eq!(parsed["data"]["p"], expected);
+        }
+        None => assert_eq!(parsed["data"]["p"], serde_json::json!({})),
+    }
+});
