@@ -436,7 +436,8 @@ fn datapoint_bytes() -> Result<Vec<u8>, String> {
         time: stint::clock::now_ms(),
     };
     let mut bytes = Vec::new();
-    stint::datapoint::encode(&record, uuid, Some(&event), &mut bytes);
+    let id: &[u8; 36] = uuid.as_bytes().try_into().map_err(|_| "uuid length")?;
+    stint::datapoint::encode(&record, id, Some(&event), &mut bytes);
     Ok(bytes)
 }
 

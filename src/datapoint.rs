@@ -1,7 +1,5 @@
 //! Datapoints in their wire form: one JSON object each, written straight to bytes.
 
-use std::io::Write;
-
 use crate::input::CustomEvent;
 use crate::journal::Kind;
 use crate::session::{Millis, Record};
@@ -9,7 +7,7 @@ use crate::session::{Millis, Record};
 /// Encodes `record` as a datapoint with id `id` into `out` (cleared first); returns its kind.
 pub fn encode(
     record: &Record,
-    id: &str,
+    id: &[u8; 36],
     event: Option<&CustomEvent<'_>>,
     out: &mut Vec<u8>,
 ) -> Kind {
@@ -33,7 +31,7 @@ pub fn encode(
         } => (Kind::CustomEvent, "ce", *time, session_id.as_ref(), user),
     };
     out.extend_from_slice(b"{\"id\":\"");
-    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(id);
     out.extend_from_slice(b"\",\"name\":\"");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\",\"time\":");
@@ -70,9 +68,33 @@ pub fn id_of(json: &[u8]) -> &str {
 
 /// Seconds since the epoch with exactly three decimals: `1764190000.123`.
 fn write_seconds(out: &mut Vec<u8>, ms: Millis) {
-    let sign = if ms < 0 { "-" } else { "" };
+    if ms < 0 {
+        out.push(b'-');
+    }
     let ms = ms.unsigned_abs();
-    let _ = write!(out, "{sign}{}.{:03}", ms / 1000, ms % 1000);
+    write_integer(out, ms / 1000);
+    let fraction = ms % 1000;
+    out.extend_from_slice(&[
+        b'.',
+        b'0' + (fraction / 100) as u8,
+        b'0' + (fraction / 10 % 10) as u8,
+        b'0' + (fraction % 10) as u8,
+    ]);
+}
+
+/// Decimal digits without going through `fmt` (this is on every call's path).
+fn write_integer(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 fn write_optional_string(out: &mut Vec<u8>, value: Option<&str>) {
@@ -83,6 +105,13 @@ fn write_optional_string(out: &mut Vec<u8>, value: Option<&str>) {
 }
 
 fn write_string(out: &mut Vec<u8>, text: &str) {
+    // Ids and most names need no escaping: copy them as they are.
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     serde_json::to_writer(out, text).expect("writing to a Vec cannot fail");
 }
 
@@ -95,7 +124,7 @@ mod tests {
         let mut out = Vec::new();
         encode(
             record,
-            "0b6e3c1e-8f5a-4c7d-9e2b-1a2b3c4d5e6f",
+            b"0b6e3c1e-8f5a-4c7d-9e2b-1a2b3c4d5e6f",
             event,
             &mut out,
         );
@@ -170,6 +199,7 @@ mod tests {
         let mut out = Vec::new();
         write_seconds(&mut out, 1_764_190_050_000);
         write_seconds(&mut out, 7);
-        assert_eq!(out, b"1764190050.0000.007");
+        write_seconds(&mut out, -1_500);
+        assert_eq!(out, b"1764190050.0000.007-1.500");
     }
 }

@@ -1,6 +1,7 @@
 //! Limits on what hosts pass in, checked before anything changes.
 
 use crate::error::Error;
+use crate::json_check::JsonError;
 
 pub const MAX_API_KEY_BYTES: usize = 256;
 pub const MAX_USER_ID_BYTES: usize = 997;
@@ -79,94 +80,15 @@ pub fn properties(json: &str) -> Result<(), Error> {
             "properties_json must be a JSON object like {\"level\":3}".into(),
         ));
     }
-    if nesting_depth(json) > MAX_PROPERTIES_DEPTH {
-        return Err(Error::InvalidArgument(format!(
+    match crate::json_check::check(json, MAX_PROPERTIES_DEPTH) {
+        Ok(()) => Ok(()),
+        Err(JsonError::TooDeep) => Err(Error::InvalidArgument(format!(
             "properties_json is nested deeper than {MAX_PROPERTIES_DEPTH} levels"
-        )));
+        ))),
+        Err(JsonError::Syntax { what, at }) => Err(Error::InvalidArgument(format!(
+            "properties_json is not valid JSON: {what} at byte {at}"
+        ))),
     }
-    serde_json::from_str::<Checked>(json)
-        .map(|_| ())
-        .map_err(|e| Error::InvalidArgument(format!("properties_json is not valid JSON: {e}")))
-}
-
-/// Any JSON value, read in full without being kept. Unlike `serde::de::IgnoredAny` (which
-/// serde_json skips over unchecked), it makes serde_json parse every number and string, so
-/// `1e999` and lone surrogates like `"\ud800"` are refused here instead of being recorded and
-/// then rejected by the collector, which would drop the datapoint.
-struct Checked;
-
-impl<'de> serde::Deserialize<'de> for Checked {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Checked, D::Error> {
-        deserializer.deserialize_any(Checked)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Checked {
-    type Value = Checked;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_unit<E>(self) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
-        Ok(Checked)
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        while map.next_entry::<Checked, Checked>()?.is_some() {}
-        Ok(Checked)
-    }
-}
-
-/// The deepest nesting of objects and arrays, ignoring brackets inside strings.
-fn nesting_depth(json: &str) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for byte in json.bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
 }
 
 fn bytes_in_range(what: &str, text: &str, max: usize) -> Result<(), Error> {

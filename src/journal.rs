@@ -25,6 +25,9 @@ const HEADER: usize = 24; // len u32, crc u32, seq u64, kind u8, flags u8, 6 res
 const FLAGS: usize = 17;
 const DROPPED: u8 = 1;
 const ALIGN: usize = 8;
+/// The next segment, created and faulted in ahead of time by the worker, so that rolling over
+/// costs a caller one rename instead of creating, allocating and faulting in a megabyte.
+const SPARE: &str = "next.spare";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -105,6 +108,9 @@ pub struct Journal {
     max_live: u64,
     /// Where to look for the oldest droppable custom event (entries before it have none).
     drop_scan_from: u64,
+    spare: Option<MappedFile>,
+    /// The active segment for which a spare was last asked for (asked once per segment).
+    spare_asked_for: u64,
 }
 
 impl Journal {
@@ -134,7 +140,10 @@ impl Journal {
             current_key: 0,
             max_live,
             drop_scan_from: 0,
+            spare: None,
+            spare_asked_for: 0,
         };
+        let _ = fs::remove_file(dir.join(SPARE)); // unfinished or unused: made anew
         let recovery = journal.recover()?;
         journal.current_key = journal.key_index(api_key);
         journal.start_segment()?;
@@ -217,7 +226,19 @@ impl Journal {
     /// Starts a fresh segment, opened by the current API key record.
     fn start_segment(&mut self) -> io::Result<()> {
         let number = self.segments.keys().next_back().map_or(1, |n| n + 1);
-        let map = MappedFile::open(&segment_path(&self.dir, number), SEGMENT_LEN)?;
+        let path = segment_path(&self.dir, number);
+        let spare = self
+            .spare
+            .take()
+            .filter(|_| fs::rename(self.dir.join(SPARE), &path).is_ok());
+        let map = match spare {
+            Some(map) => map,
+            None => {
+                let mut map = MappedFile::open(&path, SEGMENT_LEN)?;
+                map.prefault();
+                map
+            }
+        };
         self.segments.insert(
             number,
             Segment {
@@ -231,6 +252,40 @@ impl Journal {
         let key = self.keys[self.current_key as usize].clone();
         self.write_record(Kind::ApiKey, 0, key.as_bytes())?;
         Ok(())
+    }
+
+    /// Whether the worker should prepare the next segment now: the active one is half full and
+    /// no spare was asked for it yet. Asking marks it asked.
+    pub fn ask_for_spare(&mut self) -> Option<PathBuf> {
+        let active = &self.segments[&self.active];
+        if self.spare.is_some()
+            || self.spare_asked_for == self.active
+            || active.end * 2 < active.map.bytes().len()
+        {
+            return None;
+        }
+        self.spare_asked_for = self.active;
+        Some(self.dir.join(SPARE))
+    }
+
+    /// Cheap check for callers: would `ask_for_spare` ask?
+    pub fn wants_spare(&self) -> bool {
+        let active = &self.segments[&self.active];
+        self.spare.is_none()
+            && self.spare_asked_for != self.active
+            && active.end * 2 >= active.map.bytes().len()
+    }
+
+    /// Creates the spare segment at `path` (from `ask_for_spare`); call without the lock.
+    pub fn prepare_spare(path: &Path) -> io::Result<MappedFile> {
+        let _ = fs::remove_file(path);
+        let mut map = MappedFile::open(path, SEGMENT_LEN)?;
+        map.prefault();
+        Ok(map)
+    }
+
+    pub fn install_spare(&mut self, spare: MappedFile) {
+        self.spare = Some(spare);
     }
 
     /// Makes sure records of `payload_bytes` in all (at most three of them) fit in the active

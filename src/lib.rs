@@ -13,6 +13,7 @@ mod ids;
 pub mod input;
 pub mod instance;
 pub mod journal;
+mod json_check;
 pub mod log;
 mod mmap;
 pub mod options;

@@ -67,6 +67,26 @@ impl MappedFile {
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 
+    /// Faults every page in now, so later stores into it cost no page fault (~200 ns each).
+    pub fn prefault(&mut self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            const MADV_POPULATE_WRITE: libc::c_int = 23; // Linux 5.14+
+                                                         // SAFETY: advising on our own live mapping.
+            if unsafe { libc::madvise(self.ptr.cast(), self.len, MADV_POPULATE_WRITE) } == 0 {
+                return;
+            }
+        }
+        let page = 4096;
+        for offset in (0..self.len).step_by(page) {
+            // SAFETY: within the mapping; rewriting a byte with itself changes nothing.
+            unsafe {
+                let byte = self.ptr.add(offset);
+                byte.write_volatile(byte.read_volatile());
+            }
+        }
+    }
+
     /// Makes the mapped bytes durable against power loss (msync).
     pub fn sync(&self) -> io::Result<()> {
         // SAFETY: syncing our own live mapping.

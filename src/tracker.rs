@@ -323,24 +323,33 @@ impl Shared {
             inner.session.session.as_ref().map(|s| s.last_activity),
             inner.session.foreground,
         );
-        let recorded = !inner.records.is_empty();
-        if recorded || matches!(action, Action::ChangeUser(_)) || before.0 != after.0 {
+        let session_changed = inner
+            .records
+            .iter()
+            .any(|r| !matches!(r, Record::CustomEvent { .. }));
+        if session_changed || matches!(action, Action::ChangeUser(_)) || before.0 != after.0 {
             inner.saved_session.save(&inner.session);
         }
-        if recorded {
-            self.record(inner, event)?;
+        let mut newly_scheduled = false;
+        if !inner.records.is_empty() {
+            newly_scheduled = self.record(inner, event)?;
         }
-        if recorded || before.1 != after.1 {
+        // The worker is woken only when its next deadline may have moved earlier (or the
+        // journal wants its next segment prepared), not on every call.
+        if inner.journal.wants_spare() {
+            self.changed.notify_all();
+        } else if session_changed || newly_scheduled || before.1 != after.1 {
             self.wake_worker_if_sooner(inner);
         }
         Ok(())
     }
 
-    fn record(&self, inner: &mut Inner, event: Option<&CustomEvent<'_>>) -> Result<(), Error> {
+    /// Appends the records to the journal; returns whether that scheduled a send.
+    fn record(&self, inner: &mut Inner, event: Option<&CustomEvent<'_>>) -> Result<bool, Error> {
         let records = std::mem::take(&mut inner.records);
         let mut result = Ok(());
         for record in &records {
-            let id = inner.ids.uuid();
+            let id = inner.ids.uuid_bytes();
             let kind = datapoint::encode(record, &id, event, &mut inner.scratch);
             match inner.journal.append(kind, &inner.scratch) {
                 Ok((_, dropped)) => {
@@ -366,10 +375,9 @@ impl Shared {
         }
         inner.records = records;
         inner.records.clear();
-        if self.config.base_url.is_some() {
-            inner.delivery.note_recorded(self.config.flush_interval);
-        }
-        result
+        let scheduled = self.config.base_url.is_some()
+            && inner.delivery.note_recorded(self.config.flush_interval);
+        result.map(|()| scheduled)
     }
 
     /// Notifies the worker only if it sleeps past the new earliest deadline.

@@ -77,10 +77,13 @@ impl Default for Delivery {
 
 impl Delivery {
     /// Something was recorded: make sure a send is scheduled within the flush interval.
-    pub fn note_recorded(&mut self, flush_interval: Duration) {
-        if self.scheduled.is_none() {
-            self.scheduled = Some(Instant::now() + flush_interval);
+    /// Returns whether that scheduled one (the worker may have to wake sooner).
+    pub fn note_recorded(&mut self, flush_interval: Duration) -> bool {
+        if self.scheduled.is_some() {
+            return false;
         }
+        self.scheduled = Some(Instant::now() + flush_interval);
+        true
     }
 
     /// When the next attempt is due, given whether anything is pending.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock;
 use crate::datapoint;
+use crate::journal::Journal;
 use crate::log;
 use crate::session::{self, Action};
 use crate::tracker::{Inner, Shared};
@@ -62,6 +63,16 @@ fn run(shared: Arc<Shared>) {
             if inner.stop_worker {
                 return;
             }
+        }
+        if let Some(path) = inner.journal.ask_for_spare() {
+            drop(inner);
+            let spare = Journal::prepare_spare(&path);
+            inner = shared.inner.lock();
+            match spare {
+                Ok(spare) => inner.journal.install_spare(spare),
+                Err(error) => log::debug(|| format!("cannot prepare the next segment: {error}")),
+            }
+            continue;
         }
         if let Some(outcome) = inner.delivery.outcome.take() {
             settle(&mut inner, outcome);
