@@ -37,7 +37,7 @@ pub fn encode(
     out.extend_from_slice(b"\",\"time\":");
     write_seconds(out, time);
     out.extend_from_slice(b",\"session_id\":");
-    write_optional_string(out, session_id.map(String::as_str));
+    write_optional_string(out, session_id.map(|id| &**id));
     out.extend_from_slice(b",\"user_id\":");
     write_optional_string(out, user.as_deref());
     out.extend_from_slice(b",\"data\":{");

@@ -73,14 +73,14 @@ fn decode(bytes: &[u8]) -> Option<SessionState> {
             let start = i64::from_le_bytes(reader.take(8)?.try_into().ok()?);
             let last_activity = i64::from_le_bytes(reader.take(8)?.try_into().ok()?);
             Some(OpenSession {
-                id,
+                id: id.into(),
                 start,
                 last_activity,
             })
         }
     };
     Some(SessionState {
-        user: has_user.then_some(user),
+        user: has_user.then(|| user.into()),
         session,
         foreground: false,
     })

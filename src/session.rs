@@ -4,11 +4,16 @@
 //! No clock, no I/O, no locks: every rule is unit tested here with explicit timestamps.
 //! Times are milliseconds since the Unix epoch.
 
+use std::sync::Arc;
+
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
 /// A session id: a UUID v4 in its 36-character text form.
-pub type SessionId = String;
+pub type SessionId = Arc<str>;
+
+/// A user id; shared, so a datapoint carries it without a copy.
+pub type UserName = Arc<str>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rules {
@@ -29,7 +34,7 @@ pub struct OpenSession {
 /// process-local and starts false.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionState {
-    pub user: Option<String>,
+    pub user: Option<UserName>,
     pub session: Option<OpenSession>,
     pub foreground: bool,
 }
@@ -50,18 +55,18 @@ pub enum Action<'a> {
 pub enum Record {
     Started {
         session_id: SessionId,
-        user: Option<String>,
+        user: Option<UserName>,
         time: Millis,
     },
     Ended {
         session_id: SessionId,
-        user: Option<String>,
+        user: Option<UserName>,
         start: Millis,
         time: Millis,
     },
     CustomEvent {
         session_id: Option<SessionId>,
-        user: Option<String>,
+        user: Option<UserName>,
         time: Millis,
     },
 }
@@ -127,7 +132,7 @@ pub fn apply(
                     time,
                 });
             }
-            state.user = Some(user.to_owned());
+            state.user = Some(user.into());
             if ended.is_some() {
                 start_session(state, time, new_id, out);
             }
@@ -215,7 +220,7 @@ mod tests {
             let counter = &mut self.next_id;
             let mut new_id = || {
                 *counter += 1;
-                format!("s{counter}")
+                format!("s{counter}").into()
             };
             apply(
                 &mut self.state,
@@ -229,7 +234,7 @@ mod tests {
         }
 
         fn session_id(&self) -> Option<&str> {
-            self.state.session.as_ref().map(|s| s.id.as_str())
+            self.state.session.as_ref().map(|s| &*s.id)
         }
     }
 

@@ -173,7 +173,7 @@ impl Tracker {
     pub fn session_id(&self) -> Result<Option<String>, Error> {
         self.shared.apply(Action::CheckExpiry, None)?;
         let inner = self.shared.inner.lock();
-        Ok(inner.session.session.as_ref().map(|s| s.id.clone()))
+        Ok(inner.session.session.as_ref().map(|s| s.id.to_string()))
     }
 
     pub fn stats(&self) -> Result<Stats, Error> {
@@ -297,7 +297,7 @@ impl Shared {
                 action,
                 now,
                 self.config.rules,
-                &mut || ids.uuid(),
+                &mut || ids.uuid().into(),
                 &mut inner.records,
             );
             if !inner.records.is_empty() {
@@ -316,7 +316,7 @@ impl Shared {
             action,
             now,
             self.config.rules,
-            &mut || ids.uuid(),
+            &mut || ids.uuid().into(),
             &mut inner.records,
         );
         let after = (
@@ -453,8 +453,8 @@ fn notice(record: &Record) -> Option<SessionNotice> {
             time,
         } => Some(SessionNotice {
             change: SessionChange::Started,
-            session_id: session_id.clone(),
-            user_id: user.clone(),
+            session_id: session_id.to_string(),
+            user_id: user.as_deref().map(str::to_owned),
             start: *time,
             end: None,
         }),
@@ -465,8 +465,8 @@ fn notice(record: &Record) -> Option<SessionNotice> {
             time,
         } => Some(SessionNotice {
             change: SessionChange::Ended,
-            session_id: session_id.clone(),
-            user_id: user.clone(),
+            session_id: session_id.to_string(),
+            user_id: user.as_deref().map(str::to_owned),
             start: *start,
             end: Some(*time),
         }),
