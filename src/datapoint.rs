@@ -37,7 +37,15 @@ pub fn encode(
     out.extend_from_slice(b"\",\"time\":");
     write_seconds(out, time);
     out.extend_from_slice(b",\"session_id\":");
-    write_optional_string(out, session_id.map(|id| &**id));
+    match session_id {
+        // Session ids are UUIDs this library made: nothing to escape.
+        Some(id) => {
+            out.push(b'"');
+            out.extend_from_slice(id.as_bytes());
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
     out.extend_from_slice(b",\"user_id\":");
     write_optional_string(out, user.as_deref());
     out.extend_from_slice(b",\"data\":{");

@@ -605,7 +605,7 @@ fn initialize_cases(scratch: &Path) -> Vec<Case> {
         cases.push(bad(
             &format!("{key}: {value}"),
             &format!("\"{key}\":{value}"),
-            leak(key),
+            key,
         ));
     }
     cases.push(bad("unknown key apiKey", r#""apiKey":"k""#, "apiKey"));
@@ -655,10 +655,6 @@ fn initialize_cases(scratch: &Path) -> Vec<Case> {
         ));
     }
     cases
-}
-
-fn leak(text: &str) -> &'static str {
-    Box::leak(text.to_owned().into_boxed_str())
 }
 
 /// Hostile arguments while running. `alice` is the current user and a session is open.
