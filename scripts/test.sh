@@ -21,7 +21,7 @@ step "quickstart (the README's main job)"
 cargo run -q --example quickstart
 
 step "C and C++ hosts"
-STINT_SKIP_CARGO_BUILD=1 examples/test.sh
+examples/test.sh
 
 step "Kotlin binding (JVM)"
 bindings/kotlin/test.sh
