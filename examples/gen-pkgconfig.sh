@@ -44,10 +44,10 @@ esac
 
 # What a static link against libstint.a needs besides libc (see
 # `cargo rustc --lib --crate-type staticlib -- --print native-static-libs`; glibc 2.34+ also
-# accepts fewer). The Darwin list is what std and the platform certificate verifier use.
+# accepts fewer). TLS is the system's: Security.framework on Apple, OpenSSL elsewhere.
 case $(uname -s) in
 Darwin) private_libs="-framework Security -framework CoreFoundation -liconv -lm" ;;
-*) private_libs="-lpthread -ldl -lm" ;;
+*) private_libs="-lssl -lcrypto -lpthread -ldl -lm" ;;
 esac
 
 mkdir -p "$(dirname -- "$output")"
