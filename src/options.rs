@@ -84,7 +84,7 @@ const KEYS: [&str; 7] = [
 ];
 
 fn unknown_key(key: &str) -> String {
-    let end = prefix_end(key);
+    let end = prefix_end(key, 64);
     let more = if end < key.len() {
         format!("... ({} bytes)", key.len())
     } else {
@@ -217,31 +217,29 @@ fn kind_of(value: &Value) -> &'static str {
 /// A value as it appears in a message: short, so a hostile input cannot flood the log.
 fn shown(value: &Value) -> String {
     let text = value.to_string();
-    if text.len() <= 64 {
+    let end = prefix_end(&text, 64);
+    if end == text.len() {
         return text;
-    }
-    let mut end = 60;
-    while !text.is_char_boundary(end) {
-        end -= 1;
     }
     format!("{}... ({})", &text[..end], kind_of(value))
 }
 
-/// A string as it appears in a message: quoted and, like [`shown`], short.
+/// A path or URL as it appears in a message: quoted, whole up to 900 bytes (the user needs to
+/// see which one), cut beyond that so a message stays under 1 KB.
 pub(crate) fn shown_text(text: &str) -> String {
-    let end = prefix_end(text);
+    let end = prefix_end(text, 900);
     if end == text.len() {
         return format!("{text:?}");
     }
     format!("{:?}... ({} bytes)", &text[..end], text.len())
 }
 
-/// How much of `text` a message shows: all of it up to 64 bytes, else about 60.
-fn prefix_end(text: &str) -> usize {
-    if text.len() <= 64 {
+/// How much of `text` a message shows: all of it up to `limit` bytes, else a little less.
+fn prefix_end(text: &str, limit: usize) -> usize {
+    if text.len() <= limit {
         return text.len();
     }
-    let mut end = 60;
+    let mut end = limit - 4;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
