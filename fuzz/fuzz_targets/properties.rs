@@ -34,13 +34,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let record = Record::CustomEvent {
         session_id: Some("5f0c2a8e-1d3b-4c6e-8f9a-0b1c2d3e4f5a".into()),
-        user: user.clone(),
+        user: user.as_deref().map(Into::into),
         time: 1_764_190_000_123,
     };
     let mut out = Vec::new();
     datapoint::encode(
         &record,
-        "0b6e3c1e-8f5a-4c7d-9e2b-1a2b3c4d5e6f",
+        b"0b6e3c1e-8f5a-4c7d-9e2b-1a2b3c4d5e6f",
         Some(&event),
         &mut out,
     );
