@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every test of the project: Rust (unit, C ABI integration, delivery, kills, collector and its
-# dashboard in headless Chromium), the C examples, and the Kotlin and C# bindings in their
-# runtimes. Installs missing Debian packages first (needs root on a fresh machine).
+# Every test of the project: Rust (unit, C ABI integration, delivery, kills, hostile input,
+# storage and network faults, collector and its dashboard in headless Chromium), the C examples,
+# the Kotlin and C# bindings in their runtimes, the size target, a short fuzz run and the
+# sanitizers. Installs missing Debian packages first (needs root on a fresh machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,5 +32,11 @@ bindings/unity/test.sh
 
 step "release size"
 scripts/check-size.sh
+
+step "fuzzing: a short run of each target (long runs: see docs/reliability.md)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" scripts/fuzz.sh
+
+step "sanitizers: concurrency and kill storms under ASan and TSan"
+scripts/sanitizers.sh
 
 printf '\nall tests passed\n'
