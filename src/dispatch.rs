@@ -72,10 +72,6 @@ pub fn set_log_handler(handler: Option<LogHandler>) {
     replace(|state| state.log_handler = handler);
 }
 
-pub fn has_session_listener() -> bool {
-    DISPATCHER.state.lock().listener.is_some()
-}
-
 fn replace(change: impl FnOnce(&mut State)) {
     let mut state = DISPATCHER.state.lock();
     change(&mut state);

@@ -254,14 +254,17 @@ impl Journal {
         Ok(())
     }
 
+    /// Whether `bytes` more fit in the active segment.
+    fn active_fits(&self, bytes: usize) -> bool {
+        self.segments
+            .get(&self.active)
+            .is_some_and(|s| s.end + bytes <= s.map.bytes().len())
+    }
+
     /// Whether the worker should prepare the next segment now: the active one is half full and
     /// no spare was asked for it yet. Asking marks it asked.
     pub fn ask_for_spare(&mut self) -> Option<PathBuf> {
-        let active = &self.segments[&self.active];
-        if self.spare.is_some()
-            || self.spare_asked_for == self.active
-            || active.end * 2 < active.map.bytes().len()
-        {
+        if !self.wants_spare() {
             return None;
         }
         self.spare_asked_for = self.active;
@@ -291,9 +294,7 @@ impl Journal {
     /// Makes sure records of `payload_bytes` in all (at most three of them) fit in the active
     /// segment, starting a new one if not: after `Ok`, those appends cannot fail.
     pub fn make_room(&mut self, payload_bytes: usize) -> io::Result<()> {
-        let needed = payload_bytes + 3 * (HEADER + ALIGN);
-        let fits = |s: &Segment| s.end + needed <= s.map.bytes().len();
-        if self.segments.get(&self.active).is_some_and(fits) {
+        if self.active_fits(payload_bytes + 3 * (HEADER + ALIGN)) {
             return Ok(());
         }
         self.start_segment()
@@ -330,8 +331,7 @@ impl Journal {
 
     fn write_record(&mut self, kind: Kind, seq: u64, payload: &[u8]) -> io::Result<(u64, usize)> {
         let needed = HEADER + payload.len().next_multiple_of(ALIGN);
-        let fits = |s: &Segment| s.end + needed <= s.map.bytes().len();
-        if !self.segments.get(&self.active).is_some_and(fits) {
+        if !self.active_fits(needed) {
             if kind == Kind::ApiKey {
                 return Err(io::Error::other("journal segment too small"));
             }
