@@ -427,17 +427,15 @@ fn log_custom_event(bench: &Bench) -> Result<Vec<Row>, String> {
 
 /// The datapoint JSON the library writes for `Event`, built by the library's own encoder.
 fn datapoint_bytes() -> Result<Vec<u8>, String> {
-    let uuid = "00000000-0000-4000-8000-000000000000";
     let event = stint::input::CustomEvent::new(EVENT_NAME, Some(EVENT_PROPERTIES))
         .map_err(|e| e.to_string())?;
     let record = stint::session::Record::CustomEvent {
-        session_id: Some(uuid.into()),
+        session_id: Some("00000000-0000-4000-8000-000000000000".into()),
         user: None,
         time: stint::clock::now_ms(),
     };
     let mut bytes = Vec::new();
-    let id: &[u8; 36] = uuid.as_bytes().try_into().map_err(|_| "uuid length")?;
-    stint::datapoint::encode(&record, id, Some(&event), &mut bytes);
+    stint::datapoint::Datapoint::new(&record, [0; 16], Some(&event)).write_json(&mut bytes);
     Ok(bytes)
 }
 

@@ -1,77 +1,273 @@
-//! Datapoints in their wire form: one JSON object each, written straight to bytes.
+//! Datapoints in two forms. The stored form is what a call copies into the journal: the fields
+//! as raw bytes, so the caller's thread never formats ids, times or escapes. The wire form is
+//! one JSON object, written from the stored form when the worker builds a batch.
 
+use crate::ids;
 use crate::input::CustomEvent;
 use crate::journal::Kind;
 use crate::session::{Millis, Record};
 
-/// Encodes `record` as a datapoint with id `id` into `out` (cleared first); returns its kind.
-pub fn encode(
-    record: &Record,
-    id: &[u8; 36],
-    event: Option<&CustomEvent<'_>>,
-    out: &mut Vec<u8>,
-) -> Kind {
-    out.clear();
-    let (kind, name, time, session_id, user) = match record {
-        Record::Started {
-            session_id,
-            user,
-            time,
-        } => (Kind::SessionStart, "ss", *time, Some(session_id), user),
-        Record::Ended {
-            session_id,
-            user,
-            time,
-            ..
-        } => (Kind::SessionEnd, "se", *time, Some(session_id), user),
-        Record::CustomEvent {
-            session_id,
-            user,
-            time,
-        } => (Kind::CustomEvent, "ce", *time, session_id.as_ref(), user),
-    };
-    out.extend_from_slice(b"{\"id\":\"");
-    out.extend_from_slice(id);
-    out.extend_from_slice(b"\",\"name\":\"");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\",\"time\":");
-    write_seconds(out, time);
-    out.extend_from_slice(b",\"session_id\":");
-    match session_id {
-        // Session ids are UUIDs this library made: nothing to escape.
-        Some(id) => {
-            out.push(b'"');
-            out.extend_from_slice(id.as_bytes());
-            out.push(b'"');
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"user_id\":");
-    write_optional_string(out, user.as_deref());
-    out.extend_from_slice(b",\"data\":{");
-    match record {
-        Record::Started { .. } => {}
-        Record::Ended { start, time, .. } => {
-            out.extend_from_slice(b"\"d\":");
-            write_seconds(out, Record::duration(*start, *time));
-        }
-        Record::CustomEvent { .. } => {
-            let event = event.expect("a custom event record comes with its event");
-            out.extend_from_slice(b"\"n\":");
-            write_string(out, event.name);
-            out.extend_from_slice(b",\"p\":");
-            out.extend_from_slice(event.properties.unwrap_or("{}").trim().as_bytes());
-        }
-    }
-    out.extend_from_slice(b"}}");
-    kind
+/// The first byte of a stored datapoint. Journals written before the stored form held the JSON
+/// itself, which starts with `{`: those are sent as they are.
+const STORED_FORMAT: u8 = 1;
+/// A length that marks an absent optional string.
+const ABSENT: u32 = u32::MAX;
+
+/// One datapoint's fields, borrowed from a record and its event or from stored bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Datapoint<'a> {
+    pub id: [u8; 16],
+    pub kind: Kind,
+    pub time: Millis,
+    pub session_id: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub data: Data<'a>,
 }
 
-/// The `id` of an encoded datapoint (it is always the first field).
+/// What a datapoint's `data` object holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Data<'a> {
+    Start,
+    End {
+        duration: Millis,
+    },
+    Custom {
+        name: &'a str,
+        properties: Option<&'a str>,
+    },
+}
+
+/// Stored bytes that are neither the stored form nor legacy JSON (a bug, not a torn write:
+/// the journal's checksum covers those).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Undecodable;
+
+impl<'a> Datapoint<'a> {
+    /// The datapoint of `record`; a custom event record comes with its `event`.
+    pub fn new(record: &'a Record, id: [u8; 16], event: Option<&CustomEvent<'a>>) -> Self {
+        let custom = || {
+            let event = event.expect("a custom event record comes with its event");
+            Data::Custom {
+                name: event.name,
+                properties: event.properties.map(str::trim),
+            }
+        };
+        let (kind, time, session_id, user, data) = match record {
+            Record::Started {
+                session_id,
+                user,
+                time,
+            } => (
+                Kind::SessionStart,
+                *time,
+                Some(session_id),
+                user,
+                Data::Start,
+            ),
+            Record::Ended {
+                session_id,
+                user,
+                start,
+                time,
+            } => {
+                let duration = Record::duration(*start, *time);
+                let data = Data::End { duration };
+                (Kind::SessionEnd, *time, Some(session_id), user, data)
+            }
+            Record::CustomEvent {
+                session_id,
+                user,
+                time,
+            } => (
+                Kind::CustomEvent,
+                *time,
+                session_id.as_ref(),
+                user,
+                custom(),
+            ),
+        };
+        Datapoint {
+            id,
+            kind,
+            time,
+            session_id: session_id.map(|s| &**s),
+            user: user.as_deref(),
+            data,
+        }
+    }
+
+    /// The size of the stored form.
+    pub fn stored_len(&self) -> usize {
+        let optional = |s: Option<&str>| 4 + s.map_or(0, str::len);
+        let data = match self.data {
+            Data::Start => 0,
+            Data::End { .. } => 8,
+            Data::Custom { name, properties } => 4 + name.len() + optional(properties),
+        };
+        2 + 16 + 8 + optional(self.session_id) + optional(self.user) + data
+    }
+
+    /// Writes the stored form into `out`, which is exactly `stored_len()` bytes.
+    pub fn store(&self, out: &mut [u8]) {
+        let mut out = Writer { out, at: 0 };
+        out.put(&[STORED_FORMAT, self.kind as u8]);
+        out.put(&self.id);
+        out.put(&self.time.to_le_bytes());
+        out.optional(self.session_id);
+        out.optional(self.user);
+        match self.data {
+            Data::Start => {}
+            Data::End { duration } => out.put(&duration.to_le_bytes()),
+            Data::Custom { name, properties } => {
+                out.optional(Some(name));
+                out.optional(properties);
+            }
+        }
+        debug_assert_eq!(out.at, out.out.len());
+    }
+
+    /// Reads a stored form back.
+    pub fn load(stored: &'a [u8]) -> Result<Self, Undecodable> {
+        let mut input = Reader { input: stored };
+        if input.take(1)? != [STORED_FORMAT] {
+            return Err(Undecodable);
+        }
+        let kind = match input.take(1)?[0] {
+            1 => Kind::SessionStart,
+            2 => Kind::SessionEnd,
+            3 => Kind::CustomEvent,
+            _ => return Err(Undecodable),
+        };
+        let id = input.take(16)?.try_into().map_err(|_| Undecodable)?;
+        let time = input.millis()?;
+        let session_id = input.optional()?;
+        let user = input.optional()?;
+        let data = match kind {
+            Kind::SessionStart => Data::Start,
+            Kind::SessionEnd => Data::End {
+                duration: input.millis()?,
+            },
+            _ => Data::Custom {
+                name: input.optional()?.ok_or(Undecodable)?,
+                properties: input.optional()?,
+            },
+        };
+        if !input.input.is_empty() {
+            return Err(Undecodable);
+        }
+        Ok(Datapoint {
+            id,
+            kind,
+            time,
+            session_id,
+            user,
+            data,
+        })
+    }
+
+    /// Appends the wire form: one JSON object.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let name = match self.kind {
+            Kind::SessionStart => "ss",
+            Kind::SessionEnd => "se",
+            _ => "ce",
+        };
+        out.extend_from_slice(b"{\"id\":\"");
+        out.extend_from_slice(&ids::format_uuid(&self.id));
+        out.extend_from_slice(b"\",\"name\":\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\",\"time\":");
+        write_seconds(out, self.time);
+        out.extend_from_slice(b",\"session_id\":");
+        write_optional_string(out, self.session_id);
+        out.extend_from_slice(b",\"user_id\":");
+        write_optional_string(out, self.user);
+        out.extend_from_slice(b",\"data\":{");
+        match self.data {
+            Data::Start => {}
+            Data::End { duration } => {
+                out.extend_from_slice(b"\"d\":");
+                write_seconds(out, duration);
+            }
+            Data::Custom { name, properties } => {
+                out.extend_from_slice(b"\"n\":");
+                write_string(out, name);
+                out.extend_from_slice(b",\"p\":");
+                out.extend_from_slice(properties.unwrap_or("{}").as_bytes());
+            }
+        }
+        out.extend_from_slice(b"}}");
+    }
+}
+
+/// The `id` of a datapoint's wire form (it is always the first field).
 pub fn id_of(json: &[u8]) -> &str {
     json.get(7..43)
         .and_then(|id| std::str::from_utf8(id).ok())
         .unwrap_or("?")
+}
+
+/// Appends the wire form of a journal payload: a stored datapoint, or legacy JSON as it is.
+pub fn stored_to_json(stored: &[u8], out: &mut Vec<u8>) -> Result<(), Undecodable> {
+    if stored.first() == Some(&b'{') {
+        out.extend_from_slice(stored);
+        return Ok(());
+    }
+    Datapoint::load(stored)?.write_json(out);
+    Ok(())
+}
+
+struct Writer<'b> {
+    out: &'b mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.out[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        self.at += bytes.len();
+    }
+
+    fn optional(&mut self, text: Option<&str>) {
+        match text {
+            Some(text) => {
+                self.put(&(text.len() as u32).to_le_bytes());
+                self.put(text.as_bytes());
+            }
+            None => self.put(&ABSENT.to_le_bytes()),
+        }
+    }
+}
+
+struct Reader<'a> {
+    input: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Undecodable> {
+        if self.input.len() < n {
+            return Err(Undecodable);
+        }
+        let (taken, rest) = self.input.split_at(n);
+        self.input = rest;
+        Ok(taken)
+    }
+
+    fn millis(&mut self) -> Result<Millis, Undecodable> {
+        let bytes = self.take(8)?.try_into().map_err(|_| Undecodable)?;
+        Ok(Millis::from_le_bytes(bytes))
+    }
+
+    fn optional(&mut self) -> Result<Option<&'a str>, Undecodable> {
+        let len = u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| Undecodable)?);
+        if len == ABSENT {
+            return Ok(None);
+        }
+        let bytes = self.take(len as usize)?;
+        std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| Undecodable)
+    }
 }
 
 /// Seconds since the epoch with exactly three decimals: `1764190000.123`.
@@ -128,16 +324,27 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
+    const ID: [u8; 16] = [
+        0x0b, 0x6e, 0x3c, 0x1e, 0x8f, 0x5a, 0x4c, 0x7d, 0x9e, 0x2b, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e,
+        0x6f,
+    ];
+
+    fn stored(record: &Record, event: Option<&CustomEvent<'_>>) -> Vec<u8> {
+        let datapoint = Datapoint::new(record, ID, event);
+        let mut stored = vec![0; datapoint.stored_len()];
+        datapoint.store(&mut stored);
+        assert_eq!(Datapoint::load(&stored), Ok(datapoint));
+        stored
+    }
+
+    /// The wire form, by way of the stored form, as the worker sends it.
     fn encoded(record: &Record, event: Option<&CustomEvent<'_>>) -> Value {
         let mut out = Vec::new();
-        encode(
-            record,
-            b"0b6e3c1e-8f5a-4c7d-9e2b-1a2b3c4d5e6f",
-            event,
-            &mut out,
-        );
+        stored_to_json(&stored(record, event), &mut out).unwrap();
         assert_eq!(id_of(&out), "0b6e3c1e-8f5a-4c7d-9e2b-1a2b3c4d5e6f");
-        serde_json::from_slice(&out).unwrap()
+        let value: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["id"], "0b6e3c1e-8f5a-4c7d-9e2b-1a2b3c4d5e6f");
+        value
     }
 
     #[test]
@@ -209,5 +416,42 @@ mod tests {
         write_seconds(&mut out, 7);
         write_seconds(&mut out, -1_500);
         assert_eq!(out, b"1764190050.0000.007-1.500");
+    }
+
+    #[test]
+    fn legacy_json_payloads_are_sent_as_they_are() {
+        let legacy = br#"{"id":"x","name":"ce"}"#;
+        let mut out = Vec::new();
+        stored_to_json(legacy, &mut out).unwrap();
+        assert_eq!(out, legacy);
+    }
+
+    #[test]
+    fn damaged_stored_forms_are_refused_not_misread() {
+        let record = Record::Ended {
+            session_id: "s".into(),
+            user: Some("alice".into()),
+            start: 0,
+            time: 5,
+        };
+        let good = stored(&record, None);
+        let mut out = Vec::new();
+        for cut in 0..good.len() {
+            assert_eq!(
+                stored_to_json(&good[..cut], &mut out),
+                Err(Undecodable),
+                "{cut}"
+            );
+        }
+        let mut longer = good.clone();
+        longer.push(0);
+        assert_eq!(Datapoint::load(&longer), Err(Undecodable));
+        let mut unknown_kind = good.clone();
+        unknown_kind[1] = 16;
+        assert_eq!(Datapoint::load(&unknown_kind), Err(Undecodable));
+        let mut bad_utf8 = good;
+        let at = bad_utf8.len() - 8 - 5; // the user "alice", before the duration
+        bad_utf8[at] = 0xff;
+        assert_eq!(Datapoint::load(&bad_utf8), Err(Undecodable));
     }
 }

@@ -57,30 +57,34 @@ impl IdGenerator {
     }
 
     pub fn uuid(&mut self) -> String {
-        let text = self.uuid_bytes();
-        String::from_utf8_lossy(&text).into_owned()
+        String::from_utf8_lossy(&format_uuid(&self.uuid_raw())).into_owned()
     }
 
-    /// A UUID v4 as its 36 ASCII characters, without allocating.
-    pub fn uuid_bytes(&mut self) -> [u8; 36] {
+    /// A UUID v4 as its 16 bytes: what the hot path stores (formatting waits for delivery).
+    pub fn uuid_raw(&mut self) -> [u8; 16] {
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
         bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
         bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
         bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut text = [b'-'; 36];
-        let mut at = 0;
-        for (i, byte) in bytes.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                at += 1; // the dash already there
-            }
-            text[at] = HEX[(byte >> 4) as usize];
-            text[at + 1] = HEX[(byte & 0xf) as usize];
-            at += 2;
-        }
-        text
+        bytes
     }
+}
+
+/// The canonical text form of a UUID: 36 lowercase hex digits and dashes.
+pub fn format_uuid(bytes: &[u8; 16]) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b'-'; 36];
+    let mut at = 0;
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1; // the dash already there
+        }
+        text[at] = HEX[(byte >> 4) as usize];
+        text[at + 1] = HEX[(byte & 0xf) as usize];
+        at += 2;
+    }
+    text
 }
 
 fn splitmix(mut z: u64) -> u64 {

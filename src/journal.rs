@@ -91,7 +91,8 @@ pub struct Recovery {
 pub struct Pending<'a> {
     pub seq: u64,
     pub api_key: &'a str,
-    pub json: &'a [u8],
+    /// The datapoint as stored (see `datapoint`).
+    pub payload: &'a [u8],
 }
 
 pub struct Journal {
@@ -250,7 +251,9 @@ impl Journal {
         );
         self.active = number;
         let key = self.keys[self.current_key as usize].clone();
-        self.write_record(Kind::ApiKey, 0, key.as_bytes())?;
+        self.write_record(Kind::ApiKey, 0, key.len(), |out| {
+            out.copy_from_slice(key.as_bytes())
+        })?;
         Ok(())
     }
 
@@ -301,20 +304,31 @@ impl Journal {
     }
 
     /// Appends a datapoint. Returns its seq and the number of datapoints dropped to make room.
-    pub fn append(&mut self, kind: Kind, json: &[u8]) -> io::Result<(u64, u64)> {
+    pub fn append(&mut self, kind: Kind, payload: &[u8]) -> io::Result<(u64, u64)> {
+        self.append_with(kind, payload.len(), |out| out.copy_from_slice(payload))
+    }
+
+    /// Appends a datapoint of `len` bytes that `fill` writes straight into the journal (no
+    /// intermediate copy). Returns its seq and the number of datapoints dropped to make room.
+    pub fn append_with(
+        &mut self,
+        kind: Kind,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> io::Result<(u64, u64)> {
         debug_assert!(kind.is_datapoint());
         let mut dropped = 0;
         while self.live >= self.max_live && self.drop_oldest()? {
             dropped += 1;
         }
         let seq = self.next_seq;
-        let (segment, offset) = self.write_record(kind, seq, json)?;
+        let (segment, offset) = self.write_record(kind, seq, len, fill)?;
         self.next_seq += 1;
         self.entries.push_back(Entry {
             seq,
             segment,
             offset: offset as u32,
-            len: json.len() as u32,
+            len: len as u32,
             key: self.current_key,
             kind,
             dropped: false,
@@ -329,8 +343,14 @@ impl Journal {
         Ok((seq, dropped))
     }
 
-    fn write_record(&mut self, kind: Kind, seq: u64, payload: &[u8]) -> io::Result<(u64, usize)> {
-        let needed = HEADER + payload.len().next_multiple_of(ALIGN);
+    fn write_record(
+        &mut self,
+        kind: Kind,
+        seq: u64,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> io::Result<(u64, usize)> {
+        let needed = HEADER + len.next_multiple_of(ALIGN);
         if !self.active_fits(needed) {
             if kind == Kind::ApiKey {
                 return Err(io::Error::other("journal segment too small"));
@@ -340,14 +360,15 @@ impl Journal {
         let segment = self.segments.get_mut(&self.active).expect("active segment");
         let offset = segment.end;
         let bytes = &mut segment.map.bytes_mut()[offset..offset + needed];
-        bytes[HEADER..HEADER + payload.len()].copy_from_slice(payload);
-        bytes[8..16].copy_from_slice(&seq.to_le_bytes());
-        bytes[16] = kind as u8;
-        bytes[FLAGS] = 0;
-        let crc = checksum(&bytes[8..FLAGS], payload);
-        bytes[4..8].copy_from_slice(&crc.to_le_bytes());
+        let (header, payload) = bytes.split_at_mut(HEADER);
+        fill(&mut payload[..len]);
+        header[8..16].copy_from_slice(&seq.to_le_bytes());
+        header[16] = kind as u8;
+        header[FLAGS] = 0;
+        let crc = checksum(&header[8..FLAGS], &payload[..len]);
+        header[4..8].copy_from_slice(&crc.to_le_bytes());
         // The length goes last: until it is written, recovery sees no record here.
-        bytes[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        header[0..4].copy_from_slice(&(len as u32).to_le_bytes());
         segment.end += needed;
         Ok((self.active, offset))
     }
@@ -408,7 +429,7 @@ impl Journal {
             .is_none_or(|e| e.seq > seq)
     }
 
-    /// The oldest pending datapoints, in order, up to `max_count` and `max_bytes` of JSON (at
+    /// The oldest pending datapoints, in order, up to `max_count` and `max_bytes` of payload (at
     /// least one), all recorded under the same API key.
     pub fn oldest(&self, max_count: usize, max_bytes: usize) -> Vec<Pending<'_>> {
         let mut batch: Vec<Pending<'_>> = Vec::new();
@@ -427,7 +448,7 @@ impl Journal {
             batch.push(Pending {
                 seq: entry.seq,
                 api_key,
-                json: &segment.map.bytes()[start..start + entry.len as usize],
+                payload: &segment.map.bytes()[start..start + entry.len as usize],
             });
         }
         batch
@@ -562,11 +583,11 @@ mod tests {
         Journal::open(dir, "key-1", 1000).unwrap().0
     }
 
-    fn jsons(journal: &Journal) -> Vec<String> {
+    fn payloads(journal: &Journal) -> Vec<String> {
         journal
             .oldest(usize::MAX, usize::MAX)
             .iter()
-            .map(|p| String::from_utf8(p.json.to_vec()).unwrap())
+            .map(|p| String::from_utf8(p.payload.to_vec()).unwrap())
             .collect()
     }
 
@@ -581,7 +602,7 @@ mod tests {
         drop(j);
         let j = open(&dir);
         assert_eq!(j.pending(), 5);
-        assert_eq!(jsons(&j)[4], "{\"i\":4}");
+        assert_eq!(payloads(&j)[4], "{\"i\":4}");
     }
 
     #[test]
@@ -628,15 +649,15 @@ mod tests {
         j.append(Kind::CustomEvent, b"c1").unwrap();
         j.append(Kind::CustomEvent, b"c2").unwrap();
         assert_eq!(j.append(Kind::SessionEnd, b"se").unwrap().1, 1);
-        assert_eq!(jsons(&j), ["ss", "c2", "se"]);
+        assert_eq!(payloads(&j), ["ss", "c2", "se"]);
         assert_eq!(j.append(Kind::SessionStart, b"s2").unwrap().1, 1);
-        assert_eq!(jsons(&j), ["ss", "se", "s2"]);
+        assert_eq!(payloads(&j), ["ss", "se", "s2"]);
         // Only session datapoints left: the oldest of them goes.
         j.append(Kind::SessionEnd, b"e2").unwrap();
-        assert_eq!(jsons(&j), ["se", "s2", "e2"]);
+        assert_eq!(payloads(&j), ["se", "s2", "e2"]);
         drop(j);
         let (j, _) = Journal::open(&dir, "k", 3).unwrap();
-        assert_eq!(jsons(&j), ["se", "s2", "e2"], "drops survive a restart");
+        assert_eq!(payloads(&j), ["se", "s2", "e2"], "drops survive a restart");
     }
 
     #[test]
@@ -657,7 +678,7 @@ mod tests {
         drop(j);
         let (j, _) = Journal::open(&dir, "k", 100).unwrap();
         assert_eq!(j.pending(), 100);
-        assert_eq!(jsons(&j)[0], "ss", "the session datapoint is kept");
+        assert_eq!(payloads(&j)[0], "ss", "the session datapoint is kept");
     }
 
     #[test]
@@ -696,7 +717,7 @@ mod tests {
             j.append(Kind::CustomEvent, format!("record-{i}").as_bytes())
                 .unwrap();
         }
-        let last = j.oldest(4, usize::MAX)[3].json.len();
+        let last = j.oldest(4, usize::MAX)[3].payload.len();
         drop(j);
         let path = segment_path(&dir.clone(), 1);
         let original = fs::read(&path).unwrap();
@@ -726,7 +747,7 @@ mod tests {
         raw[second + HEADER + 2] ^= 0x40;
         fs::write(&path, &raw).unwrap();
         let j = open(&dir);
-        assert_eq!(jsons(&j), ["record-0", "record-2"]);
+        assert_eq!(payloads(&j), ["record-0", "record-2"]);
     }
 
     #[test]

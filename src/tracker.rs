@@ -10,7 +10,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::clock;
 use crate::data_dir::DataDir;
-use crate::datapoint;
+use crate::datapoint::Datapoint;
 use crate::dispatch::{self, SessionChange, SessionNotice};
 use crate::error::Error;
 use crate::ids::IdGenerator;
@@ -75,7 +75,6 @@ pub(crate) struct Inner {
     /// Storage refused to record an expired session's end: the worker tries again then.
     pub expiry_retry_at: Option<Instant>,
     records: Vec<Record>,
-    scratch: Vec<u8>,
     data_dir: Option<DataDir>,
 }
 
@@ -133,7 +132,6 @@ impl Tracker {
                 last_drop_warning: None,
                 expiry_retry_at: None,
                 records: Vec::with_capacity(4),
-                scratch: Vec::with_capacity(512),
                 data_dir: Some(data_dir),
             }),
             changed: Condvar::new(),
@@ -349,9 +347,9 @@ impl Shared {
         let records = std::mem::take(&mut inner.records);
         let mut result = Ok(());
         for record in &records {
-            let id = inner.ids.uuid_bytes();
-            let kind = datapoint::encode(record, &id, event, &mut inner.scratch);
-            match inner.journal.append(kind, &inner.scratch) {
+            let datapoint = Datapoint::new(record, inner.ids.uuid_raw(), event);
+            let stored = |out: &mut [u8]| datapoint.store(out);
+            match (inner.journal).append_with(datapoint.kind, datapoint.stored_len(), stored) {
                 Ok((_, dropped)) => {
                     inner.stats.datapoints_recorded += 1;
                     if dropped > 0 {
@@ -411,17 +409,17 @@ impl Shared {
 }
 
 /// An upper bound on the journal bytes one call records: at most an expired session's end, an
-/// end and a start, or an end and a custom event, with user ids and names JSON-escaped (at worst
-/// six bytes per byte).
+/// end and a start, or an end and a custom event (`Datapoint::stored_len`).
 fn room_needed(state: &SessionState, action: Action<'_>, event: Option<&CustomEvent<'_>>) -> usize {
-    const DATAPOINT: usize = 512;
+    /// The fixed fields and a session id.
+    const DATAPOINT: usize = 128;
     let current_user = state.user.as_deref().map_or(0, str::len);
     let new_user = match action {
         Action::ChangeUser(user) => user.len(),
         _ => 0,
     };
-    let custom = event.map_or(0, |e| 6 * e.name.len() + e.properties.map_or(0, str::len));
-    3 * (DATAPOINT + 6 * current_user.max(new_user)) + custom
+    let custom = event.map_or(0, |e| 8 + e.name.len() + e.properties.map_or(0, str::len));
+    3 * (DATAPOINT + current_user.max(new_user)) + custom
 }
 
 const DROP_WARNING_INTERVAL: Duration = Duration::from_secs(10);

@@ -141,7 +141,7 @@ impl Delivery {
     }
 }
 
-/// The request body: the envelope around datapoints exactly as recorded.
+/// The request body: the envelope around datapoints in their wire form.
 pub fn body(api_key: &str, device_id: &str, events: &[&[u8]]) -> Vec<u8> {
     let size: usize = events.iter().map(|e| e.len() + 1).sum();
     let mut out = Vec::with_capacity(size + 200);

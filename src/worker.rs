@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock;
 use crate::datapoint;
-use crate::journal::Journal;
+use crate::journal::{Journal, Pending};
 use crate::log;
 use crate::session::{self, Action};
 use crate::tracker::{Inner, Shared};
@@ -104,19 +104,28 @@ fn run(shared: Arc<Shared>) {
     }
 }
 
-/// Copies the oldest batch out of the journal and sends it on a request thread.
+/// Copies the oldest batch out of the journal, in its wire form, and sends it on a request
+/// thread.
 fn start_request(shared: &Arc<Shared>, inner: &mut Inner, agent: ureq::Agent) {
     let limit = inner.delivery.batch_limit;
     let batch = inner.journal.oldest(limit, MAX_BATCH_BYTES);
-    let Some(last) = batch.last() else {
+    let Some(api_key) = batch.first().map(|p| p.api_key.to_owned()) else {
         return;
     };
-    let events: Vec<&[u8]> = batch.iter().map(|p| p.json).collect();
-    let body = upload::body(batch[0].api_key, &shared.config.device_id, &events);
+    let wire = WireBatch::of(&batch);
+    drop(batch);
+    if wire.ends.is_empty() {
+        // Nothing readable (a bug, not a torn write): drop it rather than stall the queue.
+        let dropped = inner.journal.acknowledge_through(wire.last_seq);
+        inner.stats.datapoints_dropped += dropped;
+        return;
+    }
+    let events: Vec<&[u8]> = wire.events().collect();
+    let body = upload::body(&api_key, &shared.config.device_id, &events);
     let in_flight = InFlight {
-        last_seq: last.seq,
-        count: batch.len(),
-        single_id: (batch.len() == 1).then(|| datapoint::id_of(batch[0].json).to_owned()),
+        last_seq: wire.last_seq,
+        count: events.len(),
+        single_id: (events.len() == 1).then(|| datapoint::id_of(events[0]).to_owned()),
     };
     inner.delivery.in_flight = Some(in_flight);
     let base_url = shared.config.base_url.clone().unwrap_or_default();
@@ -136,6 +145,46 @@ fn start_request(shared: &Arc<Shared>, inner: &mut Inner, agent: ureq::Agent) {
         let fraction = inner.ids.next_fraction();
         inner.delivery.failed(None, false, fraction);
         log::warn(|| format!("cannot start a request thread: {error}"));
+    }
+}
+
+/// A batch's datapoints in their wire form, one after another, at most `MAX_BATCH_BYTES` of
+/// them (and at least one).
+struct WireBatch {
+    json: Vec<u8>,
+    ends: Vec<usize>,
+    /// The last datapoint covered, sent or skipped as unreadable.
+    last_seq: u64,
+}
+
+impl WireBatch {
+    fn of(batch: &[Pending<'_>]) -> WireBatch {
+        let mut wire = WireBatch {
+            json: Vec::with_capacity(batch.iter().map(|p| 2 * p.payload.len()).sum()),
+            ends: Vec::with_capacity(batch.len()),
+            last_seq: 0,
+        };
+        for pending in batch {
+            let start = wire.json.len();
+            if datapoint::stored_to_json(pending.payload, &mut wire.json).is_err() {
+                wire.json.truncate(start);
+                log::error(|| format!("datapoint {} is unreadable; skipped", pending.seq));
+            } else if !wire.ends.is_empty() && wire.json.len() > MAX_BATCH_BYTES {
+                wire.json.truncate(start);
+                break;
+            } else {
+                wire.ends.push(wire.json.len());
+            }
+            wire.last_seq = pending.seq;
+        }
+        wire
+    }
+
+    fn events(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.json[start..end])
     }
 }
 
@@ -185,5 +234,71 @@ fn settle(inner: &mut Inner, outcome: Outcome) {
             let pending = inner.journal.pending() > 0;
             inner.delivery.succeeded(pending);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datapoint::Datapoint;
+    use crate::input::CustomEvent;
+    use crate::session::Record;
+
+    fn stored_event(properties: &str) -> Vec<u8> {
+        let event = CustomEvent::new("big", Some(properties)).unwrap();
+        let record = Record::CustomEvent {
+            session_id: None,
+            user: None,
+            time: 0,
+        };
+        let datapoint = Datapoint::new(&record, [1; 16], Some(&event));
+        let mut stored = vec![0; datapoint.stored_len()];
+        datapoint.store(&mut stored);
+        stored
+    }
+
+    fn pending(seq: u64, payload: &[u8]) -> Pending<'_> {
+        Pending {
+            seq,
+            api_key: "key",
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_wire_batch_stops_at_the_byte_limit_of_its_json() {
+        let big = stored_event(&format!("{{\"x\":\"{}\"}}", "a".repeat(40 * 1024)));
+        let batch: Vec<_> = (1..=20).map(|seq| pending(seq, &big)).collect();
+        let wire = WireBatch::of(&batch);
+        let one = wire.ends[0];
+        assert!(wire.json.len() <= MAX_BATCH_BYTES);
+        assert!(wire.json.len() + one > MAX_BATCH_BYTES, "as many as fit");
+        assert_eq!(wire.last_seq, wire.ends.len() as u64);
+        for event in wire.events() {
+            let value: serde_json::Value = serde_json::from_slice(event).unwrap();
+            assert_eq!(value["data"]["n"], "big");
+        }
+        let huge = format!("{{\"legacy\":\"{}\"}}", "a".repeat(600 * 1024));
+        let alone = WireBatch::of(&[pending(9, huge.as_bytes())]);
+        assert_eq!((alone.ends.len(), alone.last_seq), (1, 9), "at least one");
+    }
+
+    #[test]
+    fn unreadable_payloads_are_skipped_and_covered() {
+        let good = stored_event("{}");
+        let batch = [
+            pending(1, b"\x01garbage"),
+            pending(2, &good),
+            pending(3, b""),
+        ];
+        let wire = WireBatch::of(&batch);
+        assert_eq!(wire.events().count(), 1);
+        assert_eq!(
+            wire.last_seq, 3,
+            "acknowledging the batch covers the skipped ones"
+        );
+        let none = WireBatch::of(&[pending(4, b"\x02")]);
+        assert!(none.ends.is_empty());
+        assert_eq!(none.last_seq, 4);
     }
 }

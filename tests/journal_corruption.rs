@@ -57,7 +57,7 @@ fn recovered(dir: &Path, segment: &Path) -> BTreeSet<String> {
     let held = journal
         .oldest(usize::MAX, usize::MAX)
         .iter()
-        .map(|p| String::from_utf8(p.json.to_vec()).unwrap())
+        .map(|p| String::from_utf8(p.payload.to_vec()).unwrap())
         .collect();
     drop(journal);
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
     let batch: Vec<(u64, usize)> = journal
         .oldest(500, 512 * 1024)
         .iter()
-        .map(|p| (p.seq, p.json.len()))
+        .map(|p| (p.seq, p.payload.len()))
         .collect();
     // In order. Not strictly: a segment holding the same record twice (a replayed block) gives
     // it twice, and delivery is at least once anyway (collectors de-duplicate by id).

@@ -1,11 +1,12 @@
 //! Custom events: a name, a user and properties from arbitrary bytes (split at 0xff bytes).
-//! Never panics; and whatever is accepted becomes a datapoint that a collector's JSON parser
-//! reads back exactly: the name, the user, and the properties as one JSON object.
+//! Never panics; and whatever is accepted is stored, read back unchanged, and sent as a
+//! datapoint that a collector's JSON parser reads back exactly: the name, the user, and the
+//! properties as one JSON object.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use stint::datapoint;
+use stint::datapoint::{self, Datapoint};
 use stint::input::{self, CustomEvent, UserId};
 use stint::session::Record;
 
@@ -37,13 +38,12 @@ fuzz_target!(|data: &[u8]| {
         user: user.as_deref().map(Into::into),
         time: 1_764_190_000_123,
     };
+    let datapoint = Datapoint::new(&record, [7; 16], Some(&event));
+    let mut stored = vec![0; datapoint.stored_len()];
+    datapoint.store(&mut stored);
+    assert_eq!(Datapoint::load(&stored), Ok(datapoint), "the stored form reads back");
     let mut out = Vec::new();
-    datapoint::encode(
-        &record,
-        b"0b6e3c1e-8f5a-4c7d-9e2b-1a2b3c4d5e6f",
-        Some(&event),
-        &mut out,
-    );
+    datapoint::stored_to_json(&stored, &mut out).expect("a stored datapoint converts");
     let parsed: Value = serde_json::from_slice(&out).expect("a datapoint is valid JSON");
     assert_eq!(parsed["data"]["n"], name);
     assert_eq!(parsed["user_id"].as_str(), user.as_deref());
