@@ -6,6 +6,8 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use parking_lot::MutexGuard;
+
 use crate::clock;
 use crate::datapoint;
 use crate::journal::{Journal, Pending};
@@ -104,28 +106,34 @@ fn run(shared: Arc<Shared>) {
     }
 }
 
-/// Copies the oldest batch out of the journal, in its wire form, and sends it on a request
+/// Copies the oldest batch out of the journal and sends it, in its wire form, on a request
 /// thread.
-fn start_request(shared: &Arc<Shared>, inner: &mut Inner, agent: ureq::Agent) {
+fn start_request(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, agent: ureq::Agent) {
     let limit = inner.delivery.batch_limit;
-    let batch = inner.journal.oldest(limit, MAX_BATCH_BYTES);
-    let Some(api_key) = batch.first().map(|p| p.api_key.to_owned()) else {
+    let Some(stored) = StoredBatch::copy(&inner.journal.oldest(limit, MAX_BATCH_BYTES)) else {
         return;
     };
-    let wire = WireBatch::of(&batch);
-    drop(batch);
-    if wire.ends.is_empty() {
+    // Writing the JSON costs many times the copy: callers must not wait for it.
+    let (wire, body) = MutexGuard::unlocked(inner, || {
+        let wire = WireBatch::of(&stored);
+        let events: Vec<&[u8]> = wire.events.iter().collect();
+        let body = upload::body(&stored.api_key, &shared.config.device_id, &events);
+        (wire, body)
+    });
+    if inner.stop_worker {
+        return;
+    }
+    let count = wire.events.len();
+    if count == 0 {
         // Nothing readable (a bug, not a torn write): drop it rather than stall the queue.
         let dropped = inner.journal.acknowledge_through(wire.last_seq);
         inner.stats.datapoints_dropped += dropped;
         return;
     }
-    let events: Vec<&[u8]> = wire.events().collect();
-    let body = upload::body(&api_key, &shared.config.device_id, &events);
     let in_flight = InFlight {
         last_seq: wire.last_seq,
-        count: events.len(),
-        single_id: (events.len() == 1).then(|| datapoint::id_of(events[0]).to_owned()),
+        count,
+        single_id: (count == 1).then(|| datapoint::id_of(wire.events.get(0)).to_owned()),
     };
     inner.delivery.in_flight = Some(in_flight);
     let base_url = shared.config.base_url.clone().unwrap_or_default();
@@ -148,43 +156,80 @@ fn start_request(shared: &Arc<Shared>, inner: &mut Inner, agent: ureq::Agent) {
     }
 }
 
-/// A batch's datapoints in their wire form, one after another, at most `MAX_BATCH_BYTES` of
-/// them (and at least one).
-struct WireBatch {
-    json: Vec<u8>,
+/// Byte strings one after another in one buffer (a batch without an allocation per datapoint).
+#[derive(Default)]
+struct Packed {
+    bytes: Vec<u8>,
     ends: Vec<usize>,
+}
+
+impl Packed {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// The oldest batch as stored, copied out of the journal so that the lock can be released.
+struct StoredBatch {
+    api_key: String,
+    seqs: Vec<u64>,
+    payloads: Packed,
+}
+
+impl StoredBatch {
+    fn copy(batch: &[Pending<'_>]) -> Option<StoredBatch> {
+        let mut stored = StoredBatch {
+            api_key: batch.first()?.api_key.to_owned(),
+            seqs: batch.iter().map(|p| p.seq).collect(),
+            payloads: Packed::default(),
+        };
+        for pending in batch {
+            stored.payloads.bytes.extend_from_slice(pending.payload);
+            stored.payloads.ends.push(stored.payloads.bytes.len());
+        }
+        Some(stored)
+    }
+}
+
+/// A batch's datapoints in their wire form, at most `MAX_BATCH_BYTES` of them (and at least
+/// one).
+struct WireBatch {
+    events: Packed,
     /// The last datapoint covered, sent or skipped as unreadable.
     last_seq: u64,
 }
 
 impl WireBatch {
-    fn of(batch: &[Pending<'_>]) -> WireBatch {
+    fn of(stored: &StoredBatch) -> WireBatch {
         let mut wire = WireBatch {
-            json: Vec::with_capacity(batch.iter().map(|p| 2 * p.payload.len()).sum()),
-            ends: Vec::with_capacity(batch.len()),
+            events: Packed::default(),
             last_seq: 0,
         };
-        for pending in batch {
-            let start = wire.json.len();
-            if datapoint::stored_to_json(pending.payload, &mut wire.json).is_err() {
-                wire.json.truncate(start);
-                log::error(|| format!("datapoint {} is unreadable; skipped", pending.seq));
-            } else if !wire.ends.is_empty() && wire.json.len() > MAX_BATCH_BYTES {
-                wire.json.truncate(start);
+        let json = &mut wire.events.bytes;
+        json.reserve(2 * stored.payloads.bytes.len());
+        for (&seq, payload) in stored.seqs.iter().zip(stored.payloads.iter()) {
+            let start = json.len();
+            if datapoint::stored_to_json(payload, json).is_err() {
+                json.truncate(start);
+                log::error(|| format!("datapoint {seq} is unreadable; skipped"));
+            } else if !wire.events.ends.is_empty() && json.len() > MAX_BATCH_BYTES {
+                json.truncate(start);
                 break;
             } else {
-                wire.ends.push(wire.json.len());
+                wire.events.ends.push(json.len());
             }
-            wire.last_seq = pending.seq;
+            wire.last_seq = seq;
         }
         wire
-    }
-
-    fn events(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(&self.ends)
-            .map(|(start, &end)| &self.json[start..end])
     }
 }
 
@@ -265,22 +310,29 @@ mod tests {
         }
     }
 
+    fn to_wire(batch: &[Pending<'_>]) -> WireBatch {
+        WireBatch::of(&StoredBatch::copy(batch).unwrap())
+    }
+
     #[test]
     fn a_wire_batch_stops_at_the_byte_limit_of_its_json() {
         let big = stored_event(&format!("{{\"x\":\"{}\"}}", "a".repeat(40 * 1024)));
         let batch: Vec<_> = (1..=20).map(|seq| pending(seq, &big)).collect();
-        let wire = WireBatch::of(&batch);
-        let one = wire.ends[0];
-        assert!(wire.json.len() <= MAX_BATCH_BYTES);
-        assert!(wire.json.len() + one > MAX_BATCH_BYTES, "as many as fit");
-        assert_eq!(wire.last_seq, wire.ends.len() as u64);
-        for event in wire.events() {
+        let wire = to_wire(&batch);
+        let json = wire.events.bytes.len();
+        assert!(json <= MAX_BATCH_BYTES);
+        assert!(
+            json + wire.events.get(0).len() > MAX_BATCH_BYTES,
+            "as many as fit"
+        );
+        assert_eq!(wire.last_seq, wire.events.len() as u64);
+        for event in wire.events.iter() {
             let value: serde_json::Value = serde_json::from_slice(event).unwrap();
             assert_eq!(value["data"]["n"], "big");
         }
         let huge = format!("{{\"legacy\":\"{}\"}}", "a".repeat(600 * 1024));
-        let alone = WireBatch::of(&[pending(9, huge.as_bytes())]);
-        assert_eq!((alone.ends.len(), alone.last_seq), (1, 9), "at least one");
+        let alone = to_wire(&[pending(9, huge.as_bytes())]);
+        assert_eq!((alone.events.len(), alone.last_seq), (1, 9), "at least one");
     }
 
     #[test]
@@ -291,14 +343,17 @@ mod tests {
             pending(2, &good),
             pending(3, b""),
         ];
-        let wire = WireBatch::of(&batch);
-        assert_eq!(wire.events().count(), 1);
+        let wire = to_wire(&batch);
+        assert_eq!(wire.events.len(), 1);
+        let mut json = Vec::new();
+        datapoint::stored_to_json(&good, &mut json).unwrap();
+        assert_eq!(wire.events.get(0), json);
         assert_eq!(
             wire.last_seq, 3,
             "acknowledging the batch covers the skipped ones"
         );
-        let none = WireBatch::of(&[pending(4, b"\x02")]);
-        assert!(none.ends.is_empty());
+        let none = to_wire(&[pending(4, b"\x02")]);
+        assert_eq!(none.events.len(), 0);
         assert_eq!(none.last_seq, 4);
     }
 }
