@@ -28,6 +28,8 @@ const ALIGN: usize = 8;
 /// The next segment, created and faulted in ahead of time by the worker, so that rolling over
 /// costs a caller one rename instead of creating, allocating and faulting in a megabyte.
 const SPARE: &str = "next.spare";
+/// The room the newest segment must have left to be resumed at start-up.
+const RESUME_ROOM: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -147,7 +149,7 @@ impl Journal {
         let _ = fs::remove_file(dir.join(SPARE)); // unfinished or unused: made anew
         let recovery = journal.recover()?;
         journal.current_key = journal.key_index(api_key);
-        journal.start_segment()?;
+        journal.resume_or_start_segment()?;
         Ok((journal, recovery))
     }
 
@@ -222,6 +224,35 @@ impl Journal {
                 (self.keys.len() - 1) as u16
             }
         }
+    }
+
+    /// Continues in the newest segment if it has room, or starts a new one. Not a new file at
+    /// every start: an app launched often while offline would leave a mostly empty megabyte
+    /// per launch, and with the disk full it could not start at all.
+    fn resume_or_start_segment(&mut self) -> io::Result<()> {
+        let key = self.keys[self.current_key as usize].clone();
+        let key_record = HEADER + key.len().next_multiple_of(ALIGN);
+        if self.segments.is_empty() || !self.active_fits(key_record + RESUME_ROOM) {
+            return self.start_segment();
+        }
+        // What a kill left after the last intact record (a torn one) is cleared, so that the
+        // free part is all zero as in a fresh segment and new records read back cleanly.
+        let active = self.active_segment_mut();
+        let end = active.end;
+        let free = &mut active.map.bytes_mut()[end..];
+        const CHUNK: usize = 256;
+        let dirty = free
+            .chunks(CHUNK)
+            .rposition(|chunk| chunk.iter().fold(0, |any, &b| any | b) != 0);
+        if let Some(last) = dirty {
+            let debris = ((last + 1) * CHUNK).min(free.len());
+            free[..debris].fill(0);
+        }
+        // The key record says which key the datapoints after it were recorded under.
+        self.write_record(Kind::ApiKey, 0, key.len(), |out| {
+            out.copy_from_slice(key.as_bytes())
+        })?;
+        Ok(())
     }
 
     /// Starts a fresh segment, opened by the current API key record.
@@ -692,6 +723,77 @@ mod tests {
         assert_eq!(payloads(&j)[0], "ss", "the session datapoint is kept");
     }
 
+    fn count_segments(dir: &Path) -> usize {
+        fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                let path = e.as_ref().unwrap().path();
+                path.extension().is_some_and(|x| x == "seg")
+            })
+            .count()
+    }
+
+    #[test]
+    fn reopening_resumes_the_newest_segment_under_the_new_key() {
+        let dir = temp_dir("journal-resume");
+        for (run, key) in ["key-1", "key-2", "key-1"].into_iter().enumerate() {
+            let (mut j, _) = Journal::open(&dir, key, 1000).unwrap();
+            j.append(Kind::CustomEvent, format!("run-{run}").as_bytes())
+                .unwrap();
+        }
+        assert_eq!(count_segments(&dir), 1, "no new file per start");
+        let (mut j, _) = Journal::open(&dir, "key-3", 1000).unwrap();
+        assert_eq!(j.pending(), 3);
+        for (payload, key) in [("run-0", "key-1"), ("run-1", "key-2"), ("run-2", "key-1")] {
+            let batch = j.oldest(100, usize::MAX);
+            assert_eq!((batch.len(), batch[0].payload), (1, payload.as_bytes()));
+            assert_eq!(
+                batch[0].api_key, key,
+                "each under the key it was recorded with"
+            );
+            let seq = batch[0].seq;
+            j.acknowledge_through(seq);
+        }
+    }
+
+    #[test]
+    fn a_nearly_full_newest_segment_is_not_resumed() {
+        let dir = temp_dir("journal-no-resume");
+        let mut j = open(&dir);
+        let room = SEGMENT_LEN - j.active_segment().end;
+        j.append(Kind::CustomEvent, &vec![b'x'; room - RESUME_ROOM])
+            .unwrap();
+        drop(j);
+        let mut j = open(&dir);
+        assert_eq!(count_segments(&dir), 2);
+        j.append(Kind::CustomEvent, b"next").unwrap();
+        assert_eq!(j.pending(), 2);
+    }
+
+    #[test]
+    fn what_a_torn_write_left_is_cleared_before_resuming() {
+        let dir = temp_dir("journal-debris");
+        let mut j = open(&dir);
+        j.append(Kind::CustomEvent, b"before").unwrap();
+        let end = j.active_segment().end;
+        drop(j);
+        // A record killed mid-write: payload and checksum written, the length not yet.
+        let path = segment_path(&dir, 1);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[end + 4..end + HEADER + 300].fill(0xab);
+        fs::write(&path, &bytes).unwrap();
+        let (mut j, recovery) = Journal::open(&dir, "key-1", 1000).unwrap();
+        assert!(recovery.corrupt_bytes_skipped > 0);
+        j.append(Kind::CustomEvent, b"after").unwrap();
+        drop(j);
+        let (j, recovery) = Journal::open(&dir, "key-1", 1000).unwrap();
+        assert_eq!(
+            recovery.corrupt_bytes_skipped, 0,
+            "nothing left of the torn write"
+        );
+        assert_eq!(payloads(&j), ["before", "after"]);
+    }
+
     #[test]
     fn segments_roll_over_and_are_deleted_once_delivered() {
         let dir = temp_dir("journal-roll");
@@ -700,21 +802,9 @@ mod tests {
         for _ in 0..60 {
             j.append(Kind::CustomEvent, &payload).unwrap();
         }
-        let count_segments = || {
-            fs::read_dir(&dir)
-                .unwrap()
-                .filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .path()
-                        .extension()
-                        .is_some_and(|x| x == "seg")
-                })
-                .count()
-        };
-        assert!(count_segments() >= 3);
+        assert!(count_segments(&dir) >= 3);
         j.acknowledge_through(j.last_seq());
-        assert_eq!(count_segments(), 1);
+        assert_eq!(count_segments(&dir), 1);
         assert_eq!(j.pending(), 0);
         drop(j);
         assert_eq!(open(&dir).pending(), 0);
