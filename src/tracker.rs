@@ -349,7 +349,10 @@ impl Shared {
         for record in &records {
             let datapoint = Datapoint::new(record, inner.ids.uuid_raw(), event);
             let stored = |out: &mut [u8]| datapoint.store(out);
-            match (inner.journal).append_with(datapoint.kind, datapoint.stored_len(), stored) {
+            match inner
+                .journal
+                .append_with(datapoint.kind, datapoint.stored_len(), stored)
+            {
                 Ok((_, dropped)) => {
                     inner.stats.datapoints_recorded += 1;
                     if dropped > 0 {

@@ -113,7 +113,8 @@ fn start_request(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, agent:
     let Some(stored) = StoredBatch::copy(&inner.journal.oldest(limit, MAX_BATCH_BYTES)) else {
         return;
     };
-    // Writing the JSON costs many times the copy: callers must not wait for it.
+    // Writing the JSON costs many times the copy: callers must not wait for it. (Meanwhile a
+    // full queue may mark some of these dropped; they are sent all the same, nothing is lost.)
     let (wire, body) = MutexGuard::unlocked(inner, || {
         let wire = WireBatch::of(&stored);
         let events: Vec<&[u8]> = wire.events.iter().collect();
