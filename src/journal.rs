@@ -100,7 +100,6 @@ pub struct Pending<'a> {
 pub struct Journal {
     dir: PathBuf,
     segments: BTreeMap<u64, Segment>,
-    active: u64,
     entries: VecDeque<Entry>,
     live: u64,
     next_seq: u64,
@@ -133,7 +132,6 @@ impl Journal {
         let mut journal = Journal {
             dir: dir.to_owned(),
             segments: BTreeMap::new(),
-            active: 0,
             entries: VecDeque::new(),
             live: 0,
             next_seq: acked_through + 1,
@@ -202,7 +200,6 @@ impl Journal {
                     synced_end: end,
                 },
             );
-            self.active = number;
         }
         // Crash recovery may meet records out of order only if segments were; keep seq order.
         self.entries.make_contiguous().sort_by_key(|e| e.seq);
@@ -230,7 +227,7 @@ impl Journal {
     /// every start: an app launched often while offline would leave a mostly empty megabyte
     /// per launch, and with the disk full it could not start at all.
     fn resume_or_start_segment(&mut self) -> io::Result<()> {
-        let key = self.keys[self.current_key as usize].clone();
+        let key = &self.keys[self.current_key as usize];
         let key_record = HEADER + key.len().next_multiple_of(ALIGN);
         if self.segments.is_empty() || !self.active_fits(key_record + RESUME_ROOM) {
             return self.start_segment();
@@ -248,11 +245,7 @@ impl Journal {
             let debris = ((last + 1) * CHUNK).min(free.len());
             free[..debris].fill(0);
         }
-        // The key record says which key the datapoints after it were recorded under.
-        self.write_record(Kind::ApiKey, 0, key.len(), |out| {
-            out.copy_from_slice(key.as_bytes())
-        })?;
-        Ok(())
+        self.write_key_record()
     }
 
     /// Starts a fresh segment, opened by the current API key record.
@@ -265,11 +258,7 @@ impl Journal {
             .filter(|_| fs::rename(self.dir.join(SPARE), &path).is_ok());
         let map = match spare {
             Some(map) => map,
-            None => {
-                let mut map = MappedFile::open(&path, SEGMENT_LEN)?;
-                map.prefault();
-                map
-            }
+            None => new_segment_map(&path)?,
         };
         self.segments.insert(
             number,
@@ -280,7 +269,11 @@ impl Journal {
                 synced_end: 0,
             },
         );
-        self.active = number;
+        self.write_key_record()
+    }
+
+    /// The record saying which API key the datapoints after it were recorded under.
+    fn write_key_record(&mut self) -> io::Result<()> {
         let key = self.keys[self.current_key as usize].clone();
         self.write_record(Kind::ApiKey, 0, key.len(), |out| {
             out.copy_from_slice(key.as_bytes())
@@ -297,15 +290,18 @@ impl Journal {
     /// The segment records go to: the newest, as numbers only grow. (Reached without a
     /// search: a lookup by number was a measurable part of every call.)
     fn active_segment(&self) -> &Segment {
-        let (&number, segment) = self.segments.last_key_value().expect("an active segment");
-        debug_assert_eq!(number, self.active);
-        segment
+        self.segments.last_key_value().expect("an active segment").1
     }
 
     fn active_segment_mut(&mut self) -> &mut Segment {
-        let active = self.segments.last_entry().expect("an active segment");
-        debug_assert_eq!(*active.key(), self.active);
-        active.into_mut()
+        self.segments
+            .last_entry()
+            .expect("an active segment")
+            .into_mut()
+    }
+
+    fn active_number(&self) -> u64 {
+        *self.segments.last_key_value().expect("an active segment").0
     }
 
     /// Whether the worker should prepare the next segment now: the active one is half full and
@@ -314,7 +310,7 @@ impl Journal {
         if !self.wants_spare() {
             return None;
         }
-        self.spare_asked_for = self.active;
+        self.spare_asked_for = self.active_number();
         Some(self.dir.join(SPARE))
     }
 
@@ -322,16 +318,14 @@ impl Journal {
     pub fn wants_spare(&self) -> bool {
         let active = self.active_segment();
         self.spare.is_none()
-            && self.spare_asked_for != self.active
+            && self.spare_asked_for != self.active_number()
             && active.end * 2 >= active.map.bytes().len()
     }
 
     /// Creates the spare segment at `path` (from `ask_for_spare`); call without the lock.
     pub fn prepare_spare(path: &Path) -> io::Result<MappedFile> {
         let _ = fs::remove_file(path);
-        let mut map = MappedFile::open(path, SEGMENT_LEN)?;
-        map.prefault();
-        Ok(map)
+        new_segment_map(path)
     }
 
     pub fn install_spare(&mut self, spare: MappedFile) {
@@ -412,7 +406,7 @@ impl Journal {
         // The length goes last: until it is written, recovery sees no record here.
         header[0..4].copy_from_slice(&(len as u32).to_le_bytes());
         segment.end += needed;
-        Ok((self.active, offset))
+        Ok((self.active_number(), offset))
     }
 
     /// Drops the oldest pending custom event, or failing that the oldest datapoint.
@@ -520,10 +514,13 @@ impl Journal {
 
     /// Deletes segments that hold nothing pending any more.
     fn release_done_segments(&mut self) {
+        let Some(active) = self.segments.keys().next_back().copied() else {
+            return;
+        };
         let done: Vec<u64> = self
             .segments
             .iter()
-            .filter(|(&n, segment)| segment.live == 0 && n != self.active)
+            .filter(|(&n, segment)| segment.live == 0 && n != active)
             .map(|(&n, _)| n)
             .collect();
         for number in done {
@@ -542,6 +539,13 @@ impl Journal {
         }
         self.cursor.sync()
     }
+}
+
+/// A new segment file, allocated and faulted in so that writing to it costs no page faults.
+fn new_segment_map(path: &Path) -> io::Result<MappedFile> {
+    let mut map = MappedFile::open(path, SEGMENT_LEN)?;
+    map.prefault();
+    Ok(map)
 }
 
 fn segment_path(dir: &Path, number: u64) -> PathBuf {
