@@ -129,16 +129,14 @@ impl<'a> Datapoint<'a> {
     /// Reads a stored form back.
     pub fn load(stored: &'a [u8]) -> Result<Self, Undecodable> {
         let mut input = Reader { input: stored };
-        if input.take(1)? != [STORED_FORMAT] {
+        let [format, kind] = input.array()?;
+        if format != STORED_FORMAT {
             return Err(Undecodable);
         }
-        let kind = match input.take(1)?[0] {
-            1 => Kind::SessionStart,
-            2 => Kind::SessionEnd,
-            3 => Kind::CustomEvent,
-            _ => return Err(Undecodable),
-        };
-        let id = input.take(16)?.try_into().map_err(|_| Undecodable)?;
+        let kind = Kind::from_u8(kind)
+            .filter(|kind| kind.is_datapoint())
+            .ok_or(Undecodable)?;
+        let id = input.array()?;
         let time = input.millis()?;
         let session_id = input.optional()?;
         let user = input.optional()?;
@@ -253,13 +251,16 @@ impl<'a> Reader<'a> {
         Ok(taken)
     }
 
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Undecodable> {
+        self.take(N)?.try_into().map_err(|_| Undecodable)
+    }
+
     fn millis(&mut self) -> Result<Millis, Undecodable> {
-        let bytes = self.take(8)?.try_into().map_err(|_| Undecodable)?;
-        Ok(Millis::from_le_bytes(bytes))
+        self.array().map(Millis::from_le_bytes)
     }
 
     fn optional(&mut self) -> Result<Option<&'a str>, Undecodable> {
-        let len = u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| Undecodable)?);
+        let len = u32::from_le_bytes(self.array()?);
         if len == ABSENT {
             return Ok(None);
         }

@@ -42,7 +42,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn from_u8(byte: u8) -> Option<Kind> {
+    pub(crate) fn from_u8(byte: u8) -> Option<Kind> {
         Some(match byte {
             1 => Kind::SessionStart,
             2 => Kind::SessionEnd,
@@ -52,7 +52,7 @@ impl Kind {
         })
     }
 
-    fn is_datapoint(self) -> bool {
+    pub(crate) fn is_datapoint(self) -> bool {
         matches!(
             self,
             Kind::SessionStart | Kind::SessionEnd | Kind::CustomEvent
