@@ -286,37 +286,30 @@ impl Shared {
         // A call's datapoints are recorded all or none: room for them is made first, and if it
         // cannot be (disk full, read-only), a call that would record is refused before the
         // session state changes, so the wire never shows an end without its start.
-        let room = room_needed(&inner.session, action, event);
-        if let Err(error) = inner.journal.make_room(room) {
-            let mut trial = inner.session.clone();
-            let ids = &mut inner.ids;
+        let rules = |state: &mut SessionState, ids: &mut IdGenerator, out: &mut Vec<Record>| {
             session::apply(
-                &mut trial,
+                state,
                 action,
                 now,
                 self.config.rules,
                 &mut || ids.uuid().into(),
-                &mut inner.records,
-            );
+                out,
+            )
+        };
+        let room = room_needed(&inner.session, action, event);
+        if let Err(error) = inner.journal.make_room(room) {
+            let mut trial = inner.session.clone();
+            rules(&mut trial, &mut inner.ids, &mut inner.records);
             if !inner.records.is_empty() {
                 inner.records.clear();
-                log::error(|| format!("cannot record a datapoint: {error}"));
-                return Err(Error::storage("cannot record the datapoint", error));
+                return Err(refused(error));
             }
         }
         let before = (
             inner.session.session.as_ref().map(|s| s.last_activity),
             inner.session.foreground,
         );
-        let ids = &mut inner.ids;
-        session::apply(
-            &mut inner.session,
-            action,
-            now,
-            self.config.rules,
-            &mut || ids.uuid().into(),
-            &mut inner.records,
-        );
+        rules(&mut inner.session, &mut inner.ids, &mut inner.records);
         let after = (
             inner.session.session.as_ref().map(|s| s.last_activity),
             inner.session.foreground,
@@ -361,8 +354,7 @@ impl Shared {
                     }
                 }
                 Err(error) => {
-                    log::error(|| format!("cannot record a datapoint: {error}"));
-                    result = Err(Error::storage("cannot record the datapoint", error));
+                    result = Err(refused(error));
                     continue;
                 }
             }
@@ -423,6 +415,12 @@ fn room_needed(state: &SessionState, action: Action<'_>, event: Option<&CustomEv
     };
     let custom = event.map_or(0, |e| 8 + e.name.len() + e.properties.map_or(0, str::len));
     3 * (DATAPOINT + current_user.max(new_user)) + custom
+}
+
+/// Storage refused a datapoint: logged, and the call's error.
+fn refused(error: std::io::Error) -> Error {
+    log::error(|| format!("cannot record a datapoint: {error}"));
+    Error::storage("cannot record the datapoint", error)
 }
 
 const DROP_WARNING_INTERVAL: Duration = Duration::from_secs(10);

@@ -169,6 +169,11 @@ impl Packed {
         self.ends.len()
     }
 
+    fn push(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+        self.ends.push(self.bytes.len());
+    }
+
     fn get(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.bytes[start..self.ends[i]]
@@ -194,8 +199,7 @@ impl StoredBatch {
             payloads: Packed::default(),
         };
         for pending in batch {
-            stored.payloads.bytes.extend_from_slice(pending.payload);
-            stored.payloads.ends.push(stored.payloads.bytes.len());
+            stored.payloads.push(pending.payload);
         }
         Some(stored)
     }
