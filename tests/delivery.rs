@@ -27,6 +27,14 @@ fn base_url(collector: &Collector) -> String {
     format!("\"baseUrl\":\"{}\"", collector.url())
 }
 
+/// While nothing can be delivered: all `recorded` are still pending, none dropped.
+fn assert_all_kept(recorded: u64) {
+    let kept = stats();
+    assert_eq!(kept.datapoints_pending, recorded, "{kept:?}");
+    assert_eq!(kept.datapoints_dropped, 0, "{kept:?}");
+    assert_eq!(kept.datapoints_delivered, 0, "{kept:?}");
+}
+
 /// Records `count` custom events named `{prefix}{i:05}`, in order; returns the names.
 fn record_events(prefix: &str, count: usize) -> Vec<String> {
     (0..count)
@@ -426,10 +434,7 @@ fn unauthorized_keeps_the_data_and_a_later_flush_delivers_it() {
     let recorded = record_events("e", 25);
 
     assert_eq!(stint_flush(1_500), StintStatus::Timeout);
-    let kept = stats();
-    assert_eq!(kept.datapoints_pending, 25, "{kept:?}");
-    assert_eq!(kept.datapoints_dropped, 0, "{kept:?}");
-    assert_eq!(kept.datapoints_delivered, 0, "{kept:?}");
+    assert_all_kept(25);
     assert_eq!(
         statuses(&collector.requests()),
         [401],
@@ -468,10 +473,7 @@ fn unauthorized_never_drops_data_nor_logs_the_key() {
     let recorded = record_events("e", 25);
 
     assert_eq!(stint_flush(1_000), StintStatus::Timeout);
-    let kept = stats();
-    assert_eq!(kept.datapoints_pending, 25, "{kept:?}");
-    assert_eq!(kept.datapoints_dropped, 0, "{kept:?}");
-    assert_eq!(kept.datapoints_delivered, 0, "{kept:?}");
+    assert_all_kept(25);
     assert!(collector.request_count() >= 1);
     assert!(collector.requests().iter().all(|r| r.status == 403));
     assert_eq!(collector.datapoint_count(), 0);
