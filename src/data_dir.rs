@@ -69,6 +69,10 @@ impl DataDir {
         self.path.join("journal")
     }
 
+    pub fn lanes(&self) -> PathBuf {
+        self.path.join("lanes")
+    }
+
     pub fn session_state(&self) -> PathBuf {
         self.path.join("session")
     }

@@ -43,15 +43,29 @@ pub enum Data<'a> {
 pub struct Undecodable;
 
 impl<'a> Datapoint<'a> {
-    /// The datapoint of `record`; a custom event record comes with its `event`.
-    pub fn new(record: &'a Record, id: [u8; 16], event: Option<&CustomEvent<'a>>) -> Self {
-        let custom = || {
-            let event = event.expect("a custom event record comes with its event");
-            Data::Custom {
+    /// A custom event's datapoint.
+    pub fn custom(
+        id: [u8; 16],
+        time: Millis,
+        session_id: Option<&'a str>,
+        user: Option<&'a str>,
+        event: &CustomEvent<'a>,
+    ) -> Self {
+        Datapoint {
+            id,
+            kind: Kind::CustomEvent,
+            time,
+            session_id,
+            user,
+            data: Data::Custom {
                 name: event.name,
                 properties: event.properties.map(str::trim),
-            }
-        };
+            },
+        }
+    }
+
+    /// The datapoint of `record`; a custom event record comes with its `event`.
+    pub fn new(record: &'a Record, id: [u8; 16], event: Option<&CustomEvent<'a>>) -> Self {
         let (kind, time, session_id, user, data) = match record {
             Record::Started {
                 session_id,
@@ -78,13 +92,11 @@ impl<'a> Datapoint<'a> {
                 session_id,
                 user,
                 time,
-            } => (
-                Kind::CustomEvent,
-                *time,
-                session_id.as_ref(),
-                user,
-                custom(),
-            ),
+            } => {
+                let event = event.expect("a custom event record comes with its event");
+                let (session_id, user) = (session_id.as_deref(), user.as_deref());
+                return Datapoint::custom(id, *time, session_id, user, event);
+            }
         };
         Datapoint {
             id,
@@ -196,6 +208,17 @@ impl<'a> Datapoint<'a> {
         }
         out.extend_from_slice(b"}}");
     }
+}
+
+/// The id and time of a stored datapoint, read without decoding the rest (`None` for legacy
+/// JSON payloads).
+pub fn stored_id_and_time(stored: &[u8]) -> Option<([u8; 16], Millis)> {
+    if stored.first() != Some(&STORED_FORMAT) {
+        return None;
+    }
+    let id = stored.get(2..18)?.try_into().ok()?;
+    let time = Millis::from_le_bytes(stored.get(18..26)?.try_into().ok()?);
+    Some((id, time))
 }
 
 /// The `id` of a datapoint's wire form (it is always the first field).

@@ -38,6 +38,13 @@ impl IdGenerator {
         IdGenerator { s }
     }
 
+    /// A generator of its own, seeded from this one (a lane's: no shared state per id).
+    pub fn seeded(from: &mut IdGenerator) -> IdGenerator {
+        IdGenerator {
+            s: std::array::from_fn(|_| splitmix(from.next_u64())),
+        }
+    }
+
     fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);

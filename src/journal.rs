@@ -8,7 +8,7 @@
 //! marked in place by one byte outside its checksum. A segment is deleted once nothing in it is
 //! pending.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
@@ -386,8 +386,7 @@ impl Journal {
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> io::Result<(u64, usize)> {
-        let needed = HEADER + len.next_multiple_of(ALIGN);
-        if !self.active_fits(needed) {
+        if !self.active_fits(record_len(len)) {
             if kind == Kind::ApiKey {
                 return Err(io::Error::other("journal segment too small"));
             }
@@ -395,17 +394,7 @@ impl Journal {
         }
         let segment = self.active_segment_mut();
         let offset = segment.end;
-        let bytes = &mut segment.map.bytes_mut()[offset..offset + needed];
-        let (header, payload) = bytes.split_at_mut(HEADER);
-        fill(&mut payload[..len]);
-        header[8..16].copy_from_slice(&seq.to_le_bytes());
-        header[16] = kind as u8;
-        header[FLAGS] = 0;
-        let crc = checksum(&header[8..FLAGS], &payload[..len]);
-        header[4..8].copy_from_slice(&crc.to_le_bytes());
-        // The length goes last: until it is written, recovery sees no record here.
-        header[0..4].copy_from_slice(&(len as u32).to_le_bytes());
-        segment.end += needed;
+        segment.end += put_record(&mut segment.map.bytes_mut()[offset..], kind, seq, len, fill);
         Ok((self.active_number(), offset))
     }
 
@@ -490,6 +479,21 @@ impl Journal {
         batch
     }
 
+    /// The datapoint ids of the pending datapoints (see `lane`: recovery skips those).
+    pub fn pending_ids(&self) -> HashSet<[u8; 16]> {
+        let payload = |entry: &Entry| {
+            let start = entry.offset as usize + HEADER;
+            let segment = self.segments.get(&entry.segment)?;
+            segment.map.bytes().get(start..start + entry.len as usize)
+        };
+        self.entries
+            .iter()
+            .filter(|entry| !entry.dropped)
+            .filter_map(|entry| crate::datapoint::stored_id_and_time(payload(entry)?))
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     /// Marks everything up to `seq` done (delivered or rejected). Returns how many of those were
     /// still pending.
     pub fn acknowledge_through(&mut self, seq: u64) -> u64 {
@@ -552,6 +556,33 @@ fn segment_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("{number:020}.seg"))
 }
 
+/// The bytes a record of `len` payload bytes takes.
+pub(crate) fn record_len(len: usize) -> usize {
+    HEADER + len.next_multiple_of(ALIGN)
+}
+
+/// Writes a record at the start of `bytes` (which must hold `record_len(len)`), its payload by
+/// `fill`; returns the bytes used. Kill-safe: the length is written last.
+pub(crate) fn put_record(
+    bytes: &mut [u8],
+    kind: Kind,
+    seq: u64,
+    len: usize,
+    fill: impl FnOnce(&mut [u8]),
+) -> usize {
+    let needed = record_len(len);
+    let (header, payload) = bytes[..needed].split_at_mut(HEADER);
+    fill(&mut payload[..len]);
+    header[8..16].copy_from_slice(&seq.to_le_bytes());
+    header[16] = kind as u8;
+    header[FLAGS] = 0;
+    let crc = checksum(&header[8..FLAGS], &payload[..len]);
+    header[4..8].copy_from_slice(&crc.to_le_bytes());
+    // The length goes last: until it is written, recovery sees no record here.
+    header[0..4].copy_from_slice(&(len as u32).to_le_bytes());
+    needed
+}
+
 fn checksum(header_tail: &[u8], payload: &[u8]) -> u32 {
     let mut crc = crc32fast::Hasher::new();
     crc.update(header_tail);
@@ -559,16 +590,20 @@ fn checksum(header_tail: &[u8], payload: &[u8]) -> u32 {
     crc.finalize()
 }
 
-struct RawRecord<'a> {
-    offset: usize,
-    seq: u64,
-    kind: Kind,
-    dropped: bool,
-    payload: &'a [u8],
+pub(crate) struct RawRecord<'a> {
+    pub offset: usize,
+    pub seq: u64,
+    pub kind: Kind,
+    pub dropped: bool,
+    pub payload: &'a [u8],
 }
 
 /// Reads the records of one segment, skipping corrupted bytes; returns where the data ends.
-fn scan(bytes: &[u8], recovery: &mut Recovery, mut each: impl FnMut(RawRecord<'_>)) -> usize {
+pub(crate) fn scan(
+    bytes: &[u8],
+    recovery: &mut Recovery,
+    mut each: impl FnMut(RawRecord<'_>),
+) -> usize {
     let mut offset = 0;
     let mut end = 0;
     while offset + HEADER <= bytes.len() {

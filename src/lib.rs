@@ -14,6 +14,7 @@ pub mod input;
 pub mod instance;
 pub mod journal;
 mod json_check;
+mod lane;
 pub mod log;
 mod mmap;
 pub mod options;

@@ -140,6 +140,46 @@ pub fn apply(
     }
 }
 
+/// Whether `apply` may record a datapoint or change anything but the open session's last
+/// activity (the session, the user, foreground). When it returns false, `apply` only moves the
+/// last activity forward; the tracker then leaves its lanes alone (see `lane`).
+pub fn may_record_or_change(
+    state: &SessionState,
+    action: Action<'_>,
+    now: Millis,
+    rules: Rules,
+) -> bool {
+    let expired = expiry_deadline(state, rules).is_some_and(|deadline| now >= deadline);
+    expired
+        || match action {
+            Action::CheckExpiry => false,
+            Action::OpenSession => state.session.is_none() || !state.foreground,
+            Action::CloseSession => state.foreground,
+            Action::ChangeUser(user) => state.user.as_deref() != Some(user),
+            Action::CustomEvent => true,
+        }
+}
+
+/// The custom event rule for a caller that knows only whether a session is open, foreground,
+/// and the newest activity it has seen (a lane): the time to stamp on the event, or `None` when
+/// the session may have expired, which only `apply`, with the whole state, decides.
+pub fn custom_event_time(
+    open: bool,
+    foreground: bool,
+    last_activity: Millis,
+    now: Millis,
+    rules: Rules,
+) -> Option<Millis> {
+    if !open {
+        return Some(now);
+    }
+    let kept_open = rules.keep_open_while_foreground && foreground;
+    if !kept_open && now >= last_activity.saturating_add(rules.session_timeout) {
+        return None;
+    }
+    Some(last_activity.max(now))
+}
+
 /// Rule 2: a session idle for at least the timeout ends at its last activity.
 fn end_if_expired(state: &mut SessionState, now: Millis, rules: Rules, out: &mut Vec<Record>) {
     let Some(deadline) = expiry_deadline(state, rules) else {
@@ -522,5 +562,103 @@ mod tests {
         let out = m.at(START + T, Action::OpenSession);
         assert!(matches!(out[0], Record::Ended { .. }));
         assert!(matches!(out[1], Record::Started { .. }));
+    }
+
+    fn both_rules() -> [Rules; 2] {
+        let keep_open = Rules {
+            keep_open_while_foreground: true,
+            ..RULES
+        };
+        [RULES, keep_open]
+    }
+
+    /// States that cover the rules' branches: no session, open in the foreground or not, with
+    /// and without a user, with last activity at several distances from `now`.
+    fn sample_states() -> Vec<SessionState> {
+        let mut states = vec![SessionState::default()];
+        for user in [None, Some("alice")] {
+            for foreground in [false, true] {
+                for idle in [0, 1, T - 1, T, 5 * T] {
+                    states.push(SessionState {
+                        user: user.map(Into::into),
+                        session: Some(OpenSession {
+                            id: "s0".into(),
+                            start: START - 10 * T,
+                            last_activity: START - idle,
+                        }),
+                        foreground,
+                    });
+                }
+            }
+        }
+        states
+    }
+
+    #[test]
+    fn when_may_record_or_change_says_no_only_the_last_activity_moves() {
+        let actions = [
+            Action::OpenSession,
+            Action::CloseSession,
+            Action::ChangeUser("alice"),
+            Action::ChangeUser("bob"),
+            Action::CustomEvent,
+            Action::CheckExpiry,
+        ];
+        for rules in both_rules() {
+            for state in sample_states() {
+                for action in actions {
+                    if may_record_or_change(&state, action, START, rules) {
+                        continue;
+                    }
+                    let mut m = Machine {
+                        state: state.clone(),
+                        ..Machine::new(rules)
+                    };
+                    assert!(m.at(START, action).is_empty(), "{action:?} on {state:?}");
+                    let mut expected = state.clone();
+                    if let Some(session) = &mut expected.session {
+                        session.last_activity = m.state.session.as_ref().unwrap().last_activity;
+                        assert!(
+                            session.last_activity >= state.session.as_ref().unwrap().last_activity
+                        );
+                    }
+                    assert_eq!(m.state, expected, "{action:?} on {state:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn custom_event_time_agrees_with_apply_or_defers_to_it() {
+        for rules in both_rules() {
+            for state in sample_states() {
+                let open = state.session.as_ref();
+                let time = custom_event_time(
+                    open.is_some(),
+                    state.foreground,
+                    open.map_or(Millis::MIN, |s| s.last_activity),
+                    START,
+                    rules,
+                );
+                let mut m = Machine {
+                    state: state.clone(),
+                    ..Machine::new(rules)
+                };
+                let out = m.at(START, Action::CustomEvent);
+                match time {
+                    Some(time) => assert_eq!(
+                        out,
+                        vec![Record::CustomEvent {
+                            session_id: open.map(|s| s.id.clone()),
+                            user: state.user.clone(),
+                            time,
+                        }],
+                        "{state:?}"
+                    ),
+                    // Deferred only where the session has in fact expired.
+                    None => assert!(matches!(out[0], Record::Ended { .. }), "{state:?}"),
+                }
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! Every call takes one short lock, applies the session rules, appends what they record to the
 //! journal (a memory copy) and returns; nothing here waits on the network.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use crate::error::Error;
 use crate::ids::IdGenerator;
 use crate::input::{self, CustomEvent, UserId};
 use crate::journal::Journal;
+use crate::lane::{Held, Lanes, Recorded};
 use crate::log;
 use crate::options::Options;
 use crate::saved_session::SavedSession;
@@ -42,6 +44,8 @@ pub struct Tracker {
 /// What the worker and request threads share with the calling threads.
 pub(crate) struct Shared {
     pub inner: Mutex<Inner>,
+    /// Where custom events are recorded without `inner`'s lock (see `lane`).
+    pub lanes: Lanes,
     /// Wakes the worker (work is due) and flush waiters (progress was made).
     pub changed: Condvar,
     pub config: Config,
@@ -88,6 +92,7 @@ impl Tracker {
         let mut ids = IdGenerator::from_os();
         let device_id = data_dir.device_id(&mut ids)?;
         let (saved_session, session) = SavedSession::open(&data_dir.session_state())?;
+        let lanes = Lanes::open(data_dir.lanes(), &mut ids);
         let (journal, recovery) =
             Journal::open(&data_dir.journal(), api_key, options.max_queued_datapoints)
                 .map_err(|e| Error::storage("cannot open the journal", e))?;
@@ -134,9 +139,11 @@ impl Tracker {
                 records: Vec::with_capacity(4),
                 data_dir: Some(data_dir),
             }),
+            lanes,
             changed: Condvar::new(),
             config,
         });
+        shared.recover_lanes();
         shared.apply(Action::CheckExpiry, None)?;
         let worker = worker::spawn(shared.clone())
             .map_err(|e| Error::Internal(format!("cannot start the worker thread: {e}")))?;
@@ -164,7 +171,16 @@ impl Tracker {
     }
 
     pub fn log_custom_event(&self, event: CustomEvent<'_>) -> Result<(), Error> {
-        self.shared.apply(Action::CustomEvent, Some(&event))
+        let rules = self.shared.config.rules;
+        match self.shared.lanes.record_custom_event(&event, rules) {
+            Recorded::Here { first, half_full } => {
+                if first || half_full {
+                    self.shared.lane_needs_worker(first);
+                }
+                Ok(())
+            }
+            Recorded::NotHere => self.shared.apply(Action::CustomEvent, Some(&event)),
+        }
     }
 
     /// The open session's id (after the expiry check), if any.
@@ -175,7 +191,9 @@ impl Tracker {
     }
 
     pub fn stats(&self) -> Result<Stats, Error> {
-        let inner = self.shared.lock_open()?;
+        let mut inner = self.shared.lock_open()?;
+        // Refused by storage: those records stay in their lanes, counted once they move.
+        let _ = self.shared.absorb_lanes(&mut inner);
         Ok(Stats {
             datapoints_pending: inner.journal.pending(),
             ..inner.stats
@@ -240,6 +258,11 @@ impl Tracker {
         };
         {
             let mut inner = self.shared.inner.lock();
+            let inner = &mut *inner;
+            let mut lanes = self.shared.lanes.hold_all();
+            // What storage refuses to move stays in the lanes, for the next start.
+            let _ = self.shared.absorb(inner, &mut lanes, None);
+            lanes.refresh(&inner.session, true);
             inner.closed = true;
             inner.stop_worker = true;
             self.shared.changed.notify_all();
@@ -263,6 +286,7 @@ impl Tracker {
 impl Drop for Tracker {
     fn drop(&mut self) {
         let mut inner = self.shared.inner.lock();
+        self.shared.lanes.hold_all().refresh(&inner.session, true);
         inner.closed = true;
         inner.stop_worker = true;
         self.shared.changed.notify_all();
@@ -283,9 +307,23 @@ impl Shared {
         let mut guard = self.lock_open()?;
         let inner = &mut *guard;
         let now = clock::now_ms();
-        // A call's datapoints are recorded all or none: room for them is made first, and if it
-        // cannot be (disk full, read-only), a call that would record is refused before the
-        // session state changes, so the wire never shows an end without its start.
+        // A call that may record or change the session holds the lanes and moves what they hold
+        // into the journal first: their records come before its own, and its view of the last
+        // activity is complete.
+        let mut lanes =
+            session::may_record_or_change(&inner.session, action, now, self.config.rules)
+                .then(|| self.lanes.hold_all());
+        let absorbed = match &mut lanes {
+            Some(lanes) => self.absorb(inner, lanes, None),
+            None => Ok(()),
+        };
+        if let (Some(lanes), Action::CustomEvent) = (&mut lanes, action) {
+            lanes.open_lane_of_this_thread();
+        }
+        // A call's datapoints are recorded all or none: room for them is made first (and the
+        // lanes emptied), and if that fails (disk full, read-only), a call that would record is
+        // refused before the session state changes, so the wire never shows an end without its
+        // start, nor an event after the end of its session.
         let rules = |state: &mut SessionState, ids: &mut IdGenerator, out: &mut Vec<Record>| {
             session::apply(
                 state,
@@ -297,12 +335,13 @@ impl Shared {
             )
         };
         let room = room_needed(&inner.session, action, event);
-        if let Err(error) = inner.journal.make_room(room) {
+        let ready = absorbed.and_then(|()| inner.journal.make_room(room).map_err(refused));
+        if let Err(error) = ready {
             let mut trial = inner.session.clone();
             rules(&mut trial, &mut inner.ids, &mut inner.records);
             if !inner.records.is_empty() {
                 inner.records.clear();
-                return Err(refused(error));
+                return Err(error);
             }
         }
         let before = (
@@ -310,6 +349,16 @@ impl Shared {
             inner.session.foreground,
         );
         rules(&mut inner.session, &mut inner.ids, &mut inner.records);
+        match &mut lanes {
+            Some(lanes) => lanes.refresh(&inner.session, false),
+            None => {
+                debug_assert!(
+                    inner.records.is_empty(),
+                    "recorded without holding the lanes"
+                );
+                self.lanes.publish_last_activity(&inner.session);
+            }
+        }
         let after = (
             inner.session.session.as_ref().map(|s| s.last_activity),
             inner.session.foreground,
@@ -333,6 +382,79 @@ impl Shared {
             self.wake_worker_if_sooner(inner);
         }
         Ok(())
+    }
+
+    /// Moves the lanes' records into the journal (see `lane`), counted as recorded now, and brings
+    /// the session's last activity up to date. `skip`: ids already in the journal (recovery).
+    /// Storage refusing a record leaves it and those after it in their lanes, and is an error.
+    pub fn absorb(
+        &self,
+        inner: &mut Inner,
+        lanes: &mut Held<'_>,
+        skip: Option<&HashSet<[u8; 16]>>,
+    ) -> Result<(), Error> {
+        let absorbed = lanes.absorb(&mut inner.journal, skip);
+        inner.stats.datapoints_recorded += absorbed.recorded;
+        if absorbed.dropped > 0 {
+            inner.stats.datapoints_dropped += absorbed.dropped;
+            report_drops(inner, absorbed.dropped);
+        }
+        if let Some(session) = &mut inner.session.session {
+            if absorbed.last_activity > session.last_activity {
+                session.last_activity = absorbed.last_activity;
+                inner.saved_session.save(&inner.session);
+                self.lanes.publish_last_activity(&inner.session);
+            }
+        }
+        if absorbed.recorded > 0 && self.config.base_url.is_some() {
+            inner.delivery.note_recorded(self.config.flush_interval);
+        }
+        match absorbed.error {
+            Some(error) => Err(refused(error)),
+            None => Ok(()),
+        }
+    }
+
+    /// `absorb` for callers that do not hold the lanes yet.
+    pub fn absorb_lanes(&self, inner: &mut Inner) -> Result<(), Error> {
+        if !self.lanes.holding() {
+            return Ok(());
+        }
+        self.absorb(inner, &mut self.lanes.hold_all(), None)
+    }
+
+    /// At start-up: moves what a previous run left in the lanes into the journal, skipping what
+    /// an absorb cut short by a kill had already moved.
+    fn recover_lanes(&self) {
+        let mut inner = self.inner.lock();
+        let inner = &mut *inner;
+        let mut lanes = self.lanes.hold_all();
+        let skip = (!lanes.is_empty()).then(|| inner.journal.pending_ids());
+        if let Err(error) = self.absorb(inner, &mut lanes, skip.as_ref()) {
+            log::warn(|| {
+                format!("{error}; the custom events concerned stay queued in their lanes")
+            });
+        }
+        lanes.clear_tails();
+        lanes.refresh(&inner.session, false);
+    }
+
+    /// A lane call recorded the first event since the lanes were absorbed (delivery must be
+    /// scheduled), or filled its lane halfway (the worker absorbs).
+    fn lane_needs_worker(&self, first: bool) {
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return;
+        }
+        if first
+            && self.config.base_url.is_some()
+            && inner.delivery.note_recorded(self.config.flush_interval)
+        {
+            self.wake_worker_if_sooner(&mut inner);
+        }
+        if self.lanes.wants_absorb() {
+            self.changed.notify_all();
+        }
     }
 
     /// Appends the records to the journal; returns whether that scheduled a send.
@@ -385,8 +507,10 @@ impl Shared {
     }
 
     pub fn sync(&self) -> Result<(), Error> {
-        let _open = self.lock_open()?;
-        drop(_open);
+        let mut inner = self.lock_open()?;
+        // If storage refuses to move them, the records are synced in their lanes instead.
+        let _ = self.absorb_lanes(&mut inner);
+        drop(inner);
         self.sync_now()
     }
 
@@ -399,7 +523,11 @@ impl Shared {
         inner
             .journal
             .sync()
-            .map_err(|e| Error::storage("cannot sync the journal", e))
+            .map_err(|e| Error::storage("cannot sync the journal", e))?;
+        self.lanes
+            .hold_all()
+            .sync()
+            .map_err(|e| Error::storage("cannot sync the custom events' lanes", e))
     }
 }
 

@@ -42,7 +42,9 @@ pub fn next_due(shared: &Shared, inner: &Inner) -> Option<Instant> {
         inner.expiry_retry_at.map_or(due, |retry| due.max(retry))
     });
     let send = match shared.config.base_url {
-        Some(_) => inner.delivery.due(inner.journal.pending() > 0),
+        Some(_) => inner
+            .delivery
+            .due(inner.journal.pending() > 0 || shared.lanes.holding()),
         None => None,
     };
     [expiry, send].into_iter().flatten().min()
@@ -76,6 +78,11 @@ fn run(shared: Arc<Shared>) {
             }
             continue;
         }
+        if shared.lanes.wants_absorb() {
+            // Storage refused: the records stay in their lanes, and calls record in the journal.
+            let _ = shared.absorb_lanes(&mut inner);
+            continue;
+        }
         if let Some(outcome) = inner.delivery.outcome.take() {
             settle(&mut inner, outcome);
             shared.changed.notify_all();
@@ -87,7 +94,7 @@ fn run(shared: Arc<Shared>) {
                 && due <= Instant::now()
                 && inner
                     .delivery
-                    .due(inner.journal.pending() > 0)
+                    .due(inner.journal.pending() > 0 || shared.lanes.holding())
                     .is_some_and(|d| d <= Instant::now())
             {
                 start_request(&shared, &mut inner, agent.clone());
@@ -109,6 +116,8 @@ fn run(shared: Arc<Shared>) {
 /// Copies the oldest batch out of the journal and sends it, in its wire form, on a request
 /// thread.
 fn start_request(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, agent: ureq::Agent) {
+    // Storage refused to move some: they are sent once it accepts them.
+    let _ = shared.absorb_lanes(inner);
     let limit = inner.delivery.batch_limit;
     let Some(stored) = StoredBatch::copy(&inner.journal.oldest(limit, MAX_BATCH_BYTES)) else {
         return;

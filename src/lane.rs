@@ -1,0 +1,410 @@
+//! Lanes: where `log_custom_event` records without taking the tracker's lock.
+//!
+//! Two threads recording through one lock take turns, and every call then pulls the tracker's
+//! state (some twenty cache lines) across the cores: a call cost 2-2.5× its one-thread time. A
+//! lane is a small memory-mapped file used by one thread (threads are spread over `LANES` of
+//! them). A custom event on a session that cannot have expired is written there, as a journal
+//! record and so as kill-safe as the journal, under the lane's own lock, which no other thread
+//! normally takes.
+//!
+//! The tracker moves lane records into the journal, in time order (`Held::absorb`), before any
+//! call that may record or change the session, before sending, and when a lane is half full.
+//! Such a call holds every lane, so a lane's view of the session is replaced only when the lane
+//! is empty and no lane call is running: a lane record always belongs to the session its view
+//! shows, and lands in the journal before anything the call records.
+//!
+//! An absorbed lane is zeroed from its end backwards. A kill in between leaves records that the
+//! journal already holds; recovery skips those by datapoint id (`Journal::pending_ids`), so each
+//! datapoint is queued exactly once.
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::clock;
+use crate::datapoint::Datapoint;
+use crate::ids::IdGenerator;
+use crate::input::CustomEvent;
+use crate::journal::{self, Journal, Kind, Recovery};
+use crate::log;
+use crate::mmap::MappedFile;
+use crate::session::{self, Millis, Rules, SessionId, SessionState, UserName};
+
+/// Enough for the threads that record at once in practice; more threads share lanes.
+pub const LANES: usize = 4;
+/// Room for ~1,800 typical custom events; absorbed when half full.
+const LANE_LEN: usize = 256 * 1024;
+
+pub(crate) struct Lanes {
+    /// `None`: lanes are off (no directory for them) and every call takes the tracker's lock.
+    dir: Option<PathBuf>,
+    lanes: [Padded<Mutex<Lane>>; LANES],
+    /// The open session's last activity as the tracker last saw it: a lane stamps no event
+    /// earlier (activity never moves back) and uses it to know the session has not expired.
+    last_activity: Padded<AtomicI64>,
+    /// Some lane holds records not yet in the journal.
+    holding: AtomicBool,
+    /// A lane is half full: the worker absorbs.
+    wants_absorb: AtomicBool,
+}
+
+/// Keeps each lane's lock and state on cache lines of its own.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+struct Lane {
+    file: Option<MappedFile>,
+    /// Where the next record goes: records fill `[0, end)`, zeros follow.
+    end: usize,
+    /// Records before this offset are in the journal already (an absorb storage refused midway).
+    absorbed: usize,
+    view: View,
+    /// The newest activity recorded in this lane since it was last absorbed.
+    last_activity: Millis,
+    ids: IdGenerator,
+}
+
+/// What a lane may assume about the tracker; replaced only while every lane is held.
+#[derive(Default)]
+struct View {
+    closed: bool,
+    session_id: Option<SessionId>,
+    user: Option<UserName>,
+    foreground: bool,
+}
+
+/// What a lane did with a custom event.
+pub(crate) enum Recorded {
+    /// Recorded. `first`: the first since the lanes were absorbed (delivery is not scheduled
+    /// yet); `half_full`: the worker should absorb.
+    Here { first: bool, half_full: bool },
+    /// Not recorded: the call must take the tracker's lock (the session may have expired, the
+    /// tracker is closed, or this lane is full or has no file).
+    NotHere,
+}
+
+/// A record found in a lane, in the order `Held::absorb` sorts them.
+struct LaneRecord {
+    time: Millis,
+    lane: usize,
+    /// Where its payload is in its lane, how long, and where the record ends.
+    start: usize,
+    len: usize,
+    end: usize,
+    id: [u8; 16],
+    /// It carries a session id: it was activity in the open session.
+    in_session: bool,
+}
+
+/// What `Held::absorb` moved into the journal.
+#[derive(Default)]
+pub(crate) struct Absorbed {
+    pub recorded: u64,
+    pub dropped: u64,
+    /// The newest time of a moved record that belongs to the open session (`Millis::MIN` if
+    /// none): activity the session state has not seen yet.
+    pub last_activity: Millis,
+    /// Storage refused a record: it and the records after it stay in their lanes.
+    pub error: Option<io::Error>,
+}
+
+impl Lanes {
+    /// Opens the lanes in `dir`, with what a previous run left in them (absorb it next).
+    pub fn open(dir: PathBuf, ids: &mut IdGenerator) -> Lanes {
+        let created = fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir);
+        if let Err(error) = &created {
+            log::warn(|| format!("custom events take the slower path: no lane directory: {error}"));
+        }
+        let lanes = std::array::from_fn(|index| {
+            let mut lane = Lane {
+                file: None,
+                end: 0,
+                absorbed: 0,
+                view: View::default(),
+                last_activity: Millis::MIN,
+                ids: IdGenerator::seeded(ids),
+            };
+            let path = lane_path(&dir, index);
+            if path.exists() {
+                match MappedFile::open(&path, LANE_LEN) {
+                    Ok(map) => {
+                        lane.end = journal::scan(map.bytes(), &mut Recovery::default(), |_| {});
+                        lane.file = Some(map);
+                    }
+                    Err(error) => log::warn(|| format!("cannot open a lane: {error}")),
+                }
+            }
+            Padded(Mutex::new(lane))
+        });
+        Lanes {
+            dir: created.is_ok().then_some(dir),
+            lanes,
+            last_activity: Padded(AtomicI64::new(Millis::MIN)),
+            holding: AtomicBool::new(true), // until the first absorb has looked
+            wants_absorb: AtomicBool::new(false),
+        }
+    }
+
+    /// Records a custom event in the calling thread's lane if that needs nothing but the lane.
+    pub fn record_custom_event(&self, event: &CustomEvent<'_>, rules: Rules) -> Recorded {
+        let mut guard = self.lanes[lane_of_this_thread()].0.lock();
+        let Lane {
+            file: Some(file),
+            end,
+            absorbed,
+            view,
+            last_activity,
+            ids,
+        } = &mut *guard
+        else {
+            return Recorded::NotHere;
+        };
+        if view.closed {
+            return Recorded::NotHere;
+        }
+        let now = clock::now_ms();
+        let newest = (*last_activity).max(self.last_activity.0.load(Ordering::Relaxed));
+        let open = view.session_id.is_some();
+        let Some(time) = session::custom_event_time(open, view.foreground, newest, now, rules)
+        else {
+            return Recorded::NotHere;
+        };
+        let (session_id, user) = (view.session_id.as_deref(), view.user.as_deref());
+        let datapoint = Datapoint::custom(ids.uuid_raw(), time, session_id, user, event);
+        let len = datapoint.stored_len();
+        let bytes = file.bytes_mut();
+        if *end + journal::record_len(len) > bytes.len() {
+            return Recorded::NotHere;
+        }
+        let before = *end;
+        *end += journal::put_record(&mut bytes[before..], Kind::CustomEvent, 0, len, |out| {
+            datapoint.store(out)
+        });
+        if open {
+            *last_activity = time;
+        }
+        let first = before == *absorbed;
+        if first {
+            self.holding.store(true, Ordering::Release);
+        }
+        let half = LANE_LEN / 2;
+        let half_full = before < half && *end >= half;
+        if half_full {
+            self.wants_absorb.store(true, Ordering::Release);
+        }
+        Recorded::Here { first, half_full }
+    }
+
+    /// Holds every lane: no lane call runs until the returned value is dropped.
+    pub fn hold_all(&self) -> Held<'_> {
+        Held {
+            lanes: self.lanes.each_ref().map(|lane| lane.0.lock()),
+            owner: self,
+        }
+    }
+
+    /// Some lane may hold records not yet in the journal.
+    pub fn holding(&self) -> bool {
+        self.holding.load(Ordering::Acquire)
+    }
+
+    /// A lane is half full.
+    pub fn wants_absorb(&self) -> bool {
+        self.wants_absorb.load(Ordering::Acquire)
+    }
+
+    /// Publishes the open session's last activity (`Millis::MIN` for none).
+    pub fn publish_last_activity(&self, state: &SessionState) {
+        let last = state
+            .session
+            .as_ref()
+            .map_or(Millis::MIN, |s| s.last_activity);
+        if self.last_activity.0.load(Ordering::Relaxed) != last {
+            self.last_activity.0.store(last, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Every lane, held.
+pub(crate) struct Held<'a> {
+    lanes: [MutexGuard<'a, Lane>; LANES],
+    owner: &'a Lanes,
+}
+
+impl Held<'_> {
+    /// Whether no lane holds records.
+    pub fn is_empty(&self) -> bool {
+        self.lanes.iter().all(|lane| lane.end == lane.absorbed)
+    }
+
+    /// Moves every lane's records into the journal, oldest first, except those whose datapoint
+    /// id is in `skip` (already in the journal: recovery after a kill during an absorb).
+    pub fn absorb(&mut self, journal: &mut Journal, skip: Option<&HashSet<[u8; 16]>>) -> Absorbed {
+        let mut absorbed = Absorbed {
+            last_activity: Millis::MIN,
+            ..Absorbed::default()
+        };
+        let mut order: Vec<LaneRecord> = Vec::new();
+        for (lane_index, lane) in self.lanes.iter().enumerate() {
+            let Some(file) = &lane.file else { continue };
+            let from = lane.absorbed;
+            journal::scan(
+                &file.bytes()[from..lane.end],
+                &mut Recovery::default(),
+                |record| {
+                    // Lanes hold only what `record_custom_event` stored: it always loads.
+                    let Ok(datapoint) = Datapoint::load(record.payload) else {
+                        return;
+                    };
+                    let offset = from + record.offset;
+                    let len = record.payload.len();
+                    order.push(LaneRecord {
+                        time: datapoint.time,
+                        lane: lane_index,
+                        start: offset + journal::record_len(0),
+                        len,
+                        end: offset + journal::record_len(len),
+                        id: datapoint.id,
+                        in_session: datapoint.session_id.is_some(),
+                    });
+                },
+            );
+        }
+        order.sort_unstable_by_key(|r| (r.time, r.lane, r.start));
+        let mut done = [None; LANES];
+        for record in order {
+            let file = self.lanes[record.lane]
+                .file
+                .as_ref()
+                .expect("scanned above");
+            let payload = &file.bytes()[record.start..record.start + record.len];
+            if !skip.is_some_and(|skip| skip.contains(&record.id)) {
+                match journal.append(Kind::CustomEvent, payload) {
+                    Ok((_, dropped)) => {
+                        absorbed.recorded += 1;
+                        absorbed.dropped += dropped;
+                    }
+                    Err(error) => {
+                        absorbed.error = Some(error);
+                        break;
+                    }
+                }
+            }
+            if record.in_session {
+                absorbed.last_activity = absorbed.last_activity.max(record.time);
+            }
+            done[record.lane] = Some(record.end);
+        }
+        for (lane, done) in self.lanes.iter_mut().zip(done) {
+            if let Some(done) = done {
+                lane.absorbed = done;
+            }
+            if lane.absorbed == lane.end {
+                lane.last_activity = Millis::MIN;
+                let end = lane.end;
+                if let Some(file) = &mut lane.file {
+                    zero_backwards(&mut file.bytes_mut()[..end]);
+                }
+                lane.end = 0;
+                lane.absorbed = 0;
+            }
+        }
+        self.owner
+            .holding
+            .store(!self.is_empty(), Ordering::Release);
+        self.owner.wants_absorb.store(false, Ordering::Release);
+        absorbed
+    }
+
+    /// Clears what follows the records of every lane: after a kill during zeroing, stale bytes
+    /// there could otherwise be read back as records after new ones (start-up only).
+    pub fn clear_tails(&mut self) {
+        for lane in &mut self.lanes {
+            let end = lane.end;
+            if let Some(file) = &mut lane.file {
+                zero_backwards(&mut file.bytes_mut()[end..]);
+            }
+        }
+    }
+
+    /// Gives the lanes the tracker's current view (after absorbing: a view changes only while
+    /// its lane holds nothing recorded under it).
+    pub fn refresh(&mut self, state: &SessionState, closed: bool) {
+        for lane in &mut self.lanes {
+            let view = &mut lane.view;
+            view.closed = closed;
+            view.foreground = state.foreground;
+            let session_id = state.session.as_ref().map(|s| &s.id);
+            if view.session_id.as_ref() != session_id {
+                view.session_id = session_id.cloned();
+            }
+            if view.user != state.user {
+                view.user = state.user.clone();
+            }
+        }
+        self.owner.publish_last_activity(state);
+    }
+
+    /// Makes the records still in lanes (storage refused to move them) durable in place.
+    pub fn sync(&self) -> io::Result<()> {
+        for lane in &self.lanes {
+            if let (Some(file), true) = (&lane.file, lane.end > 0) {
+                file.sync()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the calling thread's lane its file, if it has none yet.
+    pub fn open_lane_of_this_thread(&mut self) {
+        let index = lane_of_this_thread();
+        let (Some(dir), lane) = (&self.owner.dir, &mut self.lanes[index]) else {
+            return;
+        };
+        if lane.file.is_some() {
+            return;
+        }
+        match MappedFile::open(&lane_path(dir, index), LANE_LEN) {
+            Ok(mut map) => {
+                map.prefault();
+                lane.file = Some(map);
+            }
+            Err(error) => log::debug(|| format!("cannot create a lane: {error}")),
+        }
+    }
+}
+
+/// Which lane the calling thread uses: assigned in turn at its first custom event.
+fn lane_of_this_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static LANE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    LANE.with(|lane| {
+        if lane.get() == usize::MAX {
+            lane.set(NEXT.fetch_add(1, Ordering::Relaxed) % LANES);
+        }
+        lane.get()
+    })
+}
+
+fn lane_path(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("{index}.lane"))
+}
+
+/// Zeroes `bytes` from the end, page by page: a kill midway leaves intact records only at the
+/// start, where recovery finds them (and skips those already in the journal).
+fn zero_backwards(bytes: &mut [u8]) {
+    for chunk in bytes.rchunks_mut(4096) {
+        chunk.fill(0);
+    }
+}
