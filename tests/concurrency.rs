@@ -19,6 +19,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use common::*;
+use serde_json::Value;
 use stint_collector::{Collector, Faults};
 
 const CALLERS: usize = 8;
@@ -462,4 +463,78 @@ fn eight_threads_and_a_shutdown_loop_never_crash_deadlock_or_lose_a_datapoint() 
         collector.request_count(),
         collector.datapoints_received_total() - collector.datapoints().len(),
     );
+}
+
+/// Events logged on two threads while a third changes user over and over: every event carries
+/// a session that was open (started before it on the wire, with the event's user) and is
+/// delivered before that session's end.
+#[test]
+fn events_racing_changes_of_user_land_inside_their_own_session() {
+    let _turn = serial();
+    let collector = Collector::start().unwrap();
+    let dir = fresh_dir("race-change-user");
+    assert_eq!(
+        init("race-key", &options_for(&dir, &collector)),
+        Ok,
+        "{}",
+        last_error()
+    );
+    assert_eq!(stint_open_session(), Ok);
+    let stop = Arc::new(AtomicBool::new(false));
+    let loggers: Vec<_> = (0..2)
+        .map(|thread| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut count = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    assert_eq!(event(&format!("t{thread}-{count}"), None), Ok);
+                    count += 1;
+                    // Paced to stay well under maxQueuedDatapoints (no drops to account for).
+                    if count.is_multiple_of(16) {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
+                }
+                count
+            })
+        })
+        .collect();
+    for round in 0..40 {
+        let user = if round % 2 == 0 { "alice" } else { "bob" };
+        assert_eq!(change_user(user), Ok);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let logged: u64 = loggers.into_iter().map(|t| t.join().unwrap()).sum();
+    flush_until_ok(Duration::from_secs(60));
+
+    let datapoints = collector.datapoints();
+    let mut users: HashMap<String, Value> = HashMap::new();
+    let mut ended: HashSet<String> = HashSet::new();
+    let mut events = 0u64;
+    for datapoint in &datapoints {
+        let session = datapoint["session_id"].as_str().unwrap().to_owned();
+        match datapoint["name"].as_str().unwrap() {
+            "ss" => {
+                users.insert(session, datapoint["user_id"].clone());
+            }
+            "se" => {
+                assert!(ended.insert(session));
+            }
+            _ => {
+                events += 1;
+                let name = &datapoint["data"]["n"];
+                assert!(
+                    !ended.contains(&session),
+                    "{name} after the end of {session}"
+                );
+                let user = users
+                    .get(&session)
+                    .unwrap_or_else(|| panic!("{name}: no start"));
+                assert_eq!(&datapoint["user_id"], user, "{name}");
+            }
+        }
+    }
+    assert_eq!(events, logged, "every event delivered once");
+    assert_eq!(ended.len(), 40, "one end per change of user");
+    assert_eq!(stint_shutdown(5_000), Ok);
 }

@@ -40,8 +40,9 @@ fn kill(child: &mut Child) {
     child.wait().unwrap();
 }
 
-/// A child opens a session, changes user to alice, logs an event, says its session id, and is
-/// SIGKILLed; returns what it said.
+/// A child opens a session, changes user to alice, logs two events 50 ms apart, says its session
+/// id, and is SIGKILLed; returns what it said. (The second event is the thread's second: it is
+/// still in the thread's lane when the child dies.)
 fn record_in_a_child_then_kill_it(dir: &std::path::Path, session_timeout: u32) -> Vec<String> {
     let envs = [
         ("STINT_DIR", dir.display().to_string()),
@@ -68,6 +69,8 @@ fn session_and_user_survive_a_kill_and_continue_within_the_timeout() {
         assert_eq!(stint_open_session(), StintStatus::Ok);
         assert_eq!(change_user("alice"), StintStatus::Ok);
         assert_eq!(event("before-kill", None), StintStatus::Ok);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(event("last-before-kill", None), StintStatus::Ok);
         println!("> {}", session_id().unwrap());
         println!("READY");
         std::thread::sleep(Duration::from_secs(60));
@@ -100,7 +103,7 @@ fn session_and_user_survive_a_kill_and_continue_within_the_timeout() {
         .iter()
         .map(|d| d["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["ss", "se", "ss", "ce"]);
+    assert_eq!(names, ["ss", "se", "ss", "ce", "ce"]);
     let device = collector.requests()[0].device_id.clone().unwrap();
     assert_eq!(stint_shutdown(5000), StintStatus::Ok);
 
@@ -145,8 +148,9 @@ fn an_app_that_comes_back_late_gets_the_end_stamped_at_its_last_activity() {
         .iter()
         .map(|d| d["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["ss", "se", "ss", "ce", "se"]);
-    let (ss, ce, se) = (&datapoints[2], &datapoints[3], &datapoints[4]);
+    assert_eq!(names, ["ss", "se", "ss", "ce", "ce", "se"]);
+    let (ss, ce, se) = (&datapoints[2], &datapoints[4], &datapoints[5]);
+    assert_eq!(ce["data"]["n"], "last-before-kill");
     assert_eq!(se["session_id"], lines[0].as_str());
     assert_eq!(se["user_id"], "alice");
     assert_eq!(se["time"], ce["time"], "stamped at the last activity");
@@ -157,6 +161,50 @@ fn an_app_that_comes_back_late_gets_the_end_stamped_at_its_last_activity() {
     assert_eq!(SEEN.lock()[0].0, StintSessionEventKind::Ended);
     assert_eq!(stint_shutdown(5000), StintStatus::Ok);
     stint_set_session_listener(None, std::ptr::null_mut());
+}
+
+/// A kill between moving a lane's events into the journal and clearing the lane leaves them in
+/// both; the restart queues each once. (The lane files are saved before the move and put back
+/// after it, which is what such a kill leaves.)
+#[test]
+fn events_a_kill_left_in_both_a_lane_and_the_journal_are_delivered_once() {
+    let _turn = serial();
+    let dir = fresh_dir("kill-mid-absorb");
+    init_ok(&dir, "");
+    assert_eq!(stint_open_session(), StintStatus::Ok);
+    for i in 0..10 {
+        assert_eq!(event(&format!("e{i}"), None), StintStatus::Ok);
+    }
+    let lanes = dir.join("lanes");
+    let saved: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(&lanes)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| (path.clone(), std::fs::read(&path).unwrap()))
+        .collect();
+    assert!(!saved.is_empty(), "the events went to a lane");
+    assert_eq!(stint_flush(5_000), StintStatus::Ok, "{}", last_error());
+    assert_eq!(
+        stats().datapoints_pending,
+        11,
+        "ss and 10 events, in the journal"
+    );
+    assert_eq!(stint_shutdown(5_000), StintStatus::Ok);
+    for (path, bytes) in &saved {
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    let collector = Collector::start().unwrap();
+    init_ok(&dir, &format!(r#""baseUrl":"{}""#, collector.url()));
+    assert_eq!(stats().datapoints_pending, 11, "no event queued twice");
+    assert_eq!(stint_flush(30_000), StintStatus::Ok, "{}", last_error());
+    let names: Vec<String> = named(&collector.datapoints(), "ce")
+        .iter()
+        .map(|d| d["data"]["n"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("e{i}")).collect();
+    assert_eq!(names, expected);
+    assert_eq!(collector.datapoints_received_total(), 11);
+    assert_eq!(stint_shutdown(5_000), StintStatus::Ok);
 }
 
 /// The kill storm: a child records from 4 threads (and opens/closes sessions from a fifth),

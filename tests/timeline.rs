@@ -207,3 +207,45 @@ fn custom_events_without_a_session_carry_null_and_start_none() {
     );
     assert_eq!(stint_shutdown(5000), StintStatus::Ok);
 }
+
+/// Events logged on another thread are activity like any call: they keep the session open past
+/// the timeout, and its end is stamped at the last of them.
+#[test]
+fn events_on_another_thread_keep_the_session_open_and_stamp_its_end() {
+    let _turn = serial();
+    let collector = Collector::start().unwrap();
+    start(&collector, "timeline-other-thread", "");
+    assert_eq!(stint_open_session(), StintStatus::Ok);
+    let first = session_id().unwrap();
+    std::thread::spawn(|| {
+        for i in 0..16 {
+            assert_eq!(event(&format!("tick{i}"), None), StintStatus::Ok);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        session_id().as_deref(),
+        Some(first.as_str()),
+        "2.4 s of events every 150 ms: still open"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || session_id().is_none()),
+        "ended by the worker once idle"
+    );
+    let datapoints = flushed(&collector);
+    let names: Vec<&str> = datapoints
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    let mut expected = vec!["ss"];
+    expected.extend(["ce"; 16]);
+    expected.push("se");
+    assert_eq!(names, expected);
+    assert!(datapoints.iter().all(|d| d["session_id"] == first.as_str()));
+    let (last_event, end) = (&datapoints[16], &datapoints[17]);
+    assert_eq!(last_event["data"]["n"], "tick15");
+    assert_eq!(end["time"], last_event["time"], "stamped at the last event");
+    assert_eq!(stint_shutdown(5000), StintStatus::Ok);
+}
