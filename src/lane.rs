@@ -97,7 +97,8 @@ struct LaneRecord {
     start: usize,
     len: usize,
     end: usize,
-    id: [u8; 16],
+    /// `None`: it did not load (a corrupted file).
+    id: Option<[u8; 16]>,
     /// It carries a session id: it was activity in the open session.
     in_session: bool,
 }
@@ -253,41 +254,44 @@ impl Held<'_> {
             last_activity: Millis::MIN,
             ..Absorbed::default()
         };
-        let mut order: Vec<LaneRecord> = Vec::new();
-        for (lane_index, lane) in self.lanes.iter().enumerate() {
+        let mut queues: [Vec<LaneRecord>; LANES] = Default::default();
+        for ((lane, queue), index) in self.lanes.iter().zip(&mut queues).zip(0..) {
             let Some(file) = &lane.file else { continue };
             let from = lane.absorbed;
-            journal::scan(
-                &file.bytes()[from..lane.end],
-                &mut Recovery::default(),
-                |record| {
-                    // Lanes hold only what `record_custom_event` stored: it always loads.
-                    let Ok(datapoint) = Datapoint::load(record.payload) else {
-                        return;
-                    };
-                    let offset = from + record.offset;
-                    let len = record.payload.len();
-                    order.push(LaneRecord {
-                        time: datapoint.time,
-                        lane: lane_index,
-                        start: offset + journal::record_len(0),
-                        len,
-                        end: offset + journal::record_len(len),
-                        id: datapoint.id,
-                        in_session: datapoint.session_id.is_some(),
-                    });
-                },
-            );
+            let bytes = &file.bytes()[from..lane.end];
+            journal::scan(bytes, &mut Recovery::default(), |record| {
+                let offset = from + record.offset;
+                let len = record.payload.len();
+                // Only a corrupted file holds what does not load: skipped, in its place.
+                let datapoint = Datapoint::load(record.payload).ok();
+                queue.push(LaneRecord {
+                    time: datapoint.map_or(Millis::MIN, |d| d.time),
+                    lane: index,
+                    start: offset + journal::record_len(0),
+                    len,
+                    end: offset + journal::record_len(len),
+                    id: datapoint.map(|d| d.id),
+                    in_session: datapoint.is_some_and(|d| d.session_id.is_some()),
+                });
+            });
         }
-        order.sort_unstable_by_key(|r| (r.time, r.lane, r.start));
+        // Merged oldest first, each lane's records in their own order, so what is moved is
+        // always a prefix of every lane.
+        let mut heads = [0; LANES];
         let mut done = [None; LANES];
-        for record in order {
-            let file = self.lanes[record.lane]
-                .file
-                .as_ref()
-                .expect("scanned above");
+        while let Some(record) = (0..LANES)
+            .filter_map(|lane| queues[lane].get(heads[lane]))
+            .min_by_key(|record| (record.time, record.lane))
+        {
+            heads[record.lane] += 1;
+            let file = self.lanes[record.lane].file.as_ref().expect("scanned");
             let payload = &file.bytes()[record.start..record.start + record.len];
-            if !skip.is_some_and(|skip| skip.contains(&record.id)) {
+            let known = record
+                .id
+                .is_some_and(|id| skip.is_some_and(|s| s.contains(&id)));
+            if record.id.is_none() {
+                log::error(|| "skipped an unreadable record in a lane".into());
+            } else if !known {
                 match journal.append(Kind::CustomEvent, payload) {
                     Ok((_, dropped)) => {
                         absorbed.recorded += 1;

@@ -415,6 +415,11 @@ impl Shared {
         }
     }
 
+    /// Whether anything waits for delivery, in the journal or in a lane.
+    pub fn has_pending(&self, inner: &Inner) -> bool {
+        inner.journal.pending() > 0 || self.lanes.holding()
+    }
+
     /// `absorb` for callers that do not hold the lanes yet.
     pub fn absorb_lanes(&self, inner: &mut Inner) -> Result<(), Error> {
         if !self.lanes.holding() {

@@ -42,9 +42,7 @@ pub fn next_due(shared: &Shared, inner: &Inner) -> Option<Instant> {
         inner.expiry_retry_at.map_or(due, |retry| due.max(retry))
     });
     let send = match shared.config.base_url {
-        Some(_) => inner
-            .delivery
-            .due(inner.journal.pending() > 0 || shared.lanes.holding()),
+        Some(_) => inner.delivery.due(shared.has_pending(inner)),
         None => None,
     };
     [expiry, send].into_iter().flatten().min()
@@ -84,7 +82,7 @@ fn run(shared: Arc<Shared>) {
             continue;
         }
         if let Some(outcome) = inner.delivery.outcome.take() {
-            settle(&mut inner, outcome);
+            settle(&shared, &mut inner, outcome);
             shared.changed.notify_all();
             continue;
         }
@@ -94,7 +92,7 @@ fn run(shared: Arc<Shared>) {
                 && due <= Instant::now()
                 && inner
                     .delivery
-                    .due(inner.journal.pending() > 0 || shared.lanes.holding())
+                    .due(shared.has_pending(&inner))
                     .is_some_and(|d| d <= Instant::now())
             {
                 start_request(&shared, &mut inner, agent.clone());
@@ -116,10 +114,15 @@ fn run(shared: Arc<Shared>) {
 /// Copies the oldest batch out of the journal and sends it, in its wire form, on a request
 /// thread.
 fn start_request(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, agent: ureq::Agent) {
-    // Storage refused to move some: they are sent once it accepts them.
-    let _ = shared.absorb_lanes(inner);
+    let absorbed = shared.absorb_lanes(inner);
     let limit = inner.delivery.batch_limit;
     let Some(stored) = StoredBatch::copy(&inner.journal.oldest(limit, MAX_BATCH_BYTES)) else {
+        if absorbed.is_err() {
+            // All that waits is in lanes storage refuses to empty: retried with the backoff
+            // of a failed request, not in a loop.
+            let fraction = inner.ids.next_fraction();
+            inner.delivery.failed(None, false, fraction);
+        }
         return;
     };
     // Writing the JSON costs many times the copy: callers must not wait for it. (Meanwhile a
@@ -248,7 +251,7 @@ impl WireBatch {
 }
 
 /// Applies the outcome of the request in flight.
-fn settle(inner: &mut Inner, outcome: Outcome) {
+fn settle(shared: &Shared, inner: &mut Inner, outcome: Outcome) {
     let Some(sent) = inner.delivery.in_flight.take() else {
         return;
     };
@@ -257,7 +260,7 @@ fn settle(inner: &mut Inner, outcome: Outcome) {
         Outcome::Delivered => {
             let delivered = inner.journal.acknowledge_through(sent.last_seq);
             inner.stats.datapoints_delivered += delivered;
-            let pending = inner.journal.pending() > 0;
+            let pending = shared.has_pending(inner);
             inner.delivery.succeeded(pending);
             log::debug(|| format!("delivered {delivered} datapoints"));
         }
@@ -290,7 +293,7 @@ fn settle(inner: &mut Inner, outcome: Outcome) {
                 _ => "HTTP 413 for a single datapoint".into(),
             };
             log::warn(|| format!("the collector rejected datapoint {id} ({why}); dropped it"));
-            let pending = inner.journal.pending() > 0;
+            let pending = shared.has_pending(inner);
             inner.delivery.succeeded(pending);
         }
     }

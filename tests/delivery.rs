@@ -857,3 +857,30 @@ fn stats_stay_consistent_throughout_delivery() {
     assert_eq!(ce_names(&datapoints), recorded);
     shutdown_ok();
 }
+
+/// An event recorded while a request is in flight goes out in the next one by itself: no later
+/// call, flush or query is needed to send it.
+#[test]
+fn an_event_recorded_during_a_request_is_sent_after_it_without_help() {
+    let _turn = serial();
+    let collector = collector();
+    collector.set_faults(Faults {
+        response_delay_ms: 1_500,
+        ..Faults::default()
+    });
+    let dir = fresh_dir("during-request");
+    init_ok(
+        &dir,
+        &format!("{},\"flushIntervalInSeconds\":1", base_url(&collector)),
+    );
+    assert_eq!(event("first", None), StintStatus::Ok);
+    // Sent after ~1 s, answered ~1.5 s later: this lands while the request is in flight.
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(event("second", None), StintStatus::Ok);
+    let arrived = wait_for(PATIENCE, || {
+        ce_names(&collector.datapoints()).contains(&"second".to_owned())
+    });
+    assert!(arrived, "{:?}", ce_names(&collector.datapoints()));
+    assert_eq!(ce_names(&collector.datapoints()), ["first", "second"]);
+    shutdown_ok();
+}
