@@ -412,3 +412,153 @@ fn zero_backwards(bytes: &mut [u8]) {
         chunk.fill(0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::OpenSession;
+    use crate::test_support::temp_dir;
+
+    const RULES: Rules = Rules {
+        session_timeout: 1_800_000,
+        keep_open_while_foreground: false,
+    };
+
+    fn open_session(last_activity: Millis) -> SessionState {
+        SessionState {
+            user: Some("alice".into()),
+            session: Some(OpenSession {
+                id: "s1".into(),
+                start: last_activity,
+                last_activity,
+            }),
+            foreground: true,
+        }
+    }
+
+    /// Lanes in `dir`, the calling thread's lane with a file, viewing `state`.
+    fn lanes_viewing(dir: &Path, state: &SessionState) -> Lanes {
+        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os());
+        let mut held = lanes.hold_all();
+        held.open_lane_of_this_thread();
+        held.refresh(state, false);
+        drop(held);
+        lanes
+    }
+
+    fn record(lanes: &Lanes, name: &str) -> bool {
+        let event = CustomEvent::new(name, Some(r#"{"k":1}"#)).unwrap();
+        matches!(
+            lanes.record_custom_event(&event, RULES),
+            Recorded::Here { .. }
+        )
+    }
+
+    /// The custom event names in the journal, in order.
+    fn journal_names(journal: &Journal) -> Vec<String> {
+        let mut names = Vec::new();
+        for pending in journal.oldest(usize::MAX, usize::MAX) {
+            let datapoint = Datapoint::load(pending.payload).unwrap();
+            if let crate::datapoint::Data::Custom { name, .. } = datapoint.data {
+                names.push(name.to_owned());
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn records_move_to_the_journal_oldest_first_and_the_lanes_are_cleared() {
+        let dir = temp_dir("lanes-absorb");
+        let state = open_session(clock::now_ms());
+        let lanes = lanes_viewing(&dir, &state);
+        let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1000).unwrap();
+        assert!(record(&lanes, "a1"));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut held = lanes.hold_all();
+                held.open_lane_of_this_thread();
+                held.refresh(&state, false);
+                drop(held);
+                assert!(record(&lanes, "b1"));
+            });
+        });
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(record(&lanes, "a2"));
+        assert!(lanes.holding());
+
+        let absorbed = lanes.hold_all().absorb(&mut journal, None);
+        assert_eq!(absorbed.recorded, 3);
+        assert!(absorbed.error.is_none());
+        assert!(absorbed.last_activity >= state.session.unwrap().last_activity);
+        assert_eq!(journal_names(&journal), ["a1", "b1", "a2"]);
+        assert!(!lanes.holding());
+        assert!(lanes.hold_all().is_empty());
+        for entry in fs::read_dir(dir.join("lanes")).unwrap() {
+            let bytes = fs::read(entry.unwrap().path()).unwrap();
+            assert!(bytes.iter().all(|&b| b == 0), "a cleared lane is all zero");
+        }
+    }
+
+    #[test]
+    fn a_closed_view_or_a_session_that_may_have_expired_records_nothing_here() {
+        let dir = temp_dir("lanes-refuse");
+        let stale = open_session(clock::now_ms() - RULES.session_timeout);
+        let lanes = lanes_viewing(&dir, &stale);
+        assert!(
+            !record(&lanes, "late"),
+            "only the tracker may end the session"
+        );
+        lanes
+            .hold_all()
+            .refresh(&open_session(clock::now_ms()), true);
+        assert!(!record(&lanes, "closed"));
+        lanes
+            .hold_all()
+            .refresh(&open_session(clock::now_ms()), false);
+        assert!(record(&lanes, "fresh"));
+    }
+
+    #[test]
+    fn what_a_previous_run_left_is_moved_once_and_an_unreadable_record_skipped() {
+        let dir = temp_dir("lanes-recover");
+        let state = open_session(clock::now_ms());
+        let lanes = lanes_viewing(&dir, &state);
+        assert!(record(&lanes, "kept"));
+        assert!(record(&lanes, "already-moved"));
+        let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1000).unwrap();
+        // The previous run moved "already-moved" and was killed before clearing the lane; its
+        // lane file also holds a checksummed record that is not a datapoint.
+        let mut held = lanes.hold_all();
+        let lane = held.lanes.iter_mut().find(|l| l.end > 0).unwrap();
+        let Lane {
+            file: Some(file),
+            end,
+            ..
+        } = &mut **lane
+        else {
+            panic!("the lane has its file")
+        };
+        let mut moved = Vec::new();
+        journal::scan(&file.bytes()[..*end], &mut Recovery::default(), |r| {
+            moved = r.payload.to_vec();
+        });
+        journal.append(Kind::CustomEvent, &moved).unwrap();
+        *end += journal::put_record(
+            &mut file.bytes_mut()[*end..],
+            Kind::CustomEvent,
+            0,
+            3,
+            |out| out.copy_from_slice(b"xyz"),
+        );
+        drop(held);
+        drop(lanes);
+
+        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os());
+        let skip = journal.pending_ids();
+        let absorbed = lanes.hold_all().absorb(&mut journal, Some(&skip));
+        assert_eq!(absorbed.recorded, 1, "only the event not moved before");
+        assert_eq!(journal_names(&journal), ["already-moved", "kept"]);
+        assert!(lanes.hold_all().is_empty());
+    }
+}
