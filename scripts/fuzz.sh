@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-20}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(options properties journal_recovery journal_open)
+  targets=(options properties journal_recovery journal_open stored_datapoint)
 fi
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
