@@ -210,15 +210,28 @@ impl<'a> Datapoint<'a> {
     }
 }
 
-/// The id and time of a stored datapoint, read without decoding the rest (`None` for legacy
-/// JSON payloads).
-pub fn stored_id_and_time(stored: &[u8]) -> Option<([u8; 16], Millis)> {
-    if stored.first() != Some(&STORED_FORMAT) {
-        return None;
+/// The fields of a stored datapoint that moving and de-duplicating it needs, read without
+/// decoding the rest (`None` for legacy JSON payloads and anything too short).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredHead {
+    pub id: [u8; 16],
+    pub time: Millis,
+    /// It carries a session id.
+    pub in_session: bool,
+}
+
+impl StoredHead {
+    pub fn of(stored: &[u8]) -> Option<StoredHead> {
+        if stored.first() != Some(&STORED_FORMAT) {
+            return None;
+        }
+        let session_len = u32::from_le_bytes(stored.get(26..30)?.try_into().ok()?);
+        Some(StoredHead {
+            id: stored.get(2..18)?.try_into().ok()?,
+            time: Millis::from_le_bytes(stored.get(18..26)?.try_into().ok()?),
+            in_session: session_len != ABSENT,
+        })
     }
-    let id = stored.get(2..18)?.try_into().ok()?;
-    let time = Millis::from_le_bytes(stored.get(18..26)?.try_into().ok()?);
-    Some((id, time))
 }
 
 /// The `id` of a datapoint's wire form (it is always the first field).
@@ -477,5 +490,33 @@ mod tests {
         let at = bad_utf8.len() - 8 - 5; // the user "alice", before the duration
         bad_utf8[at] = 0xff;
         assert_eq!(Datapoint::load(&bad_utf8), Err(Undecodable));
+    }
+
+    #[test]
+    fn the_stored_head_reads_what_a_full_load_reads() {
+        let event = CustomEvent {
+            name: "tap",
+            properties: None,
+        };
+        let in_session = Record::CustomEvent {
+            session_id: Some("s".into()),
+            user: None,
+            time: 7,
+        };
+        let no_session = Record::CustomEvent {
+            session_id: None,
+            user: Some("alice".into()),
+            time: 9,
+        };
+        for record in [in_session, no_session] {
+            let bytes = stored(&record, Some(&event));
+            let full = Datapoint::load(&bytes).unwrap();
+            let head = StoredHead::of(&bytes).unwrap();
+            assert_eq!(head.id, full.id);
+            assert_eq!(head.time, full.time);
+            assert_eq!(head.in_session, full.session_id.is_some());
+        }
+        assert_eq!(StoredHead::of(br#"{"id":"legacy"}"#), None);
+        assert_eq!(StoredHead::of(&[STORED_FORMAT, 3, 0]), None);
     }
 }

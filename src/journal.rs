@@ -489,8 +489,8 @@ impl Journal {
         self.entries
             .iter()
             .filter(|entry| !entry.dropped)
-            .filter_map(|entry| crate::datapoint::stored_id_and_time(payload(entry)?))
-            .map(|(id, _)| id)
+            .filter_map(|entry| crate::datapoint::StoredHead::of(payload(entry)?))
+            .map(|head| head.id)
             .collect()
     }
 

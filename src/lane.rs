@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock;
-use crate::datapoint::Datapoint;
+use crate::datapoint::{Datapoint, StoredHead};
 use crate::ids::IdGenerator;
 use crate::input::CustomEvent;
 use crate::journal::{self, Journal, Kind, Recovery};
@@ -97,7 +97,7 @@ struct LaneRecord {
     start: usize,
     len: usize,
     end: usize,
-    /// `None`: it did not load (a corrupted file).
+    /// `None`: it is not a stored datapoint (a corrupted file).
     id: Option<[u8; 16]>,
     /// It carries a session id: it was activity in the open session.
     in_session: bool,
@@ -262,16 +262,16 @@ impl Held<'_> {
             journal::scan(bytes, &mut Recovery::default(), |record| {
                 let offset = from + record.offset;
                 let len = record.payload.len();
-                // Only a corrupted file holds what does not load: skipped, in its place.
-                let datapoint = Datapoint::load(record.payload).ok();
+                // Only a corrupted file holds what does not read: skipped, in its place.
+                let head = StoredHead::of(record.payload);
                 queue.push(LaneRecord {
-                    time: datapoint.map_or(Millis::MIN, |d| d.time),
+                    time: head.map_or(Millis::MIN, |h| h.time),
                     lane: index,
                     start: offset + journal::record_len(0),
                     len,
                     end: offset + journal::record_len(len),
-                    id: datapoint.map(|d| d.id),
-                    in_session: datapoint.is_some_and(|d| d.session_id.is_some()),
+                    id: head.map(|h| h.id),
+                    in_session: head.is_some_and(|h| h.in_session),
                 });
             });
         }
