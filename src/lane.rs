@@ -130,7 +130,11 @@ impl Lanes {
                 file: None,
                 end: 0,
                 absorbed: 0,
-                view: View::default(),
+                // Closed until the tracker gives its view (`refresh`).
+                view: View {
+                    closed: true,
+                    ..View::default()
+                },
                 last_activity: Millis::MIN,
                 ids: IdGenerator::seeded(ids),
             };
@@ -308,9 +312,13 @@ impl Held<'_> {
             }
             done[record.lane] = Some(record.end);
         }
+        let complete = absorbed.error.is_none();
         for (lane, done) in self.lanes.iter_mut().zip(done) {
-            if let Some(done) = done {
-                lane.absorbed = done;
+            match done {
+                // Everything up to `end` was read (any bytes that are no record included).
+                _ if complete => lane.absorbed = lane.end,
+                Some(done) => lane.absorbed = done,
+                None => {}
             }
             if lane.absorbed == lane.end {
                 lane.last_activity = Millis::MIN;
