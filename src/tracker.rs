@@ -435,7 +435,11 @@ impl Shared {
         let inner = &mut *inner;
         let mut lanes = self.lanes.hold_all();
         let skip = (!lanes.is_empty()).then(|| inner.journal.pending_ids());
-        if let Err(error) = self.absorb(inner, &mut lanes, skip.as_ref()) {
+        let recorded = inner.stats.datapoints_recorded;
+        let absorbed = self.absorb(inner, &mut lanes, skip.as_ref());
+        // Recorded by the previous run: pending now, not recorded since this initialize.
+        inner.stats.datapoints_recorded = recorded;
+        if let Err(error) = absorbed {
             log::warn(|| {
                 format!("{error}; the custom events concerned stay queued in their lanes")
             });

@@ -86,6 +86,15 @@ fn session_and_user_survive_a_kill_and_continue_within_the_timeout() {
         collector.url()
     );
     init_ok(&dir, &base);
+    let recovered = stats();
+    assert_eq!(
+        recovered.datapoints_pending, 5,
+        "ss, se, ss, ce, ce: {recovered:?}"
+    );
+    assert_eq!(
+        recovered.datapoints_recorded, 0,
+        "none by this run: {recovered:?}"
+    );
     assert_eq!(
         session_id().as_deref(),
         Some(lines[0].as_str()),
