@@ -81,10 +81,20 @@ impl Record {
 /// When the open session expires unless something happens first; `None` if it cannot expire.
 pub fn expiry_deadline(state: &SessionState, rules: Rules) -> Option<Millis> {
     let session = state.session.as_ref()?;
-    if rules.keep_open_while_foreground && state.foreground {
+    deadline(session.last_activity, state.foreground, rules)
+}
+
+/// Rule 2's deadline for a session last active at `last_activity`.
+fn deadline(last_activity: Millis, foreground: bool, rules: Rules) -> Option<Millis> {
+    if rules.keep_open_while_foreground && foreground {
         return None;
     }
-    Some(session.last_activity.saturating_add(rules.session_timeout))
+    Some(last_activity.saturating_add(rules.session_timeout))
+}
+
+/// Whether the open session has expired by `now`.
+fn expired(state: &SessionState, now: Millis, rules: Rules) -> bool {
+    expiry_deadline(state, rules).is_some_and(|deadline| now >= deadline)
 }
 
 /// Applies `action` at `now`, pushing what it records onto `out`. `new_id` makes session ids.
@@ -149,8 +159,7 @@ pub fn may_record_or_change(
     now: Millis,
     rules: Rules,
 ) -> bool {
-    let expired = expiry_deadline(state, rules).is_some_and(|deadline| now >= deadline);
-    expired
+    expired(state, now, rules)
         || match action {
             Action::CheckExpiry => false,
             Action::OpenSession => state.session.is_none() || !state.foreground,
@@ -173,8 +182,7 @@ pub fn custom_event_time(
     if !open {
         return Some(now);
     }
-    let kept_open = rules.keep_open_while_foreground && foreground;
-    if !kept_open && now >= last_activity.saturating_add(rules.session_timeout) {
+    if deadline(last_activity, foreground, rules).is_some_and(|deadline| now >= deadline) {
         return None;
     }
     Some(last_activity.max(now))
@@ -182,10 +190,7 @@ pub fn custom_event_time(
 
 /// Rule 2: a session idle for at least the timeout ends at its last activity.
 fn end_if_expired(state: &mut SessionState, now: Millis, rules: Rules, out: &mut Vec<Record>) {
-    let Some(deadline) = expiry_deadline(state, rules) else {
-        return;
-    };
-    if now < deadline {
+    if !expired(state, now, rules) {
         return;
     }
     if let Some(session) = state.session.take() {
