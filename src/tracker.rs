@@ -394,11 +394,7 @@ impl Shared {
         skip: Option<&HashSet<[u8; 16]>>,
     ) -> Result<(), Error> {
         let absorbed = lanes.absorb(&mut inner.journal, skip);
-        inner.stats.datapoints_recorded += absorbed.recorded;
-        if absorbed.dropped > 0 {
-            inner.stats.datapoints_dropped += absorbed.dropped;
-            report_drops(inner, absorbed.dropped);
-        }
+        count_recorded(inner, absorbed.recorded, absorbed.dropped);
         if let Some(session) = &mut inner.session.session {
             if absorbed.last_activity > session.last_activity {
                 session.last_activity = absorbed.last_activity;
@@ -406,8 +402,8 @@ impl Shared {
                 self.lanes.publish_last_activity(&inner.session);
             }
         }
-        if absorbed.recorded > 0 && self.config.base_url.is_some() {
-            inner.delivery.note_recorded(self.config.flush_interval);
+        if absorbed.recorded > 0 {
+            self.schedule_send(inner);
         }
         match absorbed.error {
             Some(error) => Err(refused(error)),
@@ -455,10 +451,7 @@ impl Shared {
         if inner.closed {
             return;
         }
-        if first
-            && self.config.base_url.is_some()
-            && inner.delivery.note_recorded(self.config.flush_interval)
-        {
+        if first && self.schedule_send(&mut inner) {
             self.wake_worker_if_sooner(&mut inner);
         }
         if self.lanes.wants_absorb() {
@@ -477,13 +470,7 @@ impl Shared {
                 .journal
                 .append_with(datapoint.kind, datapoint.stored_len(), stored)
             {
-                Ok((_, dropped)) => {
-                    inner.stats.datapoints_recorded += 1;
-                    if dropped > 0 {
-                        inner.stats.datapoints_dropped += dropped;
-                        report_drops(inner, dropped);
-                    }
-                }
+                Ok((_, dropped)) => count_recorded(inner, 1, dropped),
                 Err(error) => {
                     result = Err(refused(error));
                     continue;
@@ -499,9 +486,14 @@ impl Shared {
         }
         inner.records = records;
         inner.records.clear();
-        let scheduled = self.config.base_url.is_some()
-            && inner.delivery.note_recorded(self.config.flush_interval);
+        let scheduled = self.schedule_send(inner);
         result.map(|()| scheduled)
+    }
+
+    /// Schedules a send for what was just recorded (with a `baseUrl`); returns whether that
+    /// newly scheduled one.
+    fn schedule_send(&self, inner: &mut Inner) -> bool {
+        self.config.base_url.is_some() && inner.delivery.note_recorded(self.config.flush_interval)
     }
 
     /// Notifies the worker only if it sleeps past the new earliest deadline.
@@ -562,7 +554,14 @@ fn refused(error: std::io::Error) -> Error {
 
 const DROP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
-fn report_drops(inner: &mut Inner, dropped: u64) {
+/// Counts datapoints recorded and those a full queue dropped for them; drops are warned about
+/// at most once per interval.
+fn count_recorded(inner: &mut Inner, recorded: u64, dropped: u64) {
+    inner.stats.datapoints_recorded += recorded;
+    if dropped == 0 {
+        return;
+    }
+    inner.stats.datapoints_dropped += dropped;
     inner.drops_unreported += dropped;
     let now = Instant::now();
     if inner
