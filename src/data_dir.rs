@@ -18,13 +18,9 @@ pub struct DataDir {
 
 impl DataDir {
     pub fn open(path: &Path) -> Result<DataDir, Error> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(path)
-            .map_err(|e| {
-                Error::storage(&format!("cannot create dataDirectory {}", shown(path)), e)
-            })?;
+        create_private_dir(path).map_err(|e| {
+            Error::storage(&format!("cannot create dataDirectory {}", shown(path)), e)
+        })?;
         let lock = OpenOptions::new()
             .read(true)
             .write(true)
@@ -76,6 +72,12 @@ impl DataDir {
     pub fn session_state(&self) -> PathBuf {
         self.path.join("session")
     }
+}
+
+/// Creates `path` and its missing parents 0700, whatever the umask: what Stint keeps there
+/// (the journal, the lanes) is the host's and carries its API key.
+pub fn create_private_dir(path: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(path)
 }
 
 /// A path in a message: long ones are shortened so that a hostile option cannot flood the log.

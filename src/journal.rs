@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fs;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use crate::data_dir::create_private_dir;
 use crate::mmap::MappedFile;
 use crate::slot_file::SlotFile;
 
@@ -119,11 +119,7 @@ impl Journal {
     /// Opens the journal in `dir`, recovering what is there. New datapoints are recorded under
     /// `api_key`; at most `max_live` are kept.
     pub fn open(dir: &Path, api_key: &str, max_live: u64) -> io::Result<(Journal, Recovery)> {
-        // 0700 like the data directory, whatever the umask: the journal holds the API key.
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+        create_private_dir(dir)?;
         let (cursor, acked) = SlotFile::open(&dir.join("cursor"))?;
         let acked_through = acked
             .and_then(|v| v.try_into().ok())
@@ -258,7 +254,7 @@ impl Journal {
             .filter(|_| fs::rename(self.dir.join(SPARE), &path).is_ok());
         let map = match spare {
             Some(map) => map,
-            None => new_segment_map(&path)?,
+            None => MappedFile::open_prefaulted(&path, SEGMENT_LEN)?,
         };
         self.segments.insert(
             number,
@@ -325,7 +321,7 @@ impl Journal {
     /// Creates the spare segment at `path` (from `ask_for_spare`); call without the lock.
     pub fn prepare_spare(path: &Path) -> io::Result<MappedFile> {
         let _ = fs::remove_file(path);
-        new_segment_map(path)
+        MappedFile::open_prefaulted(path, SEGMENT_LEN)
     }
 
     pub fn install_spare(&mut self, spare: MappedFile) {
@@ -468,12 +464,10 @@ impl Journal {
                 break;
             }
             bytes += len;
-            let segment = &self.segments[&entry.segment];
-            let start = entry.offset as usize + HEADER;
             batch.push(Pending {
                 seq: entry.seq,
                 api_key,
-                payload: &segment.map.bytes()[start..start + entry.len as usize],
+                payload: self.payload(entry),
             });
         }
         batch
@@ -481,17 +475,18 @@ impl Journal {
 
     /// The datapoint ids of the pending datapoints (see `lane`: recovery skips those).
     pub fn pending_ids(&self) -> HashSet<[u8; 16]> {
-        let payload = |entry: &Entry| {
-            let start = entry.offset as usize + HEADER;
-            let segment = self.segments.get(&entry.segment)?;
-            segment.map.bytes().get(start..start + entry.len as usize)
-        };
         self.entries
             .iter()
             .filter(|entry| !entry.dropped)
-            .filter_map(|entry| crate::datapoint::StoredHead::of(payload(entry)?))
+            .filter_map(|entry| crate::datapoint::StoredHead::of(self.payload(entry)))
             .map(|head| head.id)
             .collect()
+    }
+
+    /// A pending entry's payload (its segment lives as long as it is pending).
+    fn payload(&self, entry: &Entry) -> &[u8] {
+        let start = entry.offset as usize + HEADER;
+        &self.segments[&entry.segment].map.bytes()[start..start + entry.len as usize]
     }
 
     /// Marks everything up to `seq` done (delivered or rejected). Returns how many of those were
@@ -543,13 +538,6 @@ impl Journal {
         }
         self.cursor.sync()
     }
-}
-
-/// A new segment file, allocated and faulted in so that writing to it costs no page faults.
-fn new_segment_map(path: &Path) -> io::Result<MappedFile> {
-    let mut map = MappedFile::open(path, SEGMENT_LEN)?;
-    map.prefault();
-    Ok(map)
 }
 
 fn segment_path(dir: &Path, number: u64) -> PathBuf {

@@ -19,15 +19,14 @@
 
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::fs;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock;
+use crate::data_dir::create_private_dir;
 use crate::datapoint::{Datapoint, StoredHead};
 use crate::ids::IdGenerator;
 use crate::input::CustomEvent;
@@ -118,10 +117,7 @@ pub(crate) struct Absorbed {
 impl Lanes {
     /// Opens the lanes in `dir`, with what a previous run left in them (absorb it next).
     pub fn open(dir: PathBuf, ids: &mut IdGenerator) -> Lanes {
-        let created = fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir);
+        let created = create_private_dir(&dir);
         if let Err(error) = &created {
             log::warn(|| format!("custom events take the slower path: no lane directory: {error}"));
         }
@@ -385,11 +381,8 @@ impl Held<'_> {
         if lane.file.is_some() {
             return;
         }
-        match MappedFile::open(&lane_path(dir, index), LANE_LEN) {
-            Ok(mut map) => {
-                map.prefault();
-                lane.file = Some(map);
-            }
+        match MappedFile::open_prefaulted(&lane_path(dir, index), LANE_LEN) {
+            Ok(map) => lane.file = Some(map),
             Err(error) => log::debug(|| format!("cannot create a lane: {error}")),
         }
     }
@@ -426,6 +419,7 @@ mod tests {
     use super::*;
     use crate::session::OpenSession;
     use crate::test_support::temp_dir;
+    use std::fs;
 
     const RULES: Rules = Rules {
         session_timeout: 1_800_000,
