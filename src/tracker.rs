@@ -88,7 +88,7 @@ impl Tracker {
     pub fn start(api_key: &str, options: Options) -> Result<Tracker, Error> {
         input::api_key(api_key)?;
         log::set_max_level(options.log_level);
-        let data_dir = DataDir::open(&options.data_directory)?;
+        let data_dir = DataDir::open(&options.data_directory_for(api_key))?;
         let mut ids = IdGenerator::from_os();
         let device_id = data_dir.device_id(&mut ids)?;
         let (saved_session, session) = SavedSession::open(&data_dir.session_state())?;
