@@ -439,7 +439,13 @@ fn log_custom_event(bench: &Bench) -> Result<Vec<Row>, String> {
     warm_up(&mut call);
     let overhead = clock_overhead_ns(100_000);
     let one_batches = batched(bench.calls, BATCH, &mut call);
+    let (_, preempted_before, waited_before) = measure::thread_sys();
     let one_singles = per_call(bench.calls, overhead, &mut call);
+    let (_, preempted_after, waited_after) = measure::thread_sys();
+    let (one_preempted, one_waited) = (
+        preempted_after - preempted_before,
+        waited_after - waited_before,
+    );
     let dropped = stats()?.datapoints_dropped;
     stop()?;
     let _ = fs::remove_dir_all(&dir);
@@ -525,7 +531,14 @@ fn log_custom_event(bench: &Bench) -> Result<Vec<Row>, String> {
         ),
         info(
             "  stint_log_custom_event: per-call samples",
-            per_call_note(&one_singles, overhead),
+            format!(
+                "{}; {} calls over 100 µs, {} over 1 ms; the calling thread was preempted \
+                 {one_preempted} times (involuntary context switches) and waited \
+                 {one_waited} times (voluntary ones) during them",
+                per_call_note(&one_singles, overhead),
+                one_singles.count_above(100_000.0),
+                one_singles.count_above(1_000_000.0),
+            ),
         ),
         row(
             &format!(
@@ -809,12 +822,16 @@ fn cpu_per_event(bench: &Bench) -> Result<Vec<Row>, String> {
     std::thread::sleep(Duration::from_millis(100));
     let before = measure::process_cpu();
     let caller_before = measure::thread_cpu();
+    let sys_before = measure::thread_sys();
     let started = Instant::now();
     for _ in 0..events {
         call();
     }
     let calls_wall = started.elapsed();
     let caller = measure::thread_cpu().saturating_sub(caller_before);
+    let sys_after = measure::thread_sys();
+    let caller_sys = sys_after.0.saturating_sub(sys_before.0);
+    let preempted = sys_after.1 - sys_before.1;
     // Everything moved into the journal (what the worker has not done yet, done here).
     let recorded = stats()?.datapoints_recorded;
     std::thread::sleep(Duration::from_millis(50));
@@ -830,10 +847,12 @@ fn cpu_per_event(bench: &Bench) -> Result<Vec<Row>, String> {
                  events, delivery off, until all are in the journal)"
         ),
         format!(
-            "{} (the calling thread {}; with the final sync {}; {} recorded; calls took {} \
-                 wall)",
+            "{} (the calling thread {}, {} of it in the kernel, preempted {} times; with \
+                 the final sync {}; {} recorded; calls took {} wall)",
             fmt_ns(per(moved)),
             fmt_ns(per(caller)),
+            fmt_ns(per(caller_sys)),
+            preempted,
             fmt_ns(per(synced)),
             recorded,
             fmt_duration(calls_wall)

@@ -13,6 +13,12 @@
 //! is empty and no lane call is running: a lane record always belongs to the session its view
 //! shows, and lands in the journal before anything the call records.
 //!
+//! Each lane has two buffers (files). When the one being written fills, the caller swaps in the
+//! other (emptied and zeroed by the worker) and hands the full one to the worker: no caller
+//! waits while a lane is copied. The worker takes full buffers (and swaps out buffers that hold
+//! records) under each lane's lock only for the swap, then copies them into the journal with
+//! the lanes free (`Lanes::take_for_worker`, `Lanes::absorb_taken`).
+//!
 //! An absorbed lane is zeroed from its end backwards. A kill in between leaves records that the
 //! journal already holds; recovery skips those by datapoint id (`Journal::pending_ids`), so each
 //! datapoint is queued exactly once.
@@ -63,10 +69,38 @@ struct Lane {
     end: usize,
     /// Records before this offset are in the journal already (an absorb storage refused midway).
     absorbed: usize,
+    /// The lane's other buffer, empty and zeroed: swapped in when `file` is full.
+    spare: Option<MappedFile>,
+    /// A full buffer swapped out by a caller, for the worker (its records are older than
+    /// `file`'s).
+    retired: Option<Buffer>,
     view: View,
     /// The newest activity recorded in this lane since it was last absorbed.
     last_activity: Millis,
     ids: IdGenerator,
+}
+
+/// A lane buffer taken out of its lane: records `[absorbed, end)` are not in the journal yet.
+pub(crate) struct Buffer {
+    file: MappedFile,
+    end: usize,
+    absorbed: usize,
+}
+
+/// Buffers the worker took out of their lanes (see `Lanes::take_for_worker`).
+pub(crate) struct Taken(Vec<(usize, Buffer)>);
+
+impl Taken {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Records of one buffer, for the merge of `absorb_sources`.
+struct Source<'a> {
+    bytes: &'a [u8],
+    from: usize,
+    to: usize,
 }
 
 /// What a lane may assume about the tracker; replaced only while every lane is held.
@@ -80,9 +114,9 @@ struct View {
 
 /// What a lane did with a custom event.
 pub(crate) enum Recorded {
-    /// Recorded. `first`: the first since the lanes were absorbed (delivery is not scheduled
-    /// yet); `half_full`: the worker should absorb.
-    Here { first: bool, half_full: bool },
+    /// Recorded. `first`: no lane held records before (delivery may not be scheduled yet);
+    /// `wake`: a buffer is half full or was swapped out full, the worker should absorb.
+    Here { first: bool, wake: bool },
     /// Not recorded: the call must take the tracker's lock (the session may have expired, the
     /// tracker is closed, or this lane is full or has no file).
     NotHere,
@@ -91,8 +125,9 @@ pub(crate) enum Recorded {
 /// A record found in a lane, in the order `Held::absorb` sorts them.
 struct LaneRecord {
     time: Millis,
-    lane: usize,
-    /// Where its payload is in its lane, how long, and where the record ends.
+    /// Its buffer (index into the sources of `absorb_sources`): the tie-break, oldest first.
+    source: usize,
+    /// Where its payload is in its buffer, how long, and where the record ends.
     start: usize,
     len: usize,
     end: usize,
@@ -126,6 +161,8 @@ impl Lanes {
                 file: None,
                 end: 0,
                 absorbed: 0,
+                spare: None,
+                retired: None,
                 // Closed until the tracker gives its view (`refresh`).
                 view: View {
                     closed: true,
@@ -134,15 +171,49 @@ impl Lanes {
                 last_activity: Millis::MIN,
                 ids: IdGenerator::seeded(ids),
             };
-            let path = lane_path(&dir, index);
-            if path.exists() {
-                match MappedFile::open(&path, LANE_LEN) {
-                    Ok(map) => {
-                        lane.end = journal::scan(map.bytes(), &mut Recovery::default(), |_| {});
-                        lane.file = Some(map);
+            // Both buffers, oldest records first (a retired buffer's all precede the other's);
+            // empty ones last.
+            let mut found: Vec<(Option<(Millis, Millis)>, Buffer)> = [0, 1]
+                .into_iter()
+                .map(|buffer| lane_path(&dir, index, buffer))
+                .filter(|path| path.exists())
+                .filter_map(|path| match MappedFile::open(&path, LANE_LEN) {
+                    Ok(file) => {
+                        let mut times = None;
+                        let end = journal::scan(file.bytes(), &mut Recovery::default(), |r| {
+                            let time = StoredHead::of(r.payload).map_or(Millis::MIN, |h| h.time);
+                            let (first, _) = times.unwrap_or((time, time));
+                            times = Some((first, time));
+                        });
+                        Some((
+                            times,
+                            Buffer {
+                                file,
+                                end,
+                                absorbed: 0,
+                            },
+                        ))
                     }
-                    Err(error) => log::warn(|| format!("cannot open a lane: {error}")),
-                }
+                    Err(error) => {
+                        log::warn(|| format!("cannot open a lane: {error}"));
+                        None
+                    }
+                })
+                .collect();
+            found.sort_by_key(|(times, _)| (times.is_none(), *times));
+            let mut found = found.into_iter().map(|(_, buffer)| buffer);
+            if let Some(first) = found.next() {
+                let second = found.next();
+                let (active, other) = match second {
+                    Some(second) if second.end > 0 => {
+                        lane.retired = Some(first);
+                        (second, None)
+                    }
+                    other => (first, other),
+                };
+                lane.end = active.end;
+                lane.file = Some(active.file);
+                lane.spare = other.map(|b| b.file);
             }
             Padded(Mutex::new(lane))
         });
@@ -162,6 +233,8 @@ impl Lanes {
             file: Some(file),
             end,
             absorbed,
+            spare,
+            retired,
             view,
             last_activity,
             ids,
@@ -182,27 +255,41 @@ impl Lanes {
         let (session_id, user) = (view.session_id.as_deref(), view.user.as_deref());
         let datapoint = Datapoint::custom(ids.uuid_raw(), time, session_id, user, event);
         let len = datapoint.stored_len();
-        let bytes = file.bytes_mut();
-        if *end + journal::record_len(len) > bytes.len() {
-            return Recorded::NotHere;
+        let mut swapped = false;
+        if *end + journal::record_len(len) > file.bytes().len() {
+            // Full: swap in the other buffer if the worker has emptied it, and hand this one
+            // over; otherwise the call takes the tracker's lock.
+            if retired.is_some() || journal::record_len(len) > LANE_LEN {
+                return Recorded::NotHere;
+            }
+            let Some(empty) = spare.take() else {
+                return Recorded::NotHere;
+            };
+            let full = std::mem::replace(file, empty);
+            *retired = Some(Buffer {
+                file: full,
+                end: *end,
+                absorbed: *absorbed,
+            });
+            (*end, *absorbed) = (0, 0);
+            swapped = true;
         }
         let before = *end;
+        let bytes = file.bytes_mut();
         *end += journal::put_record(&mut bytes[before..], Kind::CustomEvent, 0, len, |out| {
             datapoint.store(out)
         });
         if open {
             *last_activity = time;
         }
-        let first = before == *absorbed;
-        if first {
-            self.holding.store(true, Ordering::Release);
-        }
+        // One atomic read-modify-write per buffer, not per call.
+        let first = before == *absorbed && !swapped && !self.holding.swap(true, Ordering::SeqCst);
         let half = LANE_LEN / 2;
-        let half_full = before < half && *end >= half;
-        if half_full {
-            self.wants_absorb.store(true, Ordering::Release);
+        let wake = swapped || (before < half && *end >= half);
+        if wake {
+            self.wants_absorb.store(true, Ordering::SeqCst);
         }
-        Recorded::Here { first, half_full }
+        Recorded::Here { first, wake }
     }
 
     /// Holds every lane: no lane call runs until the returned value is dropped.
@@ -218,9 +305,77 @@ impl Lanes {
         self.holding.load(Ordering::Acquire)
     }
 
-    /// A lane is half full.
+    /// A lane is half full or has a full buffer waiting. (Sequentially consistent: the worker
+    /// reads it after saying it is about to sleep, a caller writes it before reading that.)
     pub fn wants_absorb(&self) -> bool {
-        self.wants_absorb.load(Ordering::Acquire)
+        self.wants_absorb.load(Ordering::SeqCst)
+    }
+
+    /// For the worker, holding the tracker's lock: takes every full buffer out of its lane, and
+    /// swaps out every buffer that holds records if its lane's other buffer is free, each
+    /// lane's lock held only for the swap. Absorb them with `absorb_taken` before releasing
+    /// the tracker's lock (calls that hold every lane expect no buffer outside its lane).
+    pub fn take_for_worker(&self) -> Taken {
+        self.wants_absorb.store(false, Ordering::SeqCst);
+        let mut taken = Vec::new();
+        for (index, lane) in self.lanes.iter().enumerate() {
+            let mut lane = lane.0.lock();
+            let lane = &mut *lane;
+            if let Some(buffer) = lane.retired.take() {
+                taken.push((index, buffer));
+            } else if lane.end > lane.absorbed && lane.spare.is_some() {
+                let (Some(file), Some(empty)) = (&mut lane.file, lane.spare.take()) else {
+                    continue;
+                };
+                let file = std::mem::replace(file, empty);
+                taken.push((
+                    index,
+                    Buffer {
+                        file,
+                        end: lane.end,
+                        absorbed: lane.absorbed,
+                    },
+                ));
+                (lane.end, lane.absorbed) = (0, 0);
+            }
+        }
+        Taken(taken)
+    }
+
+    /// Moves the records of buffers from `take_for_worker` into the journal, oldest first,
+    /// then gives each buffer back to its lane: emptied and zeroed, or (storage refused midway)
+    /// with what is left, for the next absorb.
+    pub fn absorb_taken(&self, taken: Taken, journal: &mut Journal) -> Absorbed {
+        let mut taken = taken.0;
+        let sources: Vec<Source<'_>> = taken
+            .iter()
+            .map(|(_, buffer)| Source {
+                bytes: buffer.file.bytes(),
+                from: buffer.absorbed,
+                to: buffer.end,
+            })
+            .collect();
+        let (absorbed, done) = absorb_sources(&sources, journal, None);
+        drop(sources);
+        let complete = absorbed.error.is_none();
+        for ((_, buffer), done) in taken.iter_mut().zip(done) {
+            settle(&mut buffer.absorbed, buffer.end, done, complete);
+            if buffer.absorbed == buffer.end {
+                zero_backwards(&mut buffer.file.bytes_mut()[..buffer.end]);
+                (buffer.end, buffer.absorbed) = (0, 0);
+            }
+        }
+        for (index, buffer) in taken {
+            let mut lane = self.lanes[index].0.lock();
+            if buffer.end == 0 {
+                lane.spare = Some(buffer.file);
+            } else {
+                // The lane cannot have retired another buffer meanwhile: it had none to swap in.
+                // Left for the next absorb (not asked for: storage refused, so no loop).
+                lane.retired = Some(buffer);
+            }
+        }
+        absorbed
     }
 
     /// Publishes the open session's last activity (`Millis::MIN` for none).
@@ -244,78 +399,60 @@ pub(crate) struct Held<'a> {
 impl Held<'_> {
     /// Whether no lane holds records.
     pub fn is_empty(&self) -> bool {
-        self.lanes.iter().all(|lane| lane.end == lane.absorbed)
+        self.lanes
+            .iter()
+            .all(|lane| lane.end == lane.absorbed && lane.retired.is_none())
     }
 
     /// Moves every lane's records into the journal, oldest first, except those whose datapoint
     /// id is in `skip` (already in the journal: recovery after a kill during an absorb).
     pub fn absorb(&mut self, journal: &mut Journal, skip: Option<&HashSet<[u8; 16]>>) -> Absorbed {
-        let mut absorbed = Absorbed {
-            last_activity: Millis::MIN,
-            ..Absorbed::default()
-        };
-        let mut queues: [Vec<LaneRecord>; LANES] = Default::default();
-        for ((lane, queue), index) in self.lanes.iter().zip(&mut queues).zip(0..) {
-            let Some(file) = &lane.file else { continue };
-            let from = lane.absorbed;
-            let bytes = &file.bytes()[from..lane.end];
-            journal::scan(bytes, &mut Recovery::default(), |record| {
-                let offset = from + record.offset;
-                let len = record.payload.len();
-                // Only a corrupted file holds what does not read: skipped, in its place.
-                let head = StoredHead::of(record.payload);
-                queue.push(LaneRecord {
-                    time: head.map_or(Millis::MIN, |h| h.time),
-                    lane: index,
-                    start: offset + journal::record_len(0),
-                    len,
-                    end: offset + journal::record_len(len),
-                    id: head.map(|h| h.id),
-                    in_session: head.is_some_and(|h| h.in_session),
+        // Each lane's retired buffer (older) before its current one.
+        let mut sources = Vec::with_capacity(2 * LANES);
+        for lane in &self.lanes {
+            if let Some(retired) = &lane.retired {
+                sources.push(Source {
+                    bytes: retired.file.bytes(),
+                    from: retired.absorbed,
+                    to: retired.end,
                 });
-            });
+            }
+            if let Some(file) = &lane.file {
+                sources.push(Source {
+                    bytes: file.bytes(),
+                    from: lane.absorbed,
+                    to: lane.end,
+                });
+            }
         }
-        // Merged oldest first, each lane's records in their own order, so what is moved is
-        // always a prefix of every lane.
-        let mut heads = [0; LANES];
-        let mut done = [None; LANES];
-        while let Some(record) = (0..LANES)
-            .filter_map(|lane| queues[lane].get(heads[lane]))
-            .min_by_key(|record| (record.time, record.lane))
-        {
-            heads[record.lane] += 1;
-            let file = self.lanes[record.lane].file.as_ref().expect("scanned");
-            let payload = &file.bytes()[record.start..record.start + record.len];
-            let known = record
-                .id
-                .is_some_and(|id| skip.is_some_and(|s| s.contains(&id)));
-            if record.id.is_none() {
-                log::error(|| "skipped an unreadable record in a lane".into());
-            } else if !known {
-                match journal.append(Kind::CustomEvent, payload) {
-                    Ok((_, dropped)) => {
-                        absorbed.recorded += 1;
-                        absorbed.dropped += dropped;
-                    }
-                    Err(error) => {
-                        absorbed.error = Some(error);
-                        break;
-                    }
+        let (absorbed, done) = absorb_sources(&sources, journal, skip);
+        drop(sources);
+        let complete = absorbed.error.is_none();
+        let mut done = done.into_iter();
+        for lane in self.lanes.iter_mut() {
+            let lane = &mut **lane;
+            if let Some(retired) = &mut lane.retired {
+                settle(
+                    &mut retired.absorbed,
+                    retired.end,
+                    done.next().flatten(),
+                    complete,
+                );
+                if retired.absorbed == retired.end {
+                    let mut buffer = lane.retired.take().expect("retired");
+                    zero_backwards(&mut buffer.file.bytes_mut()[..buffer.end]);
+                    lane.spare = Some(buffer.file);
                 }
             }
-            if record.in_session {
-                absorbed.last_activity = absorbed.last_activity.max(record.time);
+            if lane.file.is_none() {
+                continue;
             }
-            done[record.lane] = Some(record.end);
-        }
-        let complete = absorbed.error.is_none();
-        for (lane, done) in self.lanes.iter_mut().zip(done) {
-            match done {
-                // Everything up to `end` was read (any bytes that are no record included).
-                _ if complete => lane.absorbed = lane.end,
-                Some(done) => lane.absorbed = done,
-                None => {}
-            }
+            settle(
+                &mut lane.absorbed,
+                lane.end,
+                done.next().flatten(),
+                complete,
+            );
             if lane.absorbed == lane.end {
                 lane.last_activity = Millis::MIN;
                 let end = lane.end;
@@ -326,10 +463,8 @@ impl Held<'_> {
                 lane.absorbed = 0;
             }
         }
-        self.owner
-            .holding
-            .store(!self.is_empty(), Ordering::Release);
-        self.owner.wants_absorb.store(false, Ordering::Release);
+        self.owner.holding.store(!self.is_empty(), Ordering::SeqCst);
+        self.owner.wants_absorb.store(false, Ordering::SeqCst);
         absorbed
     }
 
@@ -337,9 +472,16 @@ impl Held<'_> {
     /// there could otherwise be read back as records after new ones (start-up only).
     pub fn clear_tails(&mut self) {
         for lane in &mut self.lanes {
+            let lane = &mut **lane;
             let end = lane.end;
             if let Some(file) = &mut lane.file {
                 zero_backwards(&mut file.bytes_mut()[end..]);
+            }
+            if let Some(spare) = &mut lane.spare {
+                zero_backwards(spare.bytes_mut());
+            }
+            if let Some(retired) = &mut lane.retired {
+                zero_backwards(&mut retired.file.bytes_mut()[retired.end..]);
             }
         }
     }
@@ -368,22 +510,37 @@ impl Held<'_> {
             if let (Some(file), true) = (&lane.file, lane.end > 0) {
                 file.sync()?;
             }
+            if let Some(retired) = &lane.retired {
+                retired.file.sync()?;
+            }
         }
         Ok(())
     }
 
-    /// Gives the calling thread's lane its file, if it has none yet.
+    /// Gives the calling thread's lane its two buffers, if it has not got them yet.
     pub fn open_lane_of_this_thread(&mut self) {
         let index = lane_of_this_thread();
-        let (Some(dir), lane) = (&self.owner.dir, &mut self.lanes[index]) else {
+        let (Some(dir), lane) = (&self.owner.dir, &mut *self.lanes[index]) else {
             return;
         };
-        if lane.file.is_some() {
-            return;
+        let open =
+            |buffer| match MappedFile::open_prefaulted(&lane_path(dir, index, buffer), LANE_LEN) {
+                Ok(map) => Some(map),
+                Err(error) => {
+                    log::debug(|| format!("cannot create a lane: {error}"));
+                    None
+                }
+            };
+        if lane.file.is_none() {
+            lane.file = open(0);
         }
-        match MappedFile::open_prefaulted(&lane_path(dir, index), LANE_LEN) {
-            Ok(map) => lane.file = Some(map),
-            Err(error) => log::debug(|| format!("cannot create a lane: {error}")),
+        if lane.file.is_some() && lane.spare.is_none() && lane.retired.is_none() {
+            // The other buffer goes to whichever of the two names is free (a lane from an
+            // older version has only the first).
+            let free = [0, 1]
+                .into_iter()
+                .find(|&b| !lane_path(dir, index, b).exists());
+            lane.spare = free.and_then(open);
         }
     }
 }
@@ -402,8 +559,106 @@ fn lane_of_this_thread() -> usize {
     })
 }
 
-fn lane_path(dir: &Path, index: usize) -> PathBuf {
-    dir.join(format!("{index}.lane"))
+/// A lane's buffer files: `<lane>.lane` and `<lane>.b.lane`.
+fn lane_path(dir: &Path, index: usize, buffer: usize) -> PathBuf {
+    match buffer {
+        0 => dir.join(format!("{index}.lane")),
+        _ => dir.join(format!("{index}.b.lane")),
+    }
+}
+
+/// Where an absorb of a buffer got to: `done` is the end of its last record moved (`None`:
+/// none), `complete` whether every buffer was read to its end.
+fn settle(absorbed: &mut usize, end: usize, done: Option<usize>, complete: bool) {
+    match done {
+        // Everything up to `end` was read (any bytes that are no record included).
+        _ if complete => *absorbed = end,
+        Some(done) => *absorbed = done,
+        None => {}
+    }
+}
+
+/// Moves the records of `sources` into the journal, oldest first (each buffer's records in
+/// their own order, ties to the earlier source), except those whose datapoint id is in `skip`.
+/// Returns, for each source, the end of its last record moved: what is moved is always a
+/// prefix of every buffer, even when storage refuses midway.
+fn absorb_sources(
+    sources: &[Source<'_>],
+    journal: &mut Journal,
+    skip: Option<&HashSet<[u8; 16]>>,
+) -> (Absorbed, Vec<Option<usize>>) {
+    let mut absorbed = Absorbed {
+        last_activity: Millis::MIN,
+        ..Absorbed::default()
+    };
+    let mut queues: Vec<Vec<LaneRecord>> = Vec::with_capacity(sources.len());
+    for (index, source) in sources.iter().enumerate() {
+        let mut queue = Vec::new();
+        let from = source.from;
+        journal::scan(
+            &source.bytes[from..source.to],
+            &mut Recovery::default(),
+            |record| {
+                let offset = from + record.offset;
+                let len = record.payload.len();
+                // Only a corrupted file holds what does not read: skipped, in its place.
+                let head = StoredHead::of(record.payload);
+                queue.push(LaneRecord {
+                    time: head.map_or(Millis::MIN, |h| h.time),
+                    source: index,
+                    start: offset + journal::record_len(0),
+                    len,
+                    end: offset + journal::record_len(len),
+                    id: head.map(|h| h.id),
+                    in_session: head.is_some_and(|h| h.in_session),
+                });
+            },
+        );
+        queues.push(queue);
+    }
+    let mut heads = vec![0; sources.len()];
+    let mut done = vec![None; sources.len()];
+    while let Some(record) = (0..sources.len())
+        .filter_map(|source| queues[source].get(heads[source]))
+        .min_by_key(|record| (record.time, record.source))
+    {
+        heads[record.source] += 1;
+        let payload = &sources[record.source].bytes[record.start..record.start + record.len];
+        let known = record
+            .id
+            .is_some_and(|id| skip.is_some_and(|s| s.contains(&id)));
+        if record.id.is_none() {
+            log::error(|| "skipped an unreadable record in a lane".into());
+        } else if !known {
+            match journal.append_bulk(Kind::CustomEvent, payload) {
+                Ok((_, dropped)) => {
+                    absorbed.recorded += 1;
+                    absorbed.dropped += dropped;
+                }
+                Err(error) => {
+                    absorbed.error = Some(error);
+                    break;
+                }
+            }
+        }
+        if record.in_session {
+            absorbed.last_activity = absorbed.last_activity.max(record.time);
+        }
+        done[record.source] = Some(record.end);
+    }
+    // In the file before the lanes let go of these records. If storage refused anything (a
+    // failed commit undoes what it held), everything stays in its lane: records already in
+    // the journal are then queued twice and sent twice (collectors de-duplicate by id), where
+    // the other way round they could be lost.
+    let committed = journal.commit();
+    if absorbed.error.is_some() || committed.is_err() {
+        absorbed.recorded = 0;
+        if let Err(error) = committed {
+            absorbed.error.get_or_insert(error);
+        }
+        done.iter_mut().for_each(|d| *d = None);
+    }
+    (absorbed, done)
 }
 
 /// Zeroes `bytes` from the end, page by page: a kill midway leaves intact records only at the
@@ -562,5 +817,82 @@ mod tests {
         assert_eq!(absorbed.recorded, 1, "only the event not moved before");
         assert_eq!(journal_names(&journal), ["already-moved", "kept"]);
         assert!(lanes.hold_all().is_empty());
+    }
+
+    /// Records `count` events named `<prefix><n>` in the calling thread's lane.
+    fn record_many(lanes: &Lanes, prefix: &str, count: usize) -> Vec<String> {
+        (0..count)
+            .map(|n| {
+                let name = format!("{prefix}{n}");
+                assert!(record(lanes, &name), "{name} recorded in the lane");
+                name
+            })
+            .collect()
+    }
+
+    /// More events than one buffer holds, fewer than two (records of ~90-120 bytes).
+    const OVER_A_BUFFER: usize = LANE_LEN / 64;
+
+    fn this_lane(lanes: &Lanes) -> parking_lot::MutexGuard<'_, Lane> {
+        lanes.lanes[lane_of_this_thread()].0.lock()
+    }
+
+    #[test]
+    fn a_full_buffer_is_swapped_for_the_other_and_both_move_in_order() {
+        let dir = temp_dir("lanes-swap");
+        let lanes = lanes_viewing(&dir, &open_session(clock::now_ms()));
+        let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1_000_000).unwrap();
+        let names = record_many(&lanes, "e", OVER_A_BUFFER);
+        {
+            let lane = this_lane(&lanes);
+            assert!(lane.retired.is_some() && lane.spare.is_none(), "swapped");
+        }
+        assert!(lanes.wants_absorb());
+        let absorbed = lanes.hold_all().absorb(&mut journal, None);
+        assert_eq!(absorbed.recorded as usize, names.len());
+        assert_eq!(journal_names(&journal), names);
+        let lane = this_lane(&lanes);
+        assert!(lane.retired.is_none() && lane.spare.is_some(), "given back");
+        assert!(lane.spare.as_ref().unwrap().bytes().iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn the_worker_moves_buffers_it_took_while_the_lane_keeps_recording() {
+        let dir = temp_dir("lanes-take");
+        let lanes = lanes_viewing(&dir, &open_session(clock::now_ms()));
+        let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1_000_000).unwrap();
+        let mut names = record_many(&lanes, "a", 10);
+        let taken = lanes.take_for_worker();
+        assert!(!taken.is_empty());
+        // The lane is not held meanwhile: its other buffer records.
+        let later = record_many(&lanes, "b", 10);
+        let absorbed = lanes.absorb_taken(taken, &mut journal);
+        assert_eq!(absorbed.recorded, 10);
+        assert_eq!(journal_names(&journal), names);
+        assert!(lanes.holding());
+        lanes.hold_all().absorb(&mut journal, None);
+        names.extend(later);
+        assert_eq!(journal_names(&journal), names);
+        assert!(lanes.hold_all().is_empty());
+        assert!(
+            this_lane(&lanes).spare.is_some(),
+            "the taken buffer is back"
+        );
+    }
+
+    #[test]
+    fn after_a_kill_both_buffers_of_a_lane_are_recovered_oldest_first() {
+        let dir = temp_dir("lanes-two-recover");
+        let lanes = lanes_viewing(&dir, &open_session(clock::now_ms()));
+        let mut names = record_many(&lanes, "old", OVER_A_BUFFER);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        names.extend(record_many(&lanes, "new", 5));
+        assert!(this_lane(&lanes).retired.is_some());
+        drop(lanes); // killed: nothing moved, nothing cleared
+        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os());
+        let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1_000_000).unwrap();
+        let absorbed = lanes.hold_all().absorb(&mut journal, None);
+        assert_eq!(absorbed.recorded as usize, names.len());
+        assert_eq!(journal_names(&journal), names);
     }
 }

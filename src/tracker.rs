@@ -3,6 +3,7 @@
 //! journal (a memory copy) and returns; nothing here waits on the network.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,6 +50,13 @@ pub(crate) struct Shared {
     /// Wakes the worker (work is due) and flush waiters (progress was made).
     pub changed: Condvar,
     pub config: Config,
+    /// A send is scheduled (`Delivery::note_recorded`): a lane call that recorded the first
+    /// event since the lanes were empty need not take the lock to schedule one. Only ever true
+    /// while one is; written under `inner`'s lock.
+    pub send_scheduled: AtomicBool,
+    /// The worker is about to sleep or sleeps: a lane call that wants it must take the lock to
+    /// wake it (see `nudge_worker`).
+    pub worker_asleep: AtomicBool,
 }
 
 pub(crate) struct Config {
@@ -118,6 +126,7 @@ impl Tracker {
             flush_interval: Duration::from_secs(options.flush_interval_seconds),
         };
         let mut delivery = Delivery::default();
+        let send_scheduled = journal.pending() > 0 && config.base_url.is_some();
         if journal.pending() > 0 {
             delivery.note_recorded(config.flush_interval);
         }
@@ -142,6 +151,8 @@ impl Tracker {
             lanes,
             changed: Condvar::new(),
             config,
+            send_scheduled: AtomicBool::new(send_scheduled),
+            worker_asleep: AtomicBool::new(false),
         });
         shared.recover_lanes();
         shared.apply(Action::CheckExpiry, None)?;
@@ -173,9 +184,17 @@ impl Tracker {
     pub fn log_custom_event(&self, event: CustomEvent<'_>) -> Result<(), Error> {
         let rules = self.shared.config.rules;
         match self.shared.lanes.record_custom_event(&event, rules) {
-            Recorded::Here { first, half_full } => {
-                if first || half_full {
+            Recorded::Here { first, wake } => {
+                // The lock only to schedule the first send since the lanes were empty; the
+                // worker may be copying under it, so nothing else here takes it unless the
+                // worker sleeps (`nudge_worker`).
+                if first
+                    && self.shared.config.base_url.is_some()
+                    && !self.shared.send_scheduled.load(Ordering::SeqCst)
+                {
                     self.shared.lane_needs_worker(first);
+                } else if wake {
+                    self.shared.nudge_worker();
                 }
                 Ok(())
             }
@@ -203,7 +222,8 @@ impl Tracker {
     /// Asks the worker to send now; never blocks.
     pub fn request_flush(&self) -> Result<(), Error> {
         let mut inner = self.shared.lock_open()?;
-        if self.shared.config.base_url.is_some() {
+        // Already asked: the worker knows (it clears `requested` only once nothing waits).
+        if self.shared.config.base_url.is_some() && !inner.delivery.requested {
             inner.delivery.requested = true;
             self.shared.changed.notify_all();
         }
@@ -376,7 +396,7 @@ impl Shared {
         }
         // The worker is woken only when its next deadline may have moved earlier (or the
         // journal wants its next segment prepared), not on every call.
-        if inner.journal.wants_spare() {
+        if inner.journal.wants_spare() || inner.journal.wants_prefault() {
             self.changed.notify_all();
         } else if session_changed || newly_scheduled || before.1 != after.1 {
             self.wake_worker_if_sooner(inner);
@@ -394,6 +414,12 @@ impl Shared {
         skip: Option<&HashSet<[u8; 16]>>,
     ) -> Result<(), Error> {
         let absorbed = lanes.absorb(&mut inner.journal, skip);
+        self.absorbed(inner, absorbed)
+    }
+
+    /// Counts what an absorb moved, brings the session's last activity up to date and
+    /// schedules a send.
+    fn absorbed(&self, inner: &mut Inner, absorbed: crate::lane::Absorbed) -> Result<(), Error> {
         count_recorded(inner, absorbed.recorded, absorbed.dropped);
         if let Some(session) = &mut inner.session.session {
             if absorbed.last_activity > session.last_activity {
@@ -408,6 +434,29 @@ impl Shared {
         match absorbed.error {
             Some(error) => Err(refused(error)),
             None => Ok(()),
+        }
+    }
+
+    /// For the worker: moves the lanes' full buffers (and any that hold records, when their
+    /// lane can swap) into the journal without holding the lanes: callers keep recording into
+    /// their other buffer meanwhile.
+    pub fn absorb_full_lanes(&self, inner: &mut Inner) -> Result<(), Error> {
+        let taken = self.lanes.take_for_worker();
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let absorbed = self.lanes.absorb_taken(taken, &mut inner.journal);
+        self.absorbed(inner, absorbed)
+    }
+
+    /// A lane call wants the worker (a buffer is half full or full). The worker, before it
+    /// sleeps, says so and then reads `wants_absorb`; this call set that and then reads
+    /// whether it sleeps, so one of the two sees the other. Only when the worker sleeps (or is
+    /// about to) is the lock taken, and the worker holds it only until it is asleep.
+    pub fn nudge_worker(&self) {
+        if self.worker_asleep.load(Ordering::SeqCst) {
+            let _inner = self.inner.lock();
+            self.changed.notify_all();
         }
     }
 
@@ -493,7 +542,25 @@ impl Shared {
     /// Schedules a send for what was just recorded (with a `baseUrl`); returns whether that
     /// newly scheduled one.
     fn schedule_send(&self, inner: &mut Inner) -> bool {
-        self.config.base_url.is_some() && inner.delivery.note_recorded(self.config.flush_interval)
+        if self.config.base_url.is_none() {
+            return false;
+        }
+        let newly = inner.delivery.note_recorded(self.config.flush_interval);
+        self.send_scheduled.store(true, Ordering::SeqCst);
+        newly
+    }
+
+    /// A send succeeded (or its batch was dropped): the next is scheduled at once if anything
+    /// is pending, else not until something is recorded. `send_scheduled` is cleared before
+    /// `has_pending` reads the lanes, so a lane call that starts holding records meanwhile
+    /// either is seen here or sees the flag cleared (and schedules itself).
+    pub fn delivery_succeeded(&self, inner: &mut Inner) {
+        self.send_scheduled.store(false, Ordering::SeqCst);
+        let pending = self.has_pending(inner);
+        inner.delivery.succeeded(pending);
+        if pending {
+            self.send_scheduled.store(true, Ordering::SeqCst);
+        }
     }
 
     /// Notifies the worker only if it sleeps past the new earliest deadline.

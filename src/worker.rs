@@ -2,6 +2,7 @@
 //! until the earliest deadline (expiry, scheduled send, backoff) or a notification, and
 //! indefinitely when nothing is due: no polling.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -76,9 +77,13 @@ fn run(shared: Arc<Shared>) {
             }
             continue;
         }
+        if inner.journal.wants_prefault() {
+            inner.journal.prefault_ahead();
+            continue;
+        }
         if shared.lanes.wants_absorb() {
             // Storage refused: the records stay in their lanes, and calls record in the journal.
-            let _ = shared.absorb_lanes(&mut inner);
+            let _ = shared.absorb_full_lanes(&mut inner);
             continue;
         }
         if let Some(outcome) = inner.delivery.outcome.take() {
@@ -99,6 +104,13 @@ fn run(shared: Arc<Shared>) {
                 continue;
             }
         }
+        // Lane calls wake the worker without the lock unless it sleeps (`nudge_worker`): say
+        // so first, then look once more.
+        shared.worker_asleep.store(true, Ordering::SeqCst);
+        if shared.lanes.wants_absorb() {
+            shared.worker_asleep.store(false, Ordering::SeqCst);
+            continue;
+        }
         inner.worker_sleeps_until = Some(due);
         match due {
             Some(due) => {
@@ -106,6 +118,7 @@ fn run(shared: Arc<Shared>) {
             }
             None => shared.changed.wait(&mut inner),
         }
+        shared.worker_asleep.store(false, Ordering::SeqCst);
         inner.worker_sleeps_until = None;
         inner.worker_wakeups += 1;
     }
@@ -260,8 +273,7 @@ fn settle(shared: &Shared, inner: &mut Inner, outcome: Outcome) {
         Outcome::Delivered => {
             let delivered = inner.journal.acknowledge_through(sent.last_seq);
             inner.stats.datapoints_delivered += delivered;
-            let pending = shared.has_pending(inner);
-            inner.delivery.succeeded(pending);
+            shared.delivery_succeeded(inner);
             log::debug(|| format!("delivered {delivered} datapoints"));
         }
         Outcome::Retry {
@@ -293,8 +305,7 @@ fn settle(shared: &Shared, inner: &mut Inner, outcome: Outcome) {
                 _ => "HTTP 413 for a single datapoint".into(),
             };
             log::warn(|| format!("the collector rejected datapoint {id} ({why}); dropped it"));
-            let pending = shared.has_pending(inner);
-            inner.delivery.succeeded(pending);
+            shared.delivery_succeeded(inner);
         }
     }
 }

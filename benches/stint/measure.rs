@@ -44,6 +44,11 @@ impl Distribution {
         self.sorted.len()
     }
 
+    /// How many samples are above `ns`.
+    pub fn count_above(&self, ns: f64) -> usize {
+        self.sorted.len() - self.sorted.partition_point(|&s| s <= ns)
+    }
+
     /// Merges several distributions (e.g. one per thread).
     pub fn merge(parts: Vec<Distribution>) -> Distribution {
         Distribution::new(parts.into_iter().flat_map(|d| d.sorted).collect())
@@ -129,6 +134,20 @@ pub fn process_cpu() -> Duration {
 /// User + system CPU time of the calling thread so far.
 pub fn thread_cpu() -> Duration {
     rusage(libc::RUSAGE_THREAD)
+}
+
+/// System CPU time of the calling thread so far, its involuntary context switches (preempted)
+/// and its voluntary ones (it waited: a lock, I/O).
+pub fn thread_sys() -> (Duration, i64, i64) {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    (
+        Duration::from_secs(usage.ru_stime.tv_sec as u64)
+            + Duration::from_micros(usage.ru_stime.tv_usec as u64),
+        usage.ru_nivcsw,
+        usage.ru_nvcsw,
+    )
 }
 
 fn rusage(who: libc::c_int) -> Duration {
