@@ -138,6 +138,8 @@ pub struct Journal {
     faulted_to: usize,
     /// A call stored a record since the last `prefault_ahead`.
     stored_directly: bool,
+    /// The seq of the newest datapoint in the files (not in `unwritten`).
+    written_through: u64,
 }
 
 impl Journal {
@@ -168,9 +170,11 @@ impl Journal {
             unwritten: Vec::new(),
             faulted_to: 0,
             stored_directly: false,
+            written_through: 0,
         };
         let _ = fs::remove_file(dir.join(SPARE)); // unfinished or unused: made anew
         let recovery = journal.recover()?;
+        journal.written_through = journal.next_seq - 1;
         journal.current_key = journal.key_index(api_key);
         journal.resume_or_start_segment()?;
         Ok((journal, recovery))
@@ -428,7 +432,14 @@ impl Journal {
             return Err(error);
         }
         self.unwritten.clear();
+        self.written_through = self.next_seq - 1;
         Ok(())
+    }
+
+    /// The seq of the newest datapoint written to the files: bulk appends after it were not
+    /// committed (or were undone).
+    pub fn written_through(&self) -> u64 {
+        self.written_through
     }
 
     /// Forgets the bulk appends not written yet (their writing failed).
@@ -488,7 +499,9 @@ impl Journal {
         let (segment, offset) = if bulk {
             self.write_unwritten(kind, seq, len, fill)?
         } else {
-            self.write_record(kind, seq, len, fill)?
+            let written = self.write_record(kind, seq, len, fill)?;
+            self.written_through = seq;
+            written
         };
         self.next_seq += 1;
         self.entries.push_back(Entry {

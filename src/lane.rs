@@ -617,7 +617,10 @@ fn absorb_sources(
         queues.push(queue);
     }
     let mut heads = vec![0; sources.len()];
-    let mut done = vec![None; sources.len()];
+    // Each record dealt with, in order: the seq of the newest datapoint appended by then (it
+    // is in the file once that one is), its source and where it ends.
+    let mut moved: Vec<(u64, usize, usize)> = Vec::new();
+    let mut newest = 0;
     while let Some(record) = (0..sources.len())
         .filter_map(|source| queues[source].get(heads[source]))
         .min_by_key(|record| (record.time, record.source))
@@ -631,8 +634,8 @@ fn absorb_sources(
             log::error(|| "skipped an unreadable record in a lane".into());
         } else if !known {
             match journal.append_bulk(Kind::CustomEvent, payload) {
-                Ok((_, dropped)) => {
-                    absorbed.recorded += 1;
+                Ok((seq, dropped)) => {
+                    newest = seq;
                     absorbed.dropped += dropped;
                 }
                 Err(error) => {
@@ -644,19 +647,25 @@ fn absorb_sources(
         if record.in_session {
             absorbed.last_activity = absorbed.last_activity.max(record.time);
         }
-        done[record.source] = Some(record.end);
+        moved.push((newest, record.source, record.end));
     }
-    // In the file before the lanes let go of these records. If storage refused anything (a
-    // failed commit undoes what it held), everything stays in its lane: records already in
-    // the journal are then queued twice and sent twice (collectors de-duplicate by id), where
-    // the other way round they could be lost.
-    let committed = journal.commit();
-    if absorbed.error.is_some() || committed.is_err() {
-        absorbed.recorded = 0;
-        if let Err(error) = committed {
-            absorbed.error.get_or_insert(error);
+    // In the file before the lanes let go of these records. What storage refused to write
+    // (a failed commit undoes it) stays in its lane; what was written, once, does not.
+    if let Err(error) = journal.commit() {
+        absorbed.error.get_or_insert(error);
+    }
+    let written = journal.written_through();
+    let mut done = vec![None; sources.len()];
+    let mut last_counted = 0;
+    for &(seq, source, end) in &moved {
+        if seq > written {
+            break;
         }
-        done.iter_mut().for_each(|d| *d = None);
+        if seq > last_counted {
+            absorbed.recorded += 1;
+            last_counted = seq;
+        }
+        done[source] = Some(end);
     }
     (absorbed, done)
 }
