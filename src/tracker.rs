@@ -550,16 +550,21 @@ impl Shared {
         newly
     }
 
-    /// A send succeeded (or its batch was dropped): the next is scheduled at once if anything
-    /// is pending, else not until something is recorded. `send_scheduled` is cleared before
-    /// `has_pending` reads the lanes, so a lane call that starts holding records meanwhile
-    /// either is seen here or sees the flag cleared (and schedules itself).
+    /// A send succeeded (or its batch was dropped): a backlog in the journal is sent at once,
+    /// batch after batch; events recorded into the lanes while the request ran wait a whole
+    /// flush interval, like any first event (at most one request per interval while events
+    /// trickle in); with nothing pending, nothing is scheduled. `send_scheduled` is cleared
+    /// before the lanes are read, so a lane call that starts holding records meanwhile either
+    /// is seen here or sees the flag cleared (and schedules itself).
     pub fn delivery_succeeded(&self, inner: &mut Inner) {
         self.send_scheduled.store(false, Ordering::SeqCst);
-        let pending = self.has_pending(inner);
-        inner.delivery.succeeded(pending);
-        if pending {
+        let backlog = inner.journal.pending() > 0;
+        let held = self.lanes.holding();
+        inner.delivery.succeeded(backlog);
+        if backlog {
             self.send_scheduled.store(true, Ordering::SeqCst);
+        } else if held {
+            self.schedule_send(inner);
         }
     }
 
