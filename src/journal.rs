@@ -832,6 +832,36 @@ pub(crate) fn scan(
     end
 }
 
+/// `scan` for bytes this process wrote itself and that nothing could have torn (a lane's
+/// records since it was last emptied): the records one after another, without checking their
+/// checksums. Stops at the first place that holds no record.
+pub(crate) fn scan_written(bytes: &[u8], mut each: impl FnMut(RawRecord<'_>)) {
+    let mut offset = 0;
+    while offset + HEADER <= bytes.len() {
+        let header = &bytes[offset..offset + HEADER];
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let (Some(payload), Some(kind)) = (
+            bytes.get(offset + HEADER..offset + HEADER + len),
+            Kind::from_u8(header[16]),
+        ) else {
+            break;
+        };
+        if len == 0 {
+            break;
+        }
+        let mut seq = [0; 8];
+        seq.copy_from_slice(&header[8..16]);
+        each(RawRecord {
+            offset,
+            seq: u64::from_le_bytes(seq),
+            kind,
+            dropped: header[FLAGS] & DROPPED != 0,
+            payload,
+        });
+        offset += record_len(len);
+    }
+}
+
 fn parse(bytes: &[u8], offset: usize) -> Option<RawRecord<'_>> {
     let header = &bytes[offset..offset + HEADER];
     let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;

@@ -74,6 +74,9 @@ struct Lane {
     /// A full buffer swapped out by a caller, for the worker (its records are older than
     /// `file`'s).
     retired: Option<Buffer>,
+    /// `file` holds records a previous run left (a kill may have torn some): checksums are
+    /// checked when it is absorbed, until it is emptied.
+    recovered: bool,
     view: View,
     /// The newest activity recorded in this lane since it was last absorbed.
     last_activity: Millis,
@@ -85,6 +88,8 @@ pub(crate) struct Buffer {
     file: MappedFile,
     end: usize,
     absorbed: usize,
+    /// It holds records a previous run left (see `Lane::recovered`).
+    recovered: bool,
 }
 
 /// Buffers the worker took out of their lanes (see `Lanes::take_for_worker`).
@@ -101,6 +106,9 @@ struct Source<'a> {
     bytes: &'a [u8],
     from: usize,
     to: usize,
+    /// Check each record's checksum (records of a previous run); otherwise they were written
+    /// by this process and are read without.
+    verify: bool,
 }
 
 /// What a lane may assume about the tracker; replaced only while every lane is held.
@@ -163,6 +171,7 @@ impl Lanes {
                 absorbed: 0,
                 spare: None,
                 retired: None,
+                recovered: false,
                 // Closed until the tracker gives its view (`refresh`).
                 view: View {
                     closed: true,
@@ -191,6 +200,7 @@ impl Lanes {
                                 file,
                                 end,
                                 absorbed: 0,
+                                recovered: end > 0,
                             },
                         ))
                     }
@@ -212,6 +222,7 @@ impl Lanes {
                     other => (first, other),
                 };
                 lane.end = active.end;
+                lane.recovered = active.recovered;
                 lane.file = Some(active.file);
                 lane.spare = other.map(|b| b.file);
             }
@@ -235,6 +246,7 @@ impl Lanes {
             absorbed,
             spare,
             retired,
+            recovered,
             view,
             last_activity,
             ids,
@@ -270,8 +282,9 @@ impl Lanes {
                 file: full,
                 end: *end,
                 absorbed: *absorbed,
+                recovered: *recovered,
             });
-            (*end, *absorbed) = (0, 0);
+            (*end, *absorbed, *recovered) = (0, 0, false);
             swapped = true;
         }
         let before = *end;
@@ -334,9 +347,10 @@ impl Lanes {
                         file,
                         end: lane.end,
                         absorbed: lane.absorbed,
+                        recovered: lane.recovered,
                     },
                 ));
-                (lane.end, lane.absorbed) = (0, 0);
+                (lane.end, lane.absorbed, lane.recovered) = (0, 0, false);
             }
         }
         Taken(taken)
@@ -353,6 +367,7 @@ impl Lanes {
                 bytes: buffer.file.bytes(),
                 from: buffer.absorbed,
                 to: buffer.end,
+                verify: buffer.recovered,
             })
             .collect();
         let (absorbed, done) = absorb_sources(&sources, journal, None);
@@ -362,7 +377,7 @@ impl Lanes {
             settle(&mut buffer.absorbed, buffer.end, done, complete);
             if buffer.absorbed == buffer.end {
                 zero_backwards(&mut buffer.file.bytes_mut()[..buffer.end]);
-                (buffer.end, buffer.absorbed) = (0, 0);
+                (buffer.end, buffer.absorbed, buffer.recovered) = (0, 0, false);
             }
         }
         for (index, buffer) in taken {
@@ -415,6 +430,7 @@ impl Held<'_> {
                     bytes: retired.file.bytes(),
                     from: retired.absorbed,
                     to: retired.end,
+                    verify: retired.recovered,
                 });
             }
             if let Some(file) = &lane.file {
@@ -422,6 +438,7 @@ impl Held<'_> {
                     bytes: file.bytes(),
                     from: lane.absorbed,
                     to: lane.end,
+                    verify: lane.recovered,
                 });
             }
         }
@@ -455,6 +472,7 @@ impl Held<'_> {
             );
             if lane.absorbed == lane.end {
                 lane.last_activity = Millis::MIN;
+                lane.recovered = false;
                 let end = lane.end;
                 if let Some(file) = &mut lane.file {
                     zero_backwards(&mut file.bytes_mut()[..end]);
@@ -595,25 +613,29 @@ fn absorb_sources(
     for (index, source) in sources.iter().enumerate() {
         let mut queue = Vec::new();
         let from = source.from;
-        journal::scan(
-            &source.bytes[from..source.to],
-            &mut Recovery::default(),
-            |record| {
-                let offset = from + record.offset;
-                let len = record.payload.len();
-                // Only a corrupted file holds what does not read: skipped, in its place.
-                let head = StoredHead::of(record.payload);
-                queue.push(LaneRecord {
-                    time: head.map_or(Millis::MIN, |h| h.time),
-                    source: index,
-                    start: offset + journal::record_len(0),
-                    len,
-                    end: offset + journal::record_len(len),
-                    id: head.map(|h| h.id),
-                    in_session: head.is_some_and(|h| h.in_session),
-                });
-            },
-        );
+        let bytes = &source.bytes[from..source.to];
+        let each = |record: journal::RawRecord<'_>| {
+            let offset = from + record.offset;
+            let len = record.payload.len();
+            // Only a corrupted file holds what does not read: skipped, in its place.
+            let head = StoredHead::of(record.payload);
+            queue.push(LaneRecord {
+                time: head.map_or(Millis::MIN, |h| h.time),
+                source: index,
+                start: offset + journal::record_len(0),
+                len,
+                end: offset + journal::record_len(len),
+                id: head.map(|h| h.id),
+                in_session: head.is_some_and(|h| h.in_session),
+            });
+        };
+        // The checksum is checked again by the journal's recovery once the record is there;
+        // a live lane's records were written by this process and need no check on the way.
+        if source.verify {
+            journal::scan(bytes, &mut Recovery::default(), each);
+        } else {
+            journal::scan_written(bytes, each);
+        }
         queues.push(queue);
     }
     let mut heads = vec![0; sources.len()];
