@@ -1163,7 +1163,7 @@ fn size(_bench: &Bench) -> Result<Vec<Row>, String> {
         .map(|m| m.len());
     let _ = fs::remove_file(&stripped_copy);
     let bytes = stripped.unwrap_or(built);
-    Ok(vec![row(
+    let mut rows = vec![row(
         "stripped release libstint.so (Linux x86_64, TLS included: native-tls, OpenSSL linked \
          dynamically)",
         format!(
@@ -1177,5 +1177,24 @@ fn size(_bench: &Bench) -> Result<Vec<Row>, String> {
         ),
         "≤ 1.0 MB (1,000,000 B)",
         bytes <= MAX_LIBRARY_BYTES,
-    )])
+    )];
+    // Android arm64 (rustls): only where the NDK is set up (scripts/check-size.sh android).
+    let android = Command::new(manifest.join("scripts/check-size.sh"))
+        .arg("android")
+        .current_dir(manifest)
+        .output()
+        .map(|o| {
+            let text = if o.status.success() {
+                o.stdout
+            } else {
+                o.stderr
+            };
+            String::from_utf8_lossy(&text).trim().to_owned()
+        })
+        .unwrap_or_else(|e| format!("cannot run scripts/check-size.sh: {e}"));
+    rows.push(info(
+        "  stripped libstint.so, Android arm64 (rustls)",
+        android,
+    ));
+    Ok(rows)
 }
