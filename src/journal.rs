@@ -41,10 +41,11 @@ const SPARE: &str = "next.spare";
 const RESUME_ROOM: usize = 4096;
 /// Bulk appends are written out once this much is gathered (and at every `commit`).
 const COMMIT_BYTES: usize = 256 * 1024;
-/// Calls' records (`append_with`) go into pages the worker faulted in ahead of them, this much
-/// at a time, once fewer than `AHEAD` bytes are left (`prefault_ahead`).
-const PREFAULT_STEP: usize = 32 * 1024;
-const AHEAD: usize = 64 * 1024;
+/// Calls' records (`append_with`) go into pages the worker faulted in ahead of them: once fewer
+/// than `AHEAD_LOW` bytes past the end are faulted in, it faults in up to `AHEAD_HIGH` past it
+/// (`prefault_ahead`), so that it is woken for that once per ~96 KB of calls' records.
+const AHEAD_LOW: usize = 64 * 1024;
+const AHEAD_HIGH: usize = 256 * 1024;
 const PAGE: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -370,27 +371,51 @@ impl Journal {
     }
 
     /// Whether the worker should fault in more of the active segment for calls' records: calls
-    /// stored records, and fewer than `AHEAD` bytes past the end are faulted in.
+    /// stored records, and fewer than `AHEAD_LOW` bytes past the end are faulted in.
     pub fn wants_prefault(&self) -> bool {
         let active = self.active_segment();
         self.stored_directly
             && self.faulted_to < active.map.bytes().len()
-            && active.end + AHEAD > self.faulted_to
+            && active.end + AHEAD_LOW > self.faulted_to
     }
 
-    /// Faults in the next `PREFAULT_STEP` bytes past the end of the active segment (for the
-    /// worker: a call that stores into a page not faulted in waits several µs).
-    pub fn prefault_ahead(&mut self) {
-        self.stored_directly = false;
-        let faulted_to = self.faulted_to;
-        let active = self.active_segment_mut();
-        let len = active.map.bytes().len();
-        let from = faulted_to.max(active.end / PAGE * PAGE);
-        let to = (from + PREFAULT_STEP).min(len);
-        if from < to {
-            prefault(&mut active.map.bytes_mut()[from..to]);
+    /// The part of the active segment to fault in next: up to `AHEAD_HIGH` bytes past its end
+    /// (for the worker: a call that stores into a page not faulted in waits several µs). The
+    /// worker faults it in with the lock released (`Ahead::fault_in`), or, on kernels without
+    /// `MADV_POPULATE_WRITE`, with `touch` under the lock.
+    pub fn ahead(&mut self) -> Ahead {
+        let (from, to) = self.ahead_range();
+        let start = self.active_segment_mut().map.bytes_mut()[from..].as_mut_ptr();
+        Ahead {
+            start,
+            len: to - from,
         }
-        self.faulted_to = to;
+    }
+
+    /// Faults in what `ahead` returned by touching each page, under the lock (kernels without
+    /// `MADV_POPULATE_WRITE`): every store into the journal's mappings is made under it. Does
+    /// nothing if another segment became the active one meanwhile.
+    pub fn touch(&mut self, ahead: &Ahead) {
+        let bytes = self.active_segment_mut().map.bytes_mut();
+        let base = bytes.as_mut_ptr() as usize;
+        let start = ahead.start as usize;
+        if start >= base && start + ahead.len <= base + bytes.len() {
+            let from = start - base;
+            prefault(&mut bytes[from..from + ahead.len]);
+        }
+    }
+
+    /// The range `ahead` covers, from now on counted as faulted in.
+    fn ahead_range(&mut self) -> (usize, usize) {
+        self.stored_directly = false;
+        let active = self.active_segment();
+        let len = active.map.bytes().len();
+        let from = self.faulted_to.max(active.end / PAGE * PAGE).min(len);
+        let to = (active.end + AHEAD_HIGH)
+            .next_multiple_of(PAGE)
+            .clamp(from, len);
+        self.faulted_to = self.faulted_to.max(to);
+        (from, to)
     }
 
     /// Makes sure records of `payload_bytes` in all (at most three of them) fit in the active
@@ -724,6 +749,37 @@ impl Drop for Journal {
     fn drop(&mut self) {
         // Bulk appends are committed by their caller; this is only a safety net.
         let _ = self.commit();
+    }
+}
+
+/// Pages of the active segment to fault in (`Journal::ahead`).
+pub struct Ahead {
+    start: *mut u8,
+    len: usize,
+}
+
+// Only an address range: `fault_in` writes nothing through it.
+unsafe impl Send for Ahead {}
+
+impl Ahead {
+    /// Faults the pages in for writing, without writing to them, so it needs no lock: calls may
+    /// store into them meanwhile. Should the segment be unmapped meanwhile (delivered and
+    /// deleted), the kernel refuses or faults in whatever is mapped there now: nothing is
+    /// written either way. Returns false where the kernel cannot (before Linux 5.14).
+    pub fn fault_in(&self) -> bool {
+        if self.len == 0 {
+            return true;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            const MADV_POPULATE_WRITE: libc::c_int = 23; // Linux 5.14+
+                                                         // SAFETY: advice only; MADV_POPULATE_WRITE never changes the contents.
+            let advised =
+                unsafe { libc::madvise(self.start.cast(), self.len, MADV_POPULATE_WRITE) };
+            advised == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        false
     }
 }
 

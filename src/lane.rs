@@ -424,6 +424,15 @@ impl Held<'_> {
     /// Moves every lane's records into the journal, oldest first, except those whose datapoint
     /// id is in `skip` (already in the journal: recovery after a kill during an absorb).
     pub fn absorb(&mut self, journal: &mut Journal, skip: Option<&HashSet<[u8; 16]>>) -> Absorbed {
+        if self.is_empty() {
+            // The common case of a call that changes the session: nothing to move.
+            self.owner.holding.store(false, Ordering::SeqCst);
+            self.owner.wants_absorb.store(false, Ordering::SeqCst);
+            return Absorbed {
+                last_activity: Millis::MIN,
+                ..Absorbed::default()
+            };
+        }
         // Each lane's retired buffer (older) before its current one.
         let mut sources = Vec::with_capacity(2 * LANES);
         for lane in &self.lanes {

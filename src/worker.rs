@@ -78,7 +78,12 @@ fn run(shared: Arc<Shared>) {
             continue;
         }
         if inner.journal.wants_prefault() {
-            inner.journal.prefault_ahead();
+            // The next pages calls' records will go to, faulted in without the lock.
+            let ahead = inner.journal.ahead();
+            let done = MutexGuard::unlocked(&mut inner, || ahead.fault_in());
+            if !done {
+                inner.journal.touch(&ahead);
+            }
             continue;
         }
         if shared.lanes.wants_absorb() {
