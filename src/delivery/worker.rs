@@ -1,6 +1,9 @@
 //! The background worker: ends sessions the moment they expire, and drives delivery. It sleeps
 //! until the earliest deadline (expiry, scheduled send, backoff) or a notification, and
 //! indefinitely when nothing is due: no polling.
+//!
+//! The worker knows the engine only through the `Engine` trait below: it asks for each step by
+//! a method and never touches the engine's fields, and `delivery` imports nothing above it.
 
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -8,139 +11,157 @@ use std::time::{Duration, Instant};
 
 use parking_lot::MutexGuard;
 
-use crate::clock;
-use crate::datapoint;
-use crate::journal::{Journal, Pending};
+use super::batch::{StoredBatch, WireBatch};
+use super::policy::{Delivery, InFlight};
+use super::request;
+use super::response::Outcome;
 use crate::log;
-use crate::session::{self, Action};
-use crate::tracker::{Inner, Shared};
-use crate::upload::{self, InFlight, Outcome, MAX_BATCH_BYTES};
+use crate::storage::datapoint;
+
+/// What became of a batch that the journal may forget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The collector has it.
+    Delivered,
+    /// The collector refused it for good (or it is unreadable): it is dropped.
+    Dropped,
+}
+
+/// What the worker asks of the engine. Methods taking the state run under the engine's lock,
+/// which the worker holds through `lock` and releases in `sleep` (and around slow steps, which
+/// the engine's methods do themselves).
+pub trait Engine: Send + Sync + 'static {
+    /// What the engine's lock guards.
+    type State: Send;
+
+    /// Takes the engine's lock.
+    fn lock(&self) -> MutexGuard<'_, Self::State>;
+    /// Wakes the worker and whoever waits for progress (flush).
+    fn notify(&self);
+    /// Releases the lock until notified or until `until` (`None`: until notified).
+    fn sleep(&self, state: &mut MutexGuard<'_, Self::State>, until: Option<Instant>);
+    /// The collector's base URL; without one, nothing is sent.
+    fn base_url(&self) -> Option<&str>;
+    /// The device id, for the envelope.
+    fn device_id(&self) -> &str;
+
+    /// The worker must return (shutdown).
+    fn stopping(state: &Self::State) -> bool;
+    /// The delivery policy's state (owned by `delivery`, kept under the engine's lock).
+    fn delivery(state: &mut Self::State) -> &mut Delivery;
+    /// A fraction in [0, 1) for backoff jitter.
+    fn jitter(state: &mut Self::State) -> f64;
+    /// The earliest moment the worker has something to do, if any.
+    fn next_due(&self, state: &Self::State) -> Option<Instant>;
+    /// Whether anything waits for delivery.
+    fn has_pending(&self, state: &Self::State) -> bool;
+
+    /// Ends the open session if it has expired (unless a refused attempt waits to be retried).
+    fn end_expired_session(&self, state: &mut MutexGuard<'_, Self::State>);
+    /// Prepares the journal's next segment if it wants one; returns whether it did.
+    fn prepare_spare(&self, state: &mut MutexGuard<'_, Self::State>) -> bool;
+    /// Moves the lanes' records into the journal if a lane is half full; returns whether it did.
+    fn absorb_if_wanted(&self, state: &mut Self::State) -> bool;
+    /// Moves the lanes' records into the journal; false if storage refused some.
+    fn absorb_lanes(&self, state: &mut Self::State) -> bool;
+    /// The oldest pending datapoints, at most `limit`, copied out of the journal.
+    fn oldest_batch(state: &Self::State, limit: usize) -> Option<StoredBatch>;
+    /// Forgets every datapoint through `last_seq`; returns how many were still pending.
+    fn settle(state: &mut Self::State, last_seq: u64, how: Settled) -> u64;
+}
 
 /// How long the worker waits before retrying to record an expired session's end that storage
 /// refused.
-const EXPIRY_RETRY: Duration = Duration::from_secs(1);
+pub const EXPIRY_RETRY: Duration = Duration::from_secs(1);
 
-pub fn spawn(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+/// Starts the worker thread.
+pub fn spawn<E: Engine>(engine: Arc<E>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("stint-worker".into())
         .spawn(move || {
             // A bug must not stop expiry and delivery for the rest of the process.
-            while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(shared.clone())))
-                .is_err()
-            {
+            while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&engine))).is_err() {
                 log::error(|| "the Stint worker recovered from an internal error".into());
                 std::thread::sleep(Duration::from_secs(1)); // never a hot loop
             }
         })
 }
 
-/// The earliest moment the worker has something to do, if any.
-pub fn next_due(shared: &Shared, inner: &Inner) -> Option<Instant> {
-    let expiry = session::expiry_deadline(&inner.session, shared.config.rules).map(|deadline| {
-        let wait = (deadline - clock::now_ms()).max(0) as u64;
-        let due = Instant::now() + Duration::from_millis(wait);
-        inner.expiry_retry_at.map_or(due, |retry| due.max(retry))
-    });
-    let send = match shared.config.base_url {
-        Some(_) => inner.delivery.due(shared.has_pending(inner)),
-        None => None,
-    };
-    [expiry, send].into_iter().flatten().min()
-}
-
-fn run(shared: Arc<Shared>) {
-    let agent = shared.config.base_url.as_ref().map(|_| upload::agent());
-    let mut inner = shared.inner.lock();
+fn run<E: Engine>(engine: &Arc<E>) {
+    let agent = engine.base_url().map(|_| request::agent());
+    let mut state = engine.lock();
     loop {
-        if inner.stop_worker {
+        if E::stopping(&state) {
             return;
         }
         // Ending an expired session is the same rule a call would apply. If storage refuses
         // the end (disk full), it is retried a little later, not in a busy loop.
-        if inner.expiry_retry_at.is_none_or(|at| at <= Instant::now()) {
-            drop(inner);
-            let checked = shared.apply(Action::CheckExpiry, None);
-            inner = shared.inner.lock();
-            inner.expiry_retry_at = checked.is_err().then(|| Instant::now() + EXPIRY_RETRY);
-            if inner.stop_worker {
-                return;
-            }
+        engine.end_expired_session(&mut state);
+        if E::stopping(&state) {
+            return;
         }
-        if let Some(path) = inner.journal.ask_for_spare() {
-            drop(inner);
-            let spare = Journal::prepare_spare(&path);
-            inner = shared.inner.lock();
-            match spare {
-                Ok(spare) => inner.journal.install_spare(spare),
-                Err(error) => log::debug(|| format!("cannot prepare the next segment: {error}")),
-            }
+        if engine.prepare_spare(&mut state) {
             continue;
         }
-        if shared.lanes.wants_absorb() {
-            // Storage refused: the records stay in their lanes, and calls record in the journal.
-            let _ = shared.absorb_lanes(&mut inner);
+        // Storage refused: the records stay in their lanes, and calls record in the journal.
+        if engine.absorb_if_wanted(&mut state) {
             continue;
         }
-        if let Some(outcome) = inner.delivery.outcome.take() {
-            settle(&shared, &mut inner, outcome);
-            shared.changed.notify_all();
+        if let Some(outcome) = E::delivery(&mut state).outcome.take() {
+            settle(&**engine, &mut state, outcome);
+            engine.notify();
             continue;
         }
-        let due = next_due(&shared, &inner);
+        let due = engine.next_due(&state);
         if let (Some(agent), Some(due)) = (&agent, due) {
-            if inner.delivery.in_flight.is_none()
-                && due <= Instant::now()
-                && inner
-                    .delivery
-                    .due(shared.has_pending(&inner))
-                    .is_some_and(|d| d <= Instant::now())
+            let now = Instant::now();
+            let pending = engine.has_pending(&state);
+            let delivery = E::delivery(&mut state);
+            if delivery.in_flight.is_none()
+                && due <= now
+                && delivery.due(pending).is_some_and(|d| d <= now)
             {
-                start_request(&shared, &mut inner, agent.clone());
+                start_request(engine, &mut state, agent.clone());
                 continue;
             }
         }
-        inner.worker_sleeps_until = Some(due);
-        match due {
-            Some(due) => {
-                shared.changed.wait_until(&mut inner, due);
-            }
-            None => shared.changed.wait(&mut inner),
-        }
-        inner.worker_sleeps_until = None;
-        inner.worker_wakeups += 1;
+        engine.sleep(&mut state, due);
     }
 }
 
 /// Copies the oldest batch out of the journal and sends it, in its wire form, on a request
 /// thread.
-fn start_request(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, agent: ureq::Agent) {
-    let absorbed = shared.absorb_lanes(inner);
-    let limit = inner.delivery.batch_limit;
-    let Some(stored) = StoredBatch::copy(&inner.journal.oldest(limit, MAX_BATCH_BYTES)) else {
-        if absorbed.is_err() {
+fn start_request<E: Engine>(
+    engine: &Arc<E>,
+    state: &mut MutexGuard<'_, E::State>,
+    agent: ureq::Agent,
+) {
+    let absorbed = engine.absorb_lanes(state);
+    let limit = E::delivery(state).batch_limit;
+    let Some(stored) = E::oldest_batch(state, limit) else {
+        if !absorbed {
             // All that waits is in lanes storage refuses to empty: retried with the backoff
             // of a failed request, not in a loop.
-            let fraction = inner.ids.next_fraction();
-            inner.delivery.failed(None, false, fraction);
+            let fraction = E::jitter(state);
+            E::delivery(state).failed(None, false, fraction);
         }
         return;
     };
     // Writing the JSON costs many times the copy: callers must not wait for it. (Meanwhile a
     // full queue may mark some of these dropped; they are sent all the same, nothing is lost.)
-    let (wire, body) = MutexGuard::unlocked(inner, || {
+    let (wire, body) = MutexGuard::unlocked(state, || {
         let wire = WireBatch::of(&stored);
         let events: Vec<&[u8]> = wire.events.iter().collect();
-        let body = upload::body(&stored.api_key, &shared.config.device_id, &events);
+        let body = super::batch::body(&stored.api_key, engine.device_id(), &events);
         (wire, body)
     });
-    if inner.stop_worker {
+    if E::stopping(state) {
         return;
     }
     let count = wire.events.len();
     if count == 0 {
         // Nothing readable (a bug, not a torn write): drop it rather than stall the queue.
-        let dropped = inner.journal.acknowledge_through(wire.last_seq);
-        inner.stats.datapoints_dropped += dropped;
+        E::settle(state, wire.last_seq, Settled::Dropped);
         return;
     }
     let in_flight = InFlight {
@@ -148,131 +169,50 @@ fn start_request(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, agent:
         count,
         single_id: (count == 1).then(|| datapoint::id_of(wire.events.get(0)).to_owned()),
     };
-    inner.delivery.in_flight = Some(in_flight);
-    let base_url = shared.config.base_url.clone().unwrap_or_default();
-    let weak: Weak<Shared> = Arc::downgrade(shared);
+    E::delivery(state).in_flight = Some(in_flight);
+    let base_url = engine.base_url().unwrap_or_default().to_owned();
+    let weak: Weak<E> = Arc::downgrade(engine);
     let spawned = std::thread::Builder::new()
         .name("stint-request".into())
         .spawn(move || {
-            let outcome = upload::send(&agent, &base_url, body);
-            // The tracker may be gone (shutdown gave up waiting): then the outcome is moot.
-            if let Some(shared) = weak.upgrade() {
-                shared.inner.lock().delivery.outcome = Some(outcome);
-                shared.changed.notify_all();
+            let outcome = request::send(&agent, &base_url, body);
+            // The engine may be gone (shutdown gave up waiting): then the outcome is moot.
+            if let Some(engine) = weak.upgrade() {
+                E::delivery(&mut engine.lock()).outcome = Some(outcome);
+                engine.notify();
             }
         });
     if let Err(error) = spawned {
-        inner.delivery.in_flight = None;
-        let fraction = inner.ids.next_fraction();
-        inner.delivery.failed(None, false, fraction);
+        let fraction = E::jitter(state);
+        let delivery = E::delivery(state);
+        delivery.in_flight = None;
+        delivery.failed(None, false, fraction);
         log::warn(|| format!("cannot start a request thread: {error}"));
     }
 }
 
-/// Byte strings one after another in one buffer (a batch without an allocation per datapoint).
-#[derive(Default)]
-struct Packed {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Packed {
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        self.bytes.extend_from_slice(bytes);
-        self.ends.push(self.bytes.len());
-    }
-
-    fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bytes[start..self.ends[i]]
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        (0..self.len()).map(|i| self.get(i))
-    }
-}
-
-/// The oldest batch as stored, copied out of the journal so that the lock can be released.
-struct StoredBatch {
-    api_key: String,
-    seqs: Vec<u64>,
-    payloads: Packed,
-}
-
-impl StoredBatch {
-    fn copy(batch: &[Pending<'_>]) -> Option<StoredBatch> {
-        let mut stored = StoredBatch {
-            api_key: batch.first()?.api_key.to_owned(),
-            seqs: batch.iter().map(|p| p.seq).collect(),
-            payloads: Packed::default(),
-        };
-        for pending in batch {
-            stored.payloads.push(pending.payload);
-        }
-        Some(stored)
-    }
-}
-
-/// A batch's datapoints in their wire form, at most `MAX_BATCH_BYTES` of them (and at least
-/// one).
-struct WireBatch {
-    events: Packed,
-    /// The last datapoint covered, sent or skipped as unreadable.
-    last_seq: u64,
-}
-
-impl WireBatch {
-    fn of(stored: &StoredBatch) -> WireBatch {
-        let mut wire = WireBatch {
-            events: Packed::default(),
-            last_seq: 0,
-        };
-        let json = &mut wire.events.bytes;
-        json.reserve(2 * stored.payloads.bytes.len());
-        for (&seq, payload) in stored.seqs.iter().zip(stored.payloads.iter()) {
-            let start = json.len();
-            if datapoint::stored_to_json(payload, json).is_err() {
-                json.truncate(start);
-                log::error(|| format!("datapoint {seq} is unreadable; skipped"));
-            } else if !wire.events.ends.is_empty() && json.len() > MAX_BATCH_BYTES {
-                json.truncate(start);
-                break;
-            } else {
-                wire.events.ends.push(json.len());
-            }
-            wire.last_seq = seq;
-        }
-        wire
-    }
-}
-
 /// Applies the outcome of the request in flight.
-fn settle(shared: &Shared, inner: &mut Inner, outcome: Outcome) {
-    let Some(sent) = inner.delivery.in_flight.take() else {
+fn settle<E: Engine>(engine: &E, state: &mut E::State, outcome: Outcome) {
+    let Some(sent) = E::delivery(state).in_flight.take() else {
         return;
     };
-    let fraction = inner.ids.next_fraction();
+    let fraction = E::jitter(state);
     match outcome {
         Outcome::Delivered => {
-            let delivered = inner.journal.acknowledge_through(sent.last_seq);
-            inner.stats.datapoints_delivered += delivered;
-            let pending = shared.has_pending(inner);
-            inner.delivery.succeeded(pending);
+            let delivered = E::settle(state, sent.last_seq, Settled::Delivered);
+            let pending = engine.has_pending(state);
+            E::delivery(state).succeeded(pending);
             log::debug(|| format!("delivered {delivered} datapoints"));
         }
         Outcome::Retry {
             reason,
             retry_after,
         } => {
-            inner.delivery.failed(retry_after, false, fraction);
+            E::delivery(state).failed(retry_after, false, fraction);
             log::info(|| format!("delivery failed ({reason}); will retry"));
         }
         Outcome::Unauthorized { status } => {
-            inner.delivery.failed(None, true, fraction);
+            E::delivery(state).failed(None, true, fraction);
             log::error(|| {
                 format!(
                     "the collector refused the API key (HTTP {status}): check the api_key passed \
@@ -281,96 +221,20 @@ fn settle(shared: &Shared, inner: &mut Inner, outcome: Outcome) {
             });
         }
         Outcome::TooLarge | Outcome::Rejected { .. } => {
-            if inner.delivery.shrink(sent.count) {
-                inner.delivery.requested = true; // bisect without waiting
+            let delivery = E::delivery(state);
+            if delivery.shrink(sent.count) {
+                delivery.requested = true; // bisect without waiting
                 return;
             }
-            let dropped = inner.journal.acknowledge_through(sent.last_seq);
-            inner.stats.datapoints_dropped += dropped;
+            E::settle(state, sent.last_seq, Settled::Dropped);
             let id = sent.single_id.unwrap_or_default();
             let why = match outcome {
                 Outcome::Rejected { status } => format!("HTTP {status}"),
                 _ => "HTTP 413 for a single datapoint".into(),
             };
             log::warn(|| format!("the collector rejected datapoint {id} ({why}); dropped it"));
-            let pending = shared.has_pending(inner);
-            inner.delivery.succeeded(pending);
+            let pending = engine.has_pending(state);
+            E::delivery(state).succeeded(pending);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::datapoint::Datapoint;
-    use crate::input::CustomEvent;
-    use crate::session::Record;
-
-    fn stored_event(properties: &str) -> Vec<u8> {
-        let event = CustomEvent::new("big", Some(properties)).unwrap();
-        let record = Record::CustomEvent {
-            session_id: None,
-            user: None,
-            time: 0,
-        };
-        let datapoint = Datapoint::new(&record, [1; 16], Some(&event));
-        let mut stored = vec![0; datapoint.stored_len()];
-        datapoint.store(&mut stored);
-        stored
-    }
-
-    fn pending(seq: u64, payload: &[u8]) -> Pending<'_> {
-        Pending {
-            seq,
-            api_key: "key",
-            payload,
-        }
-    }
-
-    fn to_wire(batch: &[Pending<'_>]) -> WireBatch {
-        WireBatch::of(&StoredBatch::copy(batch).unwrap())
-    }
-
-    #[test]
-    fn a_wire_batch_stops_at_the_byte_limit_of_its_json() {
-        let big = stored_event(&format!("{{\"x\":\"{}\"}}", "a".repeat(40 * 1024)));
-        let batch: Vec<_> = (1..=20).map(|seq| pending(seq, &big)).collect();
-        let wire = to_wire(&batch);
-        let json = wire.events.bytes.len();
-        assert!(json <= MAX_BATCH_BYTES);
-        assert!(
-            json + wire.events.get(0).len() > MAX_BATCH_BYTES,
-            "as many as fit"
-        );
-        assert_eq!(wire.last_seq, wire.events.len() as u64);
-        for event in wire.events.iter() {
-            let value: serde_json::Value = serde_json::from_slice(event).unwrap();
-            assert_eq!(value["data"]["n"], "big");
-        }
-        let huge = format!("{{\"legacy\":\"{}\"}}", "a".repeat(600 * 1024));
-        let alone = to_wire(&[pending(9, huge.as_bytes())]);
-        assert_eq!((alone.events.len(), alone.last_seq), (1, 9), "at least one");
-    }
-
-    #[test]
-    fn unreadable_payloads_are_skipped_and_covered() {
-        let good = stored_event("{}");
-        let batch = [
-            pending(1, b"\x01garbage"),
-            pending(2, &good),
-            pending(3, b""),
-        ];
-        let wire = to_wire(&batch);
-        assert_eq!(wire.events.len(), 1);
-        let mut json = Vec::new();
-        datapoint::stored_to_json(&good, &mut json).unwrap();
-        assert_eq!(wire.events.get(0), json);
-        assert_eq!(
-            wire.last_seq, 3,
-            "acknowledging the batch covers the skipped ones"
-        );
-        let none = to_wire(&[pending(4, b"\x02")]);
-        assert_eq!(none.events.len(), 0);
-        assert_eq!(none.last_seq, 4);
     }
 }

@@ -1,44 +1,53 @@
-//! The data directory: created 0700, locked to one process, holding the device id, the
-//! session state and the journal.
+//! The data directory: created private, locked to one process, holding the device id, the
+//! session state, the journal and the lanes (byte map: `format`, docs/format.md).
+//!
+//! The lock is what makes the memory maps sound (see `mapping`): while a `DataDir` lives, no
+//! other process and no other Stint instance in this process opens the files below it.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File, TryLockError};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use super::format::{names, DEVICE_ID_LEN};
 use crate::error::Error;
 use crate::ids::IdGenerator;
+use crate::platform::{create_private_dir, private_file, sync_directory};
 
+/// A data directory, open and locked.
 pub struct DataDir {
+    /// Where it is.
     pub path: PathBuf,
-    /// Held open for as long as this process uses the directory; closing it unlocks.
+    /// Held open and locked for as long as this process uses the directory; closing it unlocks.
     _lock: File,
 }
 
 impl DataDir {
+    /// Creates (private) and locks the directory at `path`: `DataDirectoryLocked` if another
+    /// process or Stint instance holds it.
     pub fn open(path: &Path) -> Result<DataDir, Error> {
         create_private_dir(path).map_err(|e| {
             Error::storage(&format!("cannot create dataDirectory {}", shown(path)), e)
         })?;
-        let lock = OpenOptions::new()
+        let lock = private_file()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o600)
-            .open(path.join("lock"))
+            .open(path.join(names::LOCK))
             .map_err(|e| Error::storage(&format!("cannot use dataDirectory {}", shown(path)), e))?;
-        // SAFETY: plain syscall on an open descriptor.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let error = io::Error::last_os_error();
-            if error.kind() == io::ErrorKind::WouldBlock {
+        // An advisory lock (flock on Unix, LockFileEx on Windows), released by the OS when the
+        // process dies, however it dies: a killed app never leaves its directory locked.
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
                 return Err(Error::DataDirectoryLocked(format!(
                     "dataDirectory {} is in use by another process (or another Stint instance)",
                     shown(path)
-                )));
+                )))
             }
-            return Err(Error::storage("cannot lock dataDirectory", error));
+            Err(TryLockError::Error(error)) => {
+                return Err(Error::storage("cannot lock dataDirectory", error))
+            }
         }
         Ok(DataDir {
             path: path.to_owned(),
@@ -48,10 +57,10 @@ impl DataDir {
 
     /// The device id: random, created once per data directory.
     pub fn device_id(&self, ids: &mut IdGenerator) -> Result<String, Error> {
-        let path = self.path.join("device_id");
+        let path = self.path.join(names::DEVICE_ID);
         if let Ok(text) = fs::read_to_string(&path) {
             let id = text.trim();
-            if id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            if id.len() == DEVICE_ID_LEN && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
                 return Ok(id.to_owned());
             }
         }
@@ -61,23 +70,20 @@ impl DataDir {
         Ok(id)
     }
 
+    /// The journal's directory.
     pub fn journal(&self) -> PathBuf {
-        self.path.join("journal")
+        self.path.join(names::JOURNAL)
     }
 
+    /// The lanes' directory.
     pub fn lanes(&self) -> PathBuf {
-        self.path.join("lanes")
+        self.path.join(names::LANES)
     }
 
+    /// The saved session's file.
     pub fn session_state(&self) -> PathBuf {
-        self.path.join("session")
+        self.path.join(names::SESSION)
     }
-}
-
-/// Creates `path` and its missing parents 0700, whatever the umask: what Stint keeps there
-/// (the journal, the lanes) is the host's and carries its API key.
-pub fn create_private_dir(path: &Path) -> io::Result<()> {
-    DirBuilder::new().recursive(true).mode(0o700).create(path)
 }
 
 /// A path in a message: long ones are shortened so that a hostile option cannot flood the log.
@@ -87,18 +93,18 @@ fn shown(path: &Path) -> String {
 
 /// Writes a whole file so a crash leaves either the old or the new content.
 fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let temporary = path.with_extension("tmp");
-    let mut file = OpenOptions::new()
+    let temporary = path.with_extension(names::TEMPORARY_EXTENSION);
+    let mut file = private_file()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
         .open(&temporary)?;
     file.write_all(bytes)?;
     file.sync_all()?;
+    drop(file); // closed before it is renamed (Windows)
     fs::rename(&temporary, path)?;
-    if let Some(parent) = path.parent() {
-        File::open(parent)?.sync_all()?;
+    match path.parent() {
+        Some(parent) => sync_directory(parent),
+        None => Ok(()),
     }
-    Ok(())
 }

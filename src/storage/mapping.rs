@@ -1,34 +1,41 @@
-//! A file mapped into memory, read-write and shared: a store to it is in the page cache at once,
-//! so it survives the process being killed without a system call per write.
+//! A file mapped into memory, read-write and shared (memmap2): a store to it is in the page
+//! cache at once, so it survives the process being killed without a system call per write.
+//!
+//! Mapping a file is `unsafe` because another process (or another mapping in this one) could
+//! change or truncate the file under us, which Rust's aliasing rules cannot see. Stint's
+//! invariant: every mapped file lives in a data directory whose lock (`DataDir`, `File::try_lock`)
+//! this process holds for as long as any mapping of it exists, and inside the process each file
+//! is mapped by exactly one `MappedFile`. No other Stint instance, in this process or another,
+//! opens the directory's files while the lock is held, so nothing else writes or truncates them.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
+use memmap2::{MmapMut, MmapOptions};
+
+use crate::platform::private_file;
+
+/// One mapped file (see the module doc for who else may touch it: nobody).
 pub struct MappedFile {
-    ptr: *mut u8,
-    len: usize,
+    map: MmapMut,
+    /// Kept open for as long as the mapping (Windows flushes through it).
     _file: File,
 }
 
-// The mapping is plain memory owned by this value; access goes through &self / &mut self.
-unsafe impl Send for MappedFile {}
-unsafe impl Sync for MappedFile {}
-
 impl MappedFile {
-    /// Opens (creating 0600 if missing) and maps `path`, growing it to at least `len` bytes with
-    /// real disk blocks, so a full disk fails here instead of as SIGBUS on a later store.
+    /// Opens (creating it private if missing) and maps `path`, growing it to at least `len`
+    /// bytes with real disk blocks, so a full disk fails here instead of as SIGBUS on a later
+    /// store. The caller holds the data directory's lock.
     pub fn open(path: &Path, len: usize) -> io::Result<MappedFile> {
-        let file = OpenOptions::new()
+        let file = private_file()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o600)
             .open(path)?;
-        let current = file.metadata()?.len() as usize;
+        let current = usize::try_from(file.metadata()?.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large to map"))?;
         let len = len.max(current);
         if current < len {
             reserve(&file, len)?;
@@ -36,25 +43,11 @@ impl MappedFile {
         if len == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty mapping"));
         }
-        // SAFETY: a fresh shared mapping of a file we hold open, at least `len` bytes long.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(MappedFile {
-            ptr: ptr.cast(),
-            len,
-            _file: file,
-        })
+        // SAFETY: the file is at least `len` bytes long (grown above, and nothing shrinks it),
+        // and nothing outside this mapping reads or writes it while it lives: it is in a data
+        // directory whose lock this process holds, and this is its only mapping (module doc).
+        let map = unsafe { MmapOptions::new().len(len).map_mut(&file)? };
+        Ok(MappedFile { map, _file: file })
     }
 
     /// `open`, then `prefault`: for a file about to be written all through (a new segment, a
@@ -65,59 +58,71 @@ impl MappedFile {
         Ok(map)
     }
 
+    /// The mapped bytes.
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: the mapping is valid for `len` bytes for the life of `self`.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        &self.map
     }
 
+    /// The mapped bytes, to write; a store is in the page cache (kill-safe) at once.
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as above, and `&mut self` makes this the only view.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+        &mut self.map
     }
 
     /// Faults every page in now, so later stores into it cost no page fault (~200 ns each).
     pub fn prefault(&mut self) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(target_os = "linux")]
+        if self.map.advise(memmap2::Advice::PopulateWrite).is_ok() {
+            return; // Linux 5.14+
+        }
+        #[cfg(target_os = "android")]
         {
+            // memmap2 offers MADV_POPULATE_WRITE on Linux only; Android kernels have it too.
             const MADV_POPULATE_WRITE: libc::c_int = 23; // Linux 5.14+
-                                                         // SAFETY: advising on our own live mapping.
-            if unsafe { libc::madvise(self.ptr.cast(), self.len, MADV_POPULATE_WRITE) } == 0 {
+            let (start, len) = (self.map.as_mut_ptr(), self.map.len());
+            // SAFETY: advice over exactly our own live mapping; populating pages for writing
+            // changes no byte of it.
+            if unsafe { libc::madvise(start.cast(), len, MADV_POPULATE_WRITE) } == 0 {
                 return;
             }
         }
-        let page = 4096;
-        for offset in (0..self.len).step_by(page) {
-            // SAFETY: within the mapping; rewriting a byte with itself changes nothing.
-            unsafe {
-                let byte = self.ptr.add(offset);
-                byte.write_volatile(byte.read_volatile());
-            }
+        const PAGE: usize = 4096;
+        for byte in self.map.iter_mut().step_by(PAGE) {
+            let byte: *mut u8 = byte;
+            // SAFETY: `byte` comes from a live `&mut u8` into the mapping; a volatile store of
+            // the byte's own value changes nothing, and cannot be optimised away as a plain
+            // store of an unchanged value could.
+            unsafe { byte.write_volatile(byte.read_volatile()) };
         }
     }
 
-    /// Makes the mapped bytes durable against power loss (msync).
+    /// Makes the whole mapping durable against power loss (msync on Unix, FlushViewOfFile and
+    /// FlushFileBuffers on Windows).
     pub fn sync(&self) -> io::Result<()> {
-        // SAFETY: syncing our own live mapping.
-        if unsafe { libc::msync(self.ptr.cast(), self.len, libc::MS_SYNC) } != 0 {
-            return Err(io::Error::last_os_error());
+        self.map.flush()
+    }
+
+    /// Makes `len` bytes from `offset` durable against power loss (rounded out to pages).
+    pub fn sync_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
         }
-        Ok(())
+        self.map.flush_range(offset, len)
     }
 }
 
-impl Drop for MappedFile {
-    fn drop(&mut self) {
-        // SAFETY: unmapping the mapping created in `open`; no view outlives `self`.
-        unsafe {
-            libc::munmap(self.ptr.cast(), self.len);
-        }
-    }
-}
-
+/// Gives the file `len` bytes with disk blocks behind them where the platform can.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn reserve(file: &File, len: usize) -> io::Result<()> {
-    // SAFETY: plain syscall on an open descriptor.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+    use std::os::fd::AsRawFd;
+    let Ok(len) = libc::off_t::try_from(len) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "mapping too large",
+        ));
+    };
+    // SAFETY: a plain system call on a descriptor that `file` keeps open for its duration; it
+    // reads no memory of ours.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
     match rc {
         0 => Ok(()),
         // Filesystems without fallocate: fall back to a sparse size.
@@ -126,6 +131,8 @@ fn reserve(file: &File, len: usize) -> io::Result<()> {
     }
 }
 
+/// Elsewhere the file is only grown to `len` (std has no portable fallocate): where the
+/// filesystem makes that sparse, a full disk shows up when pages are written back, not here.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn reserve(file: &File, len: usize) -> io::Result<()> {
     file.set_len(len as u64)
