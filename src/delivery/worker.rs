@@ -114,12 +114,12 @@ fn run<E: Engine>(engine: &Arc<E>) {
         }
         let due = engine.next_due(&state);
         if let (Some(agent), Some(due)) = (&agent, due) {
-            let now = Instant::now();
             let pending = engine.has_pending(&state);
             let delivery = E::delivery(&mut state);
+            // `Delivery::due` answers `Instant::now()` for "at once": compare with a later now.
             if delivery.in_flight.is_none()
-                && due <= now
-                && delivery.due(pending).is_some_and(|d| d <= now)
+                && due <= Instant::now()
+                && delivery.due(pending).is_some_and(|d| d <= Instant::now())
             {
                 start_request(engine, &mut state, agent.clone());
                 continue;
