@@ -18,9 +18,10 @@ use crate::ids::IdGenerator;
 use crate::input::{self, CustomEvent};
 use crate::log;
 use crate::options::Options;
+use crate::platform::context;
 use crate::session::{self, Action, Millis, Record, Rules, SessionState};
 use crate::storage::data_dir::DataDir;
-use crate::storage::datapoint::Datapoint;
+use crate::storage::datapoint::{Data, Datapoint};
 use crate::storage::journal::Journal;
 use crate::storage::lane::{Held, Lanes, Recorded};
 use crate::storage::saved_session::SavedSession;
@@ -53,8 +54,9 @@ pub(crate) struct Engine {
 }
 
 struct Config {
-    device_id: String,
     rules: Rules,
+    /// The device and app context of each session start (see `platform::context`).
+    context: Option<String>,
     base_url: Option<String>,
     flush_interval: Duration,
 }
@@ -63,6 +65,19 @@ struct Config {
 pub(crate) struct State {
     /// Set by shutdown: every later call is `NotInitialized`.
     closed: bool,
+    /// The user's tracking choice: while false, calls record nothing and nothing is sent.
+    tracking: bool,
+    /// `stint_set_network_enabled`: while false, no request starts.
+    network: bool,
+    /// Random, per data directory; replaced by a wipe.
+    device_id: String,
+    /// When the worker next makes everything durable against power loss (after
+    /// `close_session`, and within a flush interval of recording).
+    sync_due: Option<Instant>,
+    /// The device id or the tracking choice changed since the last sync.
+    small_files_dirty: bool,
+    /// Counts erasures (tracking disabled, data wiped): a batch built across one is not sent.
+    erasures: u64,
     stop_worker: bool,
     session: SessionState,
     saved_session: SavedSession,
@@ -92,6 +107,10 @@ impl Engine {
         let data_dir = DataDir::open(&options.data_directory_for(api_key)?)?;
         let mut ids = IdGenerator::from_os()?;
         let device_id = data_dir.device_id(&mut ids)?;
+        // A saved choice wins over the option.
+        let tracking = data_dir
+            .tracking_choice()
+            .unwrap_or(!options.require_consent);
         let (saved_session, session) = SavedSession::open(&data_dir.session_state())?;
         let lanes = Lanes::open(data_dir.lanes(), &mut ids);
         let (journal, recovery) =
@@ -110,7 +129,7 @@ impl Engine {
             ..Stats::default()
         };
         let config = Config {
-            device_id,
+            context: context::members(options.app_version.as_deref()),
             rules: Rules {
                 session_timeout: options.session_timeout_seconds as Millis * 1000,
                 keep_open_while_foreground: options.keep_open_while_foreground,
@@ -125,6 +144,12 @@ impl Engine {
         let engine = Engine {
             state: Mutex::new(State {
                 closed: false,
+                tracking,
+                network: true,
+                device_id,
+                sync_due: None,
+                small_files_dirty: false,
+                erasures: 0,
                 stop_worker: false,
                 session,
                 saved_session,
@@ -145,6 +170,13 @@ impl Engine {
             config,
         };
         engine.recover_lanes();
+        if !tracking {
+            // Disabled by the user (the queue was erased then) or awaiting consent (what is
+            // queued is kept, unsent, until tracking is enabled).
+            let mut state = engine.state.lock();
+            engine.lanes.hold_all().refresh(&state.session, true);
+            state.session.session = None;
+        }
         engine.apply(Action::CheckExpiry, None)?;
         Ok(engine)
     }
@@ -161,6 +193,103 @@ impl Engine {
             }
             Recorded::NotHere => self.apply(Action::CustomEvent, Some(&event)),
         }
+    }
+
+    /// The app leaves the foreground: what it recorded is already safe from a kill, and the
+    /// worker makes it durable against power loss within `CLOSE_SYNC_DELAY` (never the caller:
+    /// this is often the UI thread).
+    pub(crate) fn close_session(&self) -> Result<(), Error> {
+        self.apply(Action::CloseSession, None)?;
+        let mut state = self.lock_open()?;
+        let due = Instant::now() + CLOSE_SYNC_DELAY;
+        if state.sync_due.is_none_or(|at| at > due) {
+            state.sync_due = Some(due);
+            self.wake_worker_if_sooner(&mut state);
+        }
+        Ok(())
+    }
+
+    /// Enables or disables tracking, and saves the choice in the data directory. Disabling
+    /// drops the open session (no `se`) and erases every undelivered datapoint; while disabled,
+    /// calls record nothing and nothing is sent. Never waits on the disk.
+    pub(crate) fn set_tracking_enabled(&self, enabled: bool) -> Result<(), Error> {
+        let mut guard = self.lock_open()?;
+        let state = &mut *guard;
+        let saved = match &state.data_dir {
+            Some(dir) => dir.save_tracking_choice(enabled),
+            None => Ok(()),
+        };
+        state.small_files_dirty = true;
+        let mut lanes = self.lanes.hold_all();
+        if enabled {
+            state.tracking = true;
+            lanes.refresh(&state.session, false);
+        } else {
+            state.tracking = false;
+            state.session.session = None;
+            self.erase(state, &mut lanes);
+            lanes.refresh(&state.session, true);
+        }
+        drop(lanes);
+        self.sync_soon(state);
+        log::info(|| format!("tracking {}", if enabled { "enabled" } else { "disabled" }));
+        saved.map_err(|e| Error::storage("cannot save the tracking choice", e))
+    }
+
+    /// The current tracking choice.
+    pub(crate) fn tracking_enabled(&self) -> Result<bool, Error> {
+        Ok(self.lock_open()?.tracking)
+    }
+
+    /// Deletes every undelivered datapoint, the saved session, the user and the device id, and
+    /// goes on with a new device id, no user and no session. Keeps the tracking choice. Nothing
+    /// recorded before is sent afterwards (a request already in flight may complete).
+    pub(crate) fn wipe_data(&self) -> Result<(), Error> {
+        let mut guard = self.lock_open()?;
+        let state = &mut *guard;
+        let mut lanes = self.lanes.hold_all();
+        state.session = SessionState::default();
+        self.erase(state, &mut lanes);
+        lanes.refresh(&state.session, !state.tracking);
+        drop(lanes);
+        state.device_id = state.ids.uuid();
+        let saved = match &state.data_dir {
+            Some(dir) => dir.replace_device_id(&state.device_id),
+            None => Ok(()),
+        };
+        state.small_files_dirty = true;
+        self.sync_soon(state);
+        log::info(|| "local data wiped; new device id".into());
+        saved.map_err(|e| Error::storage("cannot save the new device id", e))
+    }
+
+    /// The device id sent with every batch.
+    pub(crate) fn device_id(&self) -> Result<String, Error> {
+        Ok(self.lock_open()?.device_id.clone())
+    }
+
+    /// Allows or stops requests (not saved: each start allows them). Recording goes on.
+    pub(crate) fn set_network_enabled(&self, enabled: bool) -> Result<(), Error> {
+        let mut state = self.lock_open()?;
+        if state.network != enabled {
+            state.network = enabled;
+            log::info(|| format!("network {}", if enabled { "enabled" } else { "disabled" }));
+            self.changed.notify_all();
+        }
+        Ok(())
+    }
+
+    /// `Timeout` if the network is disabled: a flush cannot finish then.
+    pub(crate) fn check_network(&self) -> Result<(), Error> {
+        let state = self.lock_open()?;
+        if !state.network {
+            return Err(Error::Timeout(format!(
+                "the network is disabled (stint_set_network_enabled(false)): nothing is sent; \
+                 {} datapoints stay queued",
+                state.journal.pending()
+            )));
+        }
+        Ok(())
     }
 
     /// The open session's id (after the expiry check), if any.
@@ -216,8 +345,13 @@ impl Engine {
             if self.changed.wait_until(&mut state, deadline).timed_out()
                 && !state.journal.is_done_through(target)
             {
+                let why = match &state.delivery.last_failure {
+                    Some(reason) => format!("; the last delivery attempt failed: {reason}"),
+                    None if !state.tracking => "; tracking is disabled".into(),
+                    None => String::new(),
+                };
                 return Err(Error::Timeout(format!(
-                    "flush did not finish within {} ms; {} datapoints stay queued",
+                    "flush did not finish within {} ms; {} datapoints stay queued{why}",
                     timeout.as_millis(),
                     state.journal.pending()
                 )));
@@ -275,6 +409,9 @@ impl Engine {
     ) -> Result<(), Error> {
         let mut guard = self.lock_open()?;
         let state = &mut *guard;
+        if !state.tracking {
+            return Ok(()); // the user said no: record nothing (the lanes are closed too)
+        }
         let now = clock::now_ms();
         // A call that may record or change the session holds the lanes and moves what they hold
         // into the journal first: their records come before its own, and its view of the last
@@ -303,7 +440,8 @@ impl Engine {
                 out,
             )
         };
-        let room = room_needed(&state.session, action, event);
+        let context = self.config.context.as_deref().map_or(0, str::len);
+        let room = room_needed(&state.session, action, event) + 2 * context;
         let ready = absorbed.and_then(|()| state.journal.make_room(room).map_err(refused));
         if let Err(error) = ready {
             let mut trial = state.session.clone();
@@ -428,7 +566,10 @@ impl Engine {
         let records = std::mem::take(&mut state.records);
         let mut result = Ok(());
         for record in &records {
-            let datapoint = Datapoint::new(record, state.ids.uuid_raw(), event);
+            let mut datapoint = Datapoint::new(record, state.ids.uuid_raw(), event);
+            if let Data::Start { context } = &mut datapoint.data {
+                *context = self.config.context.as_deref();
+            }
             let stored = |out: &mut [u8]| datapoint.store(out);
             match state
                 .journal
@@ -457,7 +598,29 @@ impl Engine {
     /// Schedules a send for what was just recorded (with a `baseUrl`); returns whether that
     /// newly scheduled one.
     fn schedule_send(&self, state: &mut State) -> bool {
+        // Durable against power loss within a flush interval of being recorded.
+        if state.sync_due.is_none() {
+            state.sync_due = Some(Instant::now() + self.config.flush_interval);
+        }
         self.config.base_url.is_some() && state.delivery.note_recorded(self.config.flush_interval)
+    }
+
+    /// Erases every undelivered datapoint, in the lanes and the journal (memory work only;
+    /// the worker syncs), and saves the session state.
+    fn erase(&self, state: &mut State, lanes: &mut Held<'_>) {
+        // Moved into the journal first, which zeroes the lanes, then erased with the rest.
+        let _ = self.absorb(state, lanes, None);
+        let erased = state.journal.erase_all();
+        state.erasures += 1;
+        state.saved_session.save(&state.session);
+        state.delivery = Delivery::default();
+        log::debug(|| format!("erased {erased} undelivered datapoints"));
+    }
+
+    /// Asks the worker to sync now (the small files changed, or data was erased).
+    fn sync_soon(&self, state: &mut State) {
+        state.sync_due = Some(Instant::now());
+        self.changed.notify_all();
     }
 
     /// Notifies the worker only if it sleeps past the new earliest deadline.
@@ -482,6 +645,12 @@ impl Engine {
 
     pub(crate) fn sync_now(&self) -> Result<(), Error> {
         let mut state = self.state.lock();
+        if std::mem::take(&mut state.small_files_dirty) {
+            if let Some(dir) = &state.data_dir {
+                dir.sync_small_files()
+                    .map_err(|e| Error::storage("cannot sync the device id", e))?;
+            }
+        }
         state
             .saved_session
             .sync()
@@ -524,12 +693,32 @@ impl worker::Engine for Engine {
         self.config.base_url.as_deref()
     }
 
-    fn device_id(&self) -> &str {
-        &self.config.device_id
-    }
-
     fn stopping(state: &State) -> bool {
         state.stop_worker
+    }
+
+    fn may_send(state: &State) -> bool {
+        state.network && state.tracking
+    }
+
+    fn erasures(state: &State) -> u64 {
+        state.erasures
+    }
+
+    fn device_id(state: &State) -> String {
+        state.device_id.clone()
+    }
+
+    fn sync_if_due(&self, state: &mut MutexGuard<'_, State>) -> bool {
+        if state.sync_due.is_none_or(|due| due > Instant::now()) {
+            return false;
+        }
+        // Power-loss durability is the worker's job: callers never wait for a sync.
+        state.sync_due = None;
+        if let Err(error) = MutexGuard::unlocked(state, || self.sync_now()) {
+            log::warn(|| format!("{error}; retrying at the next sync"));
+        }
+        true
     }
 
     fn delivery(state: &mut State) -> &mut Delivery {
@@ -547,10 +736,12 @@ impl worker::Engine for Engine {
             state.expiry_retry_at.map_or(due, |retry| due.max(retry))
         });
         let send = match self.config.base_url {
-            Some(_) => state.delivery.due(self.has_pending(state)),
-            None => None,
+            Some(_) if state.network && state.tracking => {
+                state.delivery.due(self.has_pending(state))
+            }
+            _ => None,
         };
-        [expiry, send].into_iter().flatten().min()
+        [expiry, send, state.sync_due].into_iter().flatten().min()
     }
 
     fn has_pending(&self, state: &State) -> bool {
@@ -602,6 +793,10 @@ impl worker::Engine for Engine {
         done
     }
 }
+
+/// How soon after `close_session` the worker syncs: soon, yet a quick background/foreground
+/// flicker costs one sync, not one per call.
+const CLOSE_SYNC_DELAY: Duration = Duration::from_millis(200);
 
 /// An upper bound on the journal bytes one call records: at most an expired session's end, an
 /// end and a start, or an end and a custom event (`Datapoint::stored_len`).

@@ -26,6 +26,10 @@ pub struct Options {
     pub max_queued_datapoints: u64,
     /// `logLevel`.
     pub log_level: LogLevel,
+    /// Tracking starts disabled on a data directory with no saved choice.
+    pub require_consent: bool,
+    /// The app's version, sent in each session start's context.
+    pub app_version: Option<String>,
 }
 
 impl Default for Options {
@@ -38,6 +42,8 @@ impl Default for Options {
             flush_interval_seconds: 10,
             max_queued_datapoints: 100_000,
             log_level: LogLevel::Warn,
+            require_consent: false,
+            app_version: None,
         }
     }
 }
@@ -77,6 +83,8 @@ impl Options {
                     options.max_queued_datapoints = integer(key, value, 100, 10_000_000)?
                 }
                 "logLevel" => options.log_level = log_level(value)?,
+                "requireConsent" => options.require_consent = boolean(key, value)?,
+                "appVersion" => options.app_version = Some(app_version(value)?),
                 _ => return Err(unknown_key(key)),
             }
         }
@@ -84,7 +92,7 @@ impl Options {
     }
 }
 
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 9] = [
     "sessionTimeoutInSeconds",
     "keepOpenWhileForeground",
     "dataDirectory",
@@ -92,7 +100,12 @@ const KEYS: [&str; 7] = [
     "flushIntervalInSeconds",
     "maxQueuedDatapoints",
     "logLevel",
+    "requireConsent",
+    "appVersion",
 ];
+
+/// The longest `appVersion`, in bytes.
+pub const MAX_APP_VERSION_BYTES: usize = 64;
 
 fn unknown_key(key: &str) -> String {
     let end = prefix_end(key, 64);
@@ -203,6 +216,25 @@ pub fn is_loopback(host: &str) -> bool {
     host.parse::<std::net::IpAddr>()
         .map(|ip| ip.is_loopback())
         .unwrap_or(false)
+}
+
+fn app_version(value: &Value) -> Result<String, String> {
+    let version = value
+        .as_str()
+        .ok_or_else(|| format!("appVersion must be a string, got {}", shown(value)))?;
+    if version.is_empty() || version.len() > MAX_APP_VERSION_BYTES {
+        return Err(format!(
+            "appVersion must be 1 to {MAX_APP_VERSION_BYTES} bytes, got {} bytes",
+            version.len()
+        ));
+    }
+    if version.chars().any(char::is_control) {
+        return Err(format!(
+            "appVersion must be printable (no control characters), got {}",
+            shown_text(version)
+        ));
+    }
+    Ok(version.to_owned())
 }
 
 fn log_level(value: &Value) -> Result<LogLevel, String> {
@@ -339,6 +371,27 @@ mod tests {
     fn an_explicit_data_directory_is_used_as_it_is() {
         let o = Options::parse(Some(r#"{"dataDirectory":"/tmp/x"}"#)).unwrap();
         assert_eq!(o.data_directory_for("any-key"), Ok(PathBuf::from("/tmp/x")));
+    }
+
+    #[test]
+    fn require_consent_and_app_version_are_read_and_checked() {
+        let o = Options::parse(None).unwrap();
+        assert!(!o.require_consent);
+        assert_eq!(o.app_version, None);
+        let o = Options::parse(Some(
+            r#"{"requireConsent":true,"appVersion":"2.4.1 (381)"}"#,
+        ))
+        .unwrap();
+        assert!(o.require_consent);
+        assert_eq!(o.app_version.as_deref(), Some("2.4.1 (381)"));
+        assert!(err(r#"{"requireConsent":1}"#).contains("requireConsent"));
+        assert!(err(r#"{"appVersion":""}"#).contains("appVersion must be 1 to 64 bytes"));
+        let long = format!(r#"{{"appVersion":"{}"}}"#, "9".repeat(65));
+        assert!(err(&long).contains("appVersion must be 1 to 64 bytes"));
+        assert!(Options::parse(Some(&long.replace(&"9".repeat(65), &"9".repeat(64)))).is_ok());
+        assert!(err(r#"{"appVersion":"1.0\n"}"#).contains("control"));
+        assert!(err(r#"{"appVersion":"1.0\u0007"}"#).contains("control"));
+        assert!(err(r#"{"appVersion":3}"#).contains("appVersion must be a string"));
     }
 
     #[test]

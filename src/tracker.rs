@@ -44,11 +44,10 @@ impl Tracker {
         self.engine.apply(Action::OpenSession, None)
     }
 
-    /// The app went to the background. Makes the session state and journal durable (fsync)
-    /// before returning: a backgrounded app may be killed without notice.
+    /// The app went to the background. What it recorded is already safe from a kill; the worker
+    /// makes it durable against power loss shortly after (the caller never waits for a sync).
     pub fn close_session(&self) -> Result<(), Error> {
-        self.engine.apply(Action::CloseSession, None)?;
-        self.engine.sync()
+        self.engine.close_session()
     }
 
     /// Sets the current user: a different one ends the open session and starts a new one.
@@ -72,6 +71,34 @@ impl Tracker {
         self.engine.stats()
     }
 
+    /// Enables or disables tracking, and saves the choice in the data directory. Disabling
+    /// drops the open session (no `se`) and erases every undelivered datapoint; while disabled,
+    /// calls record nothing and nothing is sent. Never waits on the disk.
+    pub fn set_tracking_enabled(&self, enabled: bool) -> Result<(), Error> {
+        self.engine.set_tracking_enabled(enabled)
+    }
+
+    /// The current tracking choice.
+    pub fn tracking_enabled(&self) -> Result<bool, Error> {
+        self.engine.tracking_enabled()
+    }
+
+    /// Deletes every undelivered datapoint, the saved session, the user and the device id, and
+    /// goes on with a new device id, no user and no session. Keeps the tracking choice.
+    pub fn wipe_data(&self) -> Result<(), Error> {
+        self.engine.wipe_data()
+    }
+
+    /// The device id sent with every batch.
+    pub fn device_id(&self) -> Result<String, Error> {
+        self.engine.device_id()
+    }
+
+    /// Allows or stops requests (not saved: each start allows them). Recording goes on.
+    pub fn set_network_enabled(&self, enabled: bool) -> Result<(), Error> {
+        self.engine.set_network_enabled(enabled)
+    }
+
     /// Asks the worker to send now; never blocks.
     pub fn request_flush(&self) -> Result<(), Error> {
         self.engine.request_flush()
@@ -80,6 +107,7 @@ impl Tracker {
     /// Returns once everything recorded before the call is delivered (or dropped), or
     /// `Timeout` with the data still queued. Without a `baseUrl`, only makes data durable.
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        self.engine.check_network()?;
         self.engine.sync()?;
         self.engine.wait_delivered(timeout)
     }

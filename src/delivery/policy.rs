@@ -30,6 +30,8 @@ pub struct Delivery {
     pub in_flight: Option<InFlight>,
     /// The result of the request in flight, set by the request thread.
     pub outcome: Option<Outcome>,
+    /// Why the latest attempt failed, while failures last (for flush's message).
+    pub last_failure: Option<String>,
 }
 
 /// The batch being sent: the datapoints up to `last_seq`, `count` of them.
@@ -53,6 +55,7 @@ impl Default for Delivery {
             requested: false,
             in_flight: None,
             outcome: None,
+            last_failure: None,
         }
     }
 }

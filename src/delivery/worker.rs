@@ -15,6 +15,7 @@ use super::batch::{StoredBatch, WireBatch};
 use super::policy::{Delivery, InFlight};
 use super::request;
 use super::response::Outcome;
+use crate::dispatch::LogLevel;
 use crate::log;
 use crate::storage::datapoint;
 
@@ -42,11 +43,15 @@ pub trait Engine: Send + Sync + 'static {
     fn sleep(&self, state: &mut MutexGuard<'_, Self::State>, until: Option<Instant>);
     /// The collector's base URL; without one, nothing is sent.
     fn base_url(&self) -> Option<&str>;
-    /// The device id, for the envelope.
-    fn device_id(&self) -> &str;
 
     /// The worker must return (shutdown).
     fn stopping(state: &Self::State) -> bool;
+    /// Requests may start: tracking and the network are enabled.
+    fn may_send(state: &Self::State) -> bool;
+    /// Counts erasures of the queue: a batch copied before one must not be sent.
+    fn erasures(state: &Self::State) -> u64;
+    /// The device id, for the envelope.
+    fn device_id(state: &Self::State) -> String;
     /// The delivery policy's state (owned by `delivery`, kept under the engine's lock).
     fn delivery(state: &mut Self::State) -> &mut Delivery;
     /// A fraction in [0, 1) for backoff jitter.
@@ -58,6 +63,8 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Ends the open session if it has expired (unless a refused attempt waits to be retried).
     fn end_expired_session(&self, state: &mut MutexGuard<'_, Self::State>);
+    /// Makes everything durable against power loss if a sync is due; returns whether it did.
+    fn sync_if_due(&self, state: &mut MutexGuard<'_, Self::State>) -> bool;
     /// Prepares the journal's next segment if it wants one; returns whether it did.
     fn prepare_spare(&self, state: &mut MutexGuard<'_, Self::State>) -> bool;
     /// Moves the lanes' records into the journal if a lane is half full; returns whether it did.
@@ -100,7 +107,7 @@ fn run<E: Engine>(engine: &Arc<E>) {
         if E::stopping(&state) {
             return;
         }
-        if engine.prepare_spare(&mut state) {
+        if engine.prepare_spare(&mut state) || engine.sync_if_due(&mut state) {
             continue;
         }
         // Storage refused: the records stay in their lanes, and calls record in the journal.
@@ -115,9 +122,11 @@ fn run<E: Engine>(engine: &Arc<E>) {
         let due = engine.next_due(&state);
         if let (Some(agent), Some(due)) = (&agent, due) {
             let pending = engine.has_pending(&state);
+            let may_send = E::may_send(&state);
             let delivery = E::delivery(&mut state);
             // `Delivery::due` answers `Instant::now()` for "at once": compare with a later now.
-            if delivery.in_flight.is_none()
+            if may_send
+                && delivery.in_flight.is_none()
                 && due <= Instant::now()
                 && delivery.due(pending).is_some_and(|d| d <= Instant::now())
             {
@@ -149,13 +158,16 @@ fn start_request<E: Engine>(
     };
     // Writing the JSON costs many times the copy: callers must not wait for it. (Meanwhile a
     // full queue may mark some of these dropped; they are sent all the same, nothing is lost.)
+    let device_id = E::device_id(state);
+    let erasures = E::erasures(state);
     let (wire, body) = MutexGuard::unlocked(state, || {
         let wire = WireBatch::of(&stored);
         let events: Vec<&[u8]> = wire.events.iter().collect();
-        let body = super::batch::body(&stored.api_key, engine.device_id(), &events);
+        let body = super::batch::body(&stored.api_key, &device_id, &events);
         (wire, body)
     });
-    if E::stopping(state) {
+    // Erased meanwhile (tracking disabled, data wiped): what was copied must not be sent.
+    if E::stopping(state) || E::erasures(state) != erasures || !E::may_send(state) {
         return;
     }
     let count = wire.events.len();
@@ -191,28 +203,64 @@ fn start_request<E: Engine>(
     }
 }
 
+/// The collector's URL for messages: without its query (which could carry a secret).
+fn shown_url(base_url: &str) -> String {
+    let end = base_url.find(['?', '#']).unwrap_or(base_url.len());
+    format!("{}/api/v3/data", &base_url[..end])
+}
+
+/// `reason` with the base URL's query (if any) taken out, as the transport may quote the URL.
+fn without_query(reason: &str, base_url: Option<&str>) -> String {
+    match base_url {
+        Some(url) if url.contains(['?', '#']) => {
+            let end = url.find(['?', '#']).unwrap_or(url.len());
+            reason.replace(url, &url[..end])
+        }
+        _ => reason.to_owned(),
+    }
+}
+
 /// Applies the outcome of the request in flight.
 fn settle<E: Engine>(engine: &E, state: &mut E::State, outcome: Outcome) {
     let Some(sent) = E::delivery(state).in_flight.take() else {
         return;
     };
     let fraction = E::jitter(state);
+    let url = shown_url(engine.base_url().unwrap_or_default());
+    let first_failure = E::delivery(state).last_failure.is_none();
     match outcome {
         Outcome::Delivered => {
             let delivered = E::settle(state, sent.last_seq, Settled::Delivered);
             let pending = engine.has_pending(state);
-            E::delivery(state).succeeded(pending);
+            let delivery = E::delivery(state);
+            delivery.succeeded(pending);
+            if delivery.last_failure.take().is_some() {
+                log::info(|| format!("delivery to {url} works again"));
+            }
             log::debug(|| format!("delivered {delivered} datapoints"));
         }
         Outcome::Retry {
             reason,
             retry_after,
         } => {
-            E::delivery(state).failed(retry_after, false, fraction);
-            log::info(|| format!("delivery failed ({reason}); will retry"));
+            let delivery = E::delivery(state);
+            delivery.failed(retry_after, false, fraction);
+            let reason = without_query(&reason, engine.base_url());
+            // The first failure of a streak is worth a warning; the retries after it are not.
+            let level = if first_failure {
+                LogLevel::Warn
+            } else {
+                LogLevel::Debug
+            };
+            log::log(level, || {
+                format!("delivery to {url} failed: {reason}; datapoints are kept and retried")
+            });
+            delivery.last_failure = Some(reason);
         }
         Outcome::Unauthorized { status } => {
-            E::delivery(state).failed(None, true, fraction);
+            let delivery = E::delivery(state);
+            delivery.failed(None, true, fraction);
+            delivery.last_failure = Some(format!("HTTP {status}: the API key was refused"));
             log::error(|| {
                 format!(
                     "the collector refused the API key (HTTP {status}): check the api_key passed \

@@ -1,7 +1,9 @@
 //! What differs between operating systems, in one place: where an app's data lives by default,
-//! randomness, and how files are made private and durable. Everything above this module is the
+//! randomness, how files are made private and durable, and the device context a session start
+//! carries. Everything above this module is the
 //! same code on Linux, Android, Apple platforms and Windows.
 
+pub(crate) mod context;
 mod data_home;
 mod fs;
 mod random;

@@ -65,9 +65,43 @@ impl DataDir {
             }
         }
         let id = ids.uuid();
-        write_durably(&path, id.as_bytes())
+        write_file(&path, id.as_bytes(), true)
             .map_err(|e| Error::storage("cannot write the device id", e))?;
         Ok(id)
+    }
+
+    /// Replaces the device id (data wiped). Written to the page cache only, so the caller
+    /// never waits on the disk: it survives the process being killed, and `sync_small_files`
+    /// (on the worker) makes it durable.
+    pub fn replace_device_id(&self, id: &str) -> io::Result<()> {
+        write_file(&self.path.join(names::DEVICE_ID), id.as_bytes(), false)
+    }
+
+    /// The user's saved tracking choice, if any.
+    pub fn tracking_choice(&self) -> Option<bool> {
+        match fs::read(self.path.join(names::TRACKING)).ok()?.as_slice() {
+            b"enabled" => Some(true),
+            b"disabled" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Saves the tracking choice: page cache only, like `replace_device_id`.
+    pub fn save_tracking_choice(&self, enabled: bool) -> io::Result<()> {
+        let text: &[u8] = if enabled { b"enabled" } else { b"disabled" };
+        write_file(&self.path.join(names::TRACKING), text, false)
+    }
+
+    /// Makes the device id, the tracking choice and their renames durable.
+    pub fn sync_small_files(&self) -> io::Result<()> {
+        for name in [names::DEVICE_ID, names::TRACKING] {
+            match File::open(self.path.join(name)) {
+                Ok(file) => file.sync_all()?,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        sync_directory(&self.path)
     }
 
     /// The journal's directory.
@@ -91,8 +125,9 @@ fn shown(path: &Path) -> String {
     crate::options::shown_text(&path.display().to_string())
 }
 
-/// Writes a whole file so a crash leaves either the old or the new content.
-fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes a whole file so a crash leaves either the old or the new content; `durable` syncs it
+/// before returning (otherwise it is in the page cache: safe from a kill, not a power loss).
+fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let temporary = path.with_extension(names::TEMPORARY_EXTENSION);
     let mut file = private_file()
         .write(true)
@@ -100,11 +135,13 @@ fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .truncate(true)
         .open(&temporary)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
+    if durable {
+        file.sync_all()?;
+    }
     drop(file); // closed before it is renamed (Windows)
     fs::rename(&temporary, path)?;
     match path.parent() {
-        Some(parent) => sync_directory(parent),
-        None => Ok(()),
+        Some(parent) if durable => sync_directory(parent),
+        _ => Ok(()),
     }
 }

@@ -10,6 +10,9 @@ pub mod names {
     pub const LOCK: &str = "lock";
     /// The device id: 36 ASCII characters, a UUID v4 in its text form (`DEVICE_ID_LEN`).
     pub const DEVICE_ID: &str = "device_id";
+    /// The user's tracking choice (`stint_set_tracking_enabled`): the ASCII text `enabled` or
+    /// `disabled`; anything else, or no file, means no choice was made.
+    pub const TRACKING: &str = "tracking";
     /// The user and the open session, a slot file (see `slot` and `saved_session`).
     pub const SESSION: &str = "session";
     /// The journal's directory: segments, the cursor and the spare segment.
@@ -152,7 +155,8 @@ pub mod saved_session {
 /// 26  session_id string    (a string: u32 length, ABSENT for none, then UTF-8 bytes)
 /// ..  user_id    string
 /// then, by kind: session end: duration i64 (ms); custom event: name string, properties
-/// string (a JSON object); session start: nothing.
+/// string (a JSON object); session start: the device context string (JSON object members), or
+/// nothing when none is known.
 /// ```
 pub mod datapoint {
     use super::size_of;

@@ -1,13 +1,13 @@
-//! Lanes: where `log_custom_event` records without taking the tracker's lock.
+//! Lanes: where `log_custom_event` records without taking the engine's lock.
 //!
-//! Two threads recording through one lock take turns, and every call then pulls the tracker's
+//! Two threads recording through one lock take turns, and every call then pulls the engine's
 //! state (some twenty cache lines) across the cores: a call cost 2-2.5× its one-thread time. A
 //! lane is a small memory-mapped file used by one thread (threads are spread over `LANES` of
 //! them). A custom event on a session that cannot have expired is written there, as a journal
 //! record and so as kill-safe as the journal, under the lane's own lock, which no other thread
 //! normally takes.
 //!
-//! The tracker moves lane records into the journal, in time order (`Held::absorb`), before any
+//! The engine moves lane records into the journal, in time order (`Held::absorb`), before any
 //! call that may record or change the session, before sending, and when a lane is half full.
 //! Such a call holds every lane, so a lane's view of the session is replaced only when the lane
 //! is empty and no lane call is running: a lane record always belongs to the session its view
@@ -44,10 +44,10 @@ const LANE_LEN: usize = lane::LEN;
 
 /// The lanes of one data directory.
 pub(crate) struct Lanes {
-    /// `None`: lanes are off (no directory for them) and every call takes the tracker's lock.
+    /// `None`: lanes are off (no directory for them) and every call takes the engine's lock.
     dir: Option<PathBuf>,
     lanes: [Padded<Mutex<Lane>>; LANES],
-    /// The open session's last activity as the tracker last saw it: a lane stamps no event
+    /// The open session's last activity as the engine last saw it: a lane stamps no event
     /// earlier (activity never moves back) and uses it to know the session has not expired.
     last_activity: Padded<AtomicI64>,
     /// Some lane holds records not yet in the journal.
@@ -72,7 +72,7 @@ struct Lane {
     ids: IdGenerator,
 }
 
-/// What a lane may assume about the tracker; replaced only while every lane is held.
+/// What a lane may assume about the engine; replaced only while every lane is held.
 #[derive(Default)]
 struct View {
     closed: bool,
@@ -86,8 +86,8 @@ pub(crate) enum Recorded {
     /// Recorded. `first`: the first since the lanes were absorbed (delivery is not scheduled
     /// yet); `half_full`: the worker should absorb.
     Here { first: bool, half_full: bool },
-    /// Not recorded: the call must take the tracker's lock (the session may have expired, the
-    /// tracker is closed, or this lane is full or has no file).
+    /// Not recorded: the call must take the engine's lock (the session may have expired, the
+    /// engine is closed, or this lane is full or has no file).
     NotHere,
 }
 
@@ -129,7 +129,7 @@ impl Lanes {
                 file: None,
                 end: 0,
                 absorbed: 0,
-                // Closed until the tracker gives its view (`refresh`).
+                // Closed until the engine gives its view (`refresh`).
                 view: View {
                     closed: true,
                     ..View::default()
@@ -347,7 +347,7 @@ impl Held<'_> {
         }
     }
 
-    /// Gives the lanes the tracker's current view (after absorbing: a view changes only while
+    /// Gives the lanes the engine's current view (after absorbing: a view changes only while
     /// its lane holds nothing recorded under it).
     pub fn refresh(&mut self, state: &SessionState, closed: bool) {
         for lane in &mut self.lanes {
