@@ -41,7 +41,7 @@ class ConcurrencyTest : StintTestBase() {
         val perThread = 500
         val failures = runThreads(threads) { thread ->
             for (i in 0 until perThread) {
-                Stint.logCustomEvent("concurrent", mapOf("thread" to thread, "i" to i))
+                assertEquals(StintStatus.OK, Stint.logCustomEvent("concurrent", mapOf("thread" to thread, "i" to i)))
                 when (i % 100) {
                     0 -> assertEquals(session, Stint.sessionId)
                     25 -> Stint.stats
@@ -73,13 +73,15 @@ class ConcurrencyTest : StintTestBase() {
                 var i = 0
                 while (!stop.get()) {
                     try {
-                        when (i++ % 5) {
+                        // Fire-and-forget calls return their status; the queries throw.
+                        val status = when (i++ % 5) {
                             0 -> Stint.openSession()
                             1 -> Stint.logCustomEvent("racing", mapOf("thread" to index))
-                            2 -> Stint.sessionId
-                            3 -> Stint.stats
+                            2 -> { Stint.sessionId; StintStatus.OK }
+                            3 -> { Stint.stats; StintStatus.OK }
                             else -> Stint.changeUser("user-$index")
                         }
+                        if (status != StintStatus.OK && status != StintStatus.NOT_INITIALIZED) unexpected.add("status $status")
                     } catch (error: StintException) {
                         if (error.status != StintStatus.NOT_INITIALIZED) unexpected.add(error.toString())
                     } catch (error: Throwable) {
