@@ -13,16 +13,31 @@ using System.Collections.Generic;
 
 namespace StintSdk
 {
-    /// <summary>The Stint SDK. Every member may be called from any thread.</summary>
+    /// <summary>
+    /// The Stint SDK. Every member may be called from any thread.
+    ///
+    /// Initialize, Flush and Shutdown may fail in ways the app must handle: they throw
+    /// StintException. The fire-and-forget calls (OpenSession, CloseSession, ChangeUser,
+    /// LogCustomEvent, RequestImmediateDataFlush, TrackingEnabled's setter, SetTrackingEnabled,
+    /// SetNetworkEnabled, WipeData) never throw, whatever happens (a bad argument, a call before
+    /// Initialize, a missing native library): they return the StintStatus and report a failure
+    /// to the log handler (see SetLogHandler), so that analytics can never crash the game.
+    /// </summary>
     public static partial class Stint
     {
-        /// <summary>Starts Stint. Throws StintException (e.g. InvalidArgument naming the option).</summary>
+        /// <summary>
+        /// Starts Stint. Throws StintException (e.g. InvalidArgument naming the option; InternalError
+        /// if the native library cannot be loaded).
+        /// </summary>
         public static void Initialize(string apiKey, StintOptions options = null)
         {
             options = options != null ? options.Copy() : new StintOptions();
             if (options.DataDirectory == null)
                 options.DataDirectory = DefaultDataDirectory;
-            Check(Native.stint_initialize(Utf8.Encode(apiKey, "api_key"), Utf8.Encode(options.ToJson(), "options_json")));
+            byte[] key = Utf8.Encode(apiKey, "api_key");
+            byte[] json = Utf8.Encode(options.ToJson(), "options_json");
+            Check(CallNative(() => Native.stint_initialize(key, json)));
+            reportLevel = ReportLevelOf(options.LogLevel);
         }
 
         /// <summary>
@@ -32,48 +47,130 @@ namespace StintSdk
         /// </summary>
         public static void Shutdown(TimeSpan timeout)
         {
-            Check(Native.stint_shutdown(Milliseconds(timeout)));
+            uint milliseconds = Milliseconds(timeout);
+            StintStatus status = CallNative(() => Native.stint_shutdown(milliseconds));
+            // Stopped whatever the status: reports fall back to the default level.
+            reportLevel = DefaultReportLevel;
+            Check(status);
         }
 
-        /// <summary>The app came to the foreground: starts a session unless one is open.</summary>
-        public static void OpenSession()
+        /// <summary>The app came to the foreground: starts a session unless one is open. Never throws.</summary>
+        public static StintStatus OpenSession()
         {
-            Check(Native.stint_open_session());
+            return FireAndForget("OpenSession", () => Native.stint_open_session());
         }
 
-        /// <summary>The app went to the background: activity, records nothing, makes state durable.</summary>
-        public static void CloseSession()
+        /// <summary>
+        /// The app went to the background: activity, records nothing, never waits on the disk.
+        /// Never throws.
+        /// </summary>
+        public static StintStatus CloseSession()
         {
-            Check(Native.stint_close_session());
+            return FireAndForget("CloseSession", () => Native.stint_close_session());
         }
 
-        /// <summary>Sets the current user; a different user ends the open session and starts a new one.</summary>
-        public static void ChangeUser(string userId)
+        /// <summary>
+        /// Sets the current user (1-997 bytes of UTF-8); a different user ends the open session
+        /// and starts a new one. Never throws: a bad id is InvalidArgument, returned and reported.
+        /// </summary>
+        public static StintStatus ChangeUser(string userId)
         {
-            Check(Native.stint_change_user(Utf8.Encode(userId, "user_id")));
+            return FireAndForget("ChangeUser", () => Native.stint_change_user(Utf8.Encode(userId, "user_id")));
         }
 
         /// <summary>
         /// Records a custom event in the open session, if any. Property values may be strings,
         /// numbers, booleans, null, enums (as their name), dictionaries with string keys and lists.
+        /// Never throws: bad arguments are InvalidArgument, returned and reported, and record nothing.
         /// </summary>
-        public static void LogCustomEvent(string name, IDictionary<string, object> properties = null)
+        public static StintStatus LogCustomEvent(string name, IDictionary<string, object> properties = null)
         {
-            byte[] nameBytes = Utf8.Encode(name, "name");
-            string json = properties == null ? null : StintJson.Object(properties, "properties");
-            Check(Native.stint_log_custom_event(nameBytes, Utf8.Encode(json, "properties_json")));
+            return FireAndForget("LogCustomEvent", () =>
+            {
+                byte[] nameBytes = Utf8.Encode(name, "name");
+                string json = properties == null ? null : StintJson.Object(properties, "properties");
+                return Native.stint_log_custom_event(nameBytes, Utf8.Encode(json, "properties_json"));
+            });
         }
 
-        /// <summary>Asks the library to deliver queued datapoints now. Never blocks.</summary>
-        public static void RequestImmediateDataFlush()
+        /// <summary>Asks the library to deliver queued datapoints now. Never blocks, never throws.</summary>
+        public static StintStatus RequestImmediateDataFlush()
         {
-            Check(Native.stint_request_immediate_data_flush());
+            return FireAndForget("RequestImmediateDataFlush", () => Native.stint_request_immediate_data_flush());
         }
 
         /// <summary>Blocks until everything recorded so far is delivered (or durable, without a baseUrl).</summary>
         public static void Flush(TimeSpan timeout)
         {
-            Check(Native.stint_flush(Milliseconds(timeout)));
+            uint milliseconds = Milliseconds(timeout);
+            Check(CallNative(() => Native.stint_flush(milliseconds)));
+        }
+
+        /// <summary>
+        /// Whether Stint records and sends anything: the user's choice, kept in the data directory
+        /// across restarts (with RequireConsent, false until the app sets it true). Setting false
+        /// drops the open session without recording its end and deletes every undelivered
+        /// datapoint, on disk too; the fire-and-forget calls then return Ok and record nothing.
+        /// Setting true starts again: the next OpenSession starts a new session. False while Stint
+        /// is not initialized (nothing is tracked then). Neither get nor set throws; a failure is
+        /// reported to the log handler (SetTrackingEnabled also returns it).
+        /// </summary>
+        public static bool TrackingEnabled
+        {
+            get
+            {
+                bool enabled = false;
+                StintStatus status = Query("TrackingEnabled", () => Native.stint_get_tracking_enabled(out enabled));
+                return status == StintStatus.Ok && enabled;
+            }
+            set
+            {
+                SetTrackingEnabled(value);
+            }
+        }
+
+        /// <summary>Sets TrackingEnabled and returns the status. Never throws.</summary>
+        public static StintStatus SetTrackingEnabled(bool enabled)
+        {
+            return FireAndForget("SetTrackingEnabled", () => Native.stint_set_tracking_enabled(enabled));
+        }
+
+        /// <summary>
+        /// Lets the library send (true, the state each Initialize starts in) or holds every request
+        /// (false: recording goes on, a request in flight may finish, Flush throws Timeout at once).
+        /// Not persisted; for the game's own network policy (e.g. Wi-Fi only). Never throws.
+        /// </summary>
+        public static StintStatus SetNetworkEnabled(bool enabled)
+        {
+            return FireAndForget("SetNetworkEnabled", () => Native.stint_set_network_enabled(enabled));
+        }
+
+        /// <summary>
+        /// Deletes every undelivered datapoint, the saved session, the user and the device id, on
+        /// disk too (for a player's deletion request); Stint goes on with a new DeviceId, no user
+        /// and no session. Nothing recorded before is sent after it returns; the tracking choice
+        /// is kept. Never throws.
+        /// </summary>
+        public static StintStatus WipeData()
+        {
+            return FireAndForget("WipeData", () => Native.stint_wipe_data());
+        }
+
+        /// <summary>
+        /// The id of this installation (a UUID) sent with every datapoint: what a deletion request
+        /// names. Null while Stint is not initialized. Never throws.
+        /// </summary>
+        public static string DeviceId
+        {
+            get
+            {
+                var buffer = new byte[SessionIdBufferLength];
+                StintStatus status = Query("DeviceId", () => Native.stint_get_device_id(buffer, new UIntPtr((uint)buffer.Length)));
+                if (status != StintStatus.Ok)
+                    return null;
+                string id = Utf8.Decode(buffer);
+                return id.Length == 0 ? null : id;
+            }
         }
 
         /// <summary>The open session's id, or null when none is open.</summary>
@@ -128,13 +225,26 @@ namespace StintSdk
 
         /// <summary>
         /// Sets the handler of the library's log messages (null: the default, stderr or the Unity
-        /// console). Runs on the library's thread.
+        /// console). The library's messages arrive on its own thread; a fire-and-forget call that
+        /// fails reports it here on the calling thread (Warn for NotInitialized, Error otherwise),
+        /// filtered by the LogLevel option like the library's. So it may run on several threads at
+        /// once. Set even when the native library cannot be loaded: that failure is reported here.
         /// </summary>
         public static void SetLogHandler(Action<StintLogLevel, string> handler)
         {
             lock (Gate)
                 logHandler = handler;
-            Check(Native.stint_set_log_handler(LogThunk, IntPtr.Zero));
+            StintStatus status;
+            try
+            {
+                status = CallNative(() => Native.stint_set_log_handler(LogThunk, IntPtr.Zero));
+            }
+            catch (StintException e)
+            {
+                Report("SetLogHandler", e.Status, e.Message);
+                return;
+            }
+            Check(status);
             lock (Gate)
                 callbacksRegistered = true;
         }
@@ -189,10 +299,19 @@ namespace StintSdk
         }
 
         /// <summary>Lifecycle calls from StintLifecycle: never throw, and not initialised is fine.</summary>
-        internal static void LifecycleCall(string what, StintStatus status)
+        /// <summary>
+        /// Lifecycle calls from StintLifecycle: never throw, and not initialised (or, for shutdown,
+        /// a timeout: the data stays queued) is fine; other failures go to the log handler.
+        /// </summary>
+        internal static void LifecycleCall(string what, Func<StintStatus> call)
         {
-            if (status != StintStatus.Ok && status != StintStatus.NotInitialized)
-                ReportWarning(what + " failed: " + status + ": " + LastErrorMessage());
+            string message;
+            StintStatus status = Attempt(call, out message);
+            if (status == StintStatus.Ok || status == StintStatus.NotInitialized)
+                return;
+            if (what == "Shutdown" && status == StintStatus.Timeout)
+                return;
+            Report(what, status, message);
         }
 
         internal static void Check(StintStatus status)
@@ -201,6 +320,117 @@ namespace StintSdk
             {
                 string message = LastErrorMessage();
                 throw new StintException(status, message.Length > 0 ? message : "Stint call failed with " + status);
+            }
+        }
+
+        /// <summary>
+        /// Runs a native call. A native library that cannot be loaded (or lacks the function: an
+        /// older build) throws StintException(InternalError) naming the cause, so that a game
+        /// catching StintException around Initialize catches this too.
+        /// </summary>
+        private static StintStatus CallNative(Func<StintStatus> call)
+        {
+            try
+            {
+                return call();
+            }
+            catch (Exception e)
+            {
+                if (!(e is DllNotFoundException || e is EntryPointNotFoundException || e is BadImageFormatException))
+                    throw;
+                throw new StintException(StintStatus.InternalError,
+                    "the native library stint could not be loaded or lacks this function: " + e.GetType().Name + ": " + e.Message);
+            }
+        }
+
+        /// <summary>
+        /// A fire-and-forget call: nothing escapes. A non-OK status, a StintException of the binding
+        /// (a NUL in a string, a property JSON cannot hold) and any other exception (a missing
+        /// native library) are reported to the log handler and returned as a status.
+        /// </summary>
+        private static StintStatus FireAndForget(string what, Func<StintStatus> call)
+        {
+            string message;
+            StintStatus status = Attempt(call, out message);
+            if (status != StintStatus.Ok)
+                Report(what, status, message);
+            return status;
+        }
+
+        /// <summary>Like FireAndForget, for a query: NotInitialized is an answer (null, false), not reported.</summary>
+        private static StintStatus Query(string what, Func<StintStatus> call)
+        {
+            string message;
+            StintStatus status = Attempt(call, out message);
+            if (status != StintStatus.Ok && status != StintStatus.NotInitialized)
+                Report(what, status, message);
+            return status;
+        }
+
+        private static StintStatus Attempt(Func<StintStatus> call, out string message)
+        {
+            try
+            {
+                StintStatus status = CallNative(call);
+                message = status == StintStatus.Ok ? "" : LastErrorMessage();
+                return status;
+            }
+            catch (StintException e)
+            {
+                message = e.Message;
+                return e.Status;
+            }
+            catch (Exception e)
+            {
+                message = e.GetType().Name + ": " + e.Message;
+                return StintStatus.InternalError;
+            }
+        }
+
+        /// <summary>Passes a failed call to the log handler (or the default log). Never throws.</summary>
+        private static void Report(string what, StintStatus status, string message)
+        {
+            StintLogLevel level = status == StintStatus.NotInitialized ? StintLogLevel.Warn : StintLogLevel.Error;
+            if ((int)level > reportLevel)
+                return;
+            string line = what + " failed: " + status + ": " + message;
+            try
+            {
+                Action<StintLogLevel, string> handler;
+                lock (Gate)
+                    handler = logHandler;
+                if (handler != null)
+                    handler(level, line);
+                else
+                    DefaultLog(level, line);
+            }
+            catch (Exception e)
+            {
+                try
+                {
+                    ReportListenerException(e);
+                }
+                catch (Exception)
+                {
+                    // Nowhere left to report to.
+                }
+            }
+        }
+
+        private const int DefaultReportLevel = (int)StintLogLevel.Warn;
+
+        /// <summary>The LogLevel of the running instance as a number (off = 0); Warn when none runs.</summary>
+        private static volatile int reportLevel = DefaultReportLevel;
+
+        private static int ReportLevelOf(string logLevel)
+        {
+            switch (logLevel)
+            {
+                case "off": return 0;
+                case "error": return (int)StintLogLevel.Error;
+                case "info": return (int)StintLogLevel.Info;
+                case "debug": return (int)StintLogLevel.Debug;
+                default: return DefaultReportLevel;
             }
         }
 

@@ -74,6 +74,22 @@ namespace StintSdk
 
         [DllImport(LibName, CallingConvention = CallingConvention.Cdecl)]
         internal static extern IntPtr stint_version();
+
+        // C bool is one byte: I1, not the 4-byte Win32 BOOL the marshaller assumes for bool.
+        [DllImport(LibName, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern StintStatus stint_set_tracking_enabled([MarshalAs(UnmanagedType.I1)] bool enabled);
+
+        [DllImport(LibName, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern StintStatus stint_get_tracking_enabled([MarshalAs(UnmanagedType.I1)] out bool enabled);
+
+        [DllImport(LibName, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern StintStatus stint_wipe_data();
+
+        [DllImport(LibName, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern StintStatus stint_get_device_id([Out] byte[] buffer, UIntPtr bufferLen);
+
+        [DllImport(LibName, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern StintStatus stint_set_network_enabled([MarshalAs(UnmanagedType.I1)] bool enabled);
     }
 
     /// <summary>NUL-terminated UTF-8, encoded and decoded here rather than by the marshaller.</summary>

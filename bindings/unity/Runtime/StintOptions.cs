@@ -6,7 +6,8 @@ using System.Text;
 namespace StintSdk
 {
     /// <summary>
-    /// The options of Stint.Initialize; defaults are the library's. The library validates them
+    /// The options of Stint.Initialize; defaults are the library's except KeepOpenWhileForeground
+    /// (true here, false in C). The library validates them
     /// (ranges, absolute dataDirectory, https baseUrl) and names the option at fault.
     /// </summary>
     public sealed class StintOptions
@@ -14,8 +15,12 @@ namespace StintSdk
         /// <summary>A session ends after this long without activity (1 ..= 31536000).</summary>
         public int SessionTimeoutInSeconds { get; set; } = 1800;
 
-        /// <summary>Never expire a session while the app is in the foreground.</summary>
-        public bool KeepOpenWhileForeground { get; set; } = false;
+        /// <summary>
+        /// Never expire a session while the app is in the foreground. True here, as in other
+        /// mobile SDKs: a game in the foreground never loses its session to an idle stretch (a
+        /// cut-scene, a menu). The C API's default is false (web semantics).
+        /// </summary>
+        public bool KeepOpenWhileForeground { get; set; } = true;
 
         /// <summary>
         /// Absolute path, created 0700. Null: in Unity Application.persistentDataPath + "/stint",
@@ -35,7 +40,19 @@ namespace StintSdk
         /// <summary>"off", "error", "warn", "info" or "debug".</summary>
         public string LogLevel { get; set; } = "warn";
 
-        /// <summary>The options JSON passed to stint_initialize (null members are left out).</summary>
+        /// <summary>
+        /// With no saved choice in the data directory, start with tracking disabled until the game
+        /// sets Stint.TrackingEnabled = true (the player's consent). A saved choice wins.
+        /// </summary>
+        public bool RequireConsent { get; set; } = false;
+
+        /// <summary>The game's version, sent with each session start (1-64 printable bytes). Null: not sent.</summary>
+        public string AppVersion { get; set; }
+
+        /// <summary>
+        /// The options JSON passed to stint_initialize (null members, and RequireConsent when false,
+        /// the library's default, are left out).
+        /// </summary>
         public string ToJson()
         {
             var json = new StringBuilder(256);
@@ -50,6 +67,10 @@ namespace StintSdk
             StintJson.Member(json, "maxQueuedDatapoints", MaxQueuedDatapoints, "options");
             if (LogLevel != null)
                 StintJson.Member(json, "logLevel", LogLevel, "options");
+            if (RequireConsent)
+                StintJson.Member(json, "requireConsent", true, "options");
+            if (AppVersion != null)
+                StintJson.Member(json, "appVersion", AppVersion, "options");
             json.Append('}');
             return json.ToString();
         }
