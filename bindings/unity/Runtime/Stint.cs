@@ -399,10 +399,23 @@ namespace StintSdk
                 Action<StintLogLevel, string> handler;
                 lock (Gate)
                     handler = logHandler;
-                if (handler != null)
-                    handler(level, line);
+                // A handler whose own Stint call fails is not called again for it (no endless loop).
+                if (handler != null && !reporting)
+                {
+                    reporting = true;
+                    try
+                    {
+                        handler(level, line);
+                    }
+                    finally
+                    {
+                        reporting = false;
+                    }
+                }
                 else
+                {
                     DefaultLog(level, line);
+                }
             }
             catch (Exception e)
             {
@@ -416,6 +429,10 @@ namespace StintSdk
                 }
             }
         }
+
+        /// <summary>True on a thread while it runs the log handler for a report.</summary>
+        [ThreadStatic]
+        private static bool reporting;
 
         private const int DefaultReportLevel = (int)StintLogLevel.Warn;
 

@@ -543,6 +543,19 @@ namespace StintSdk.Tests
         }
 
         [Test]
+        public void ALogHandlerWhoseOwnCallFailsIsNotCalledAgainForIt()
+        {
+            int calls = 0;
+            Stint.SetLogHandler((level, message) =>
+            {
+                Interlocked.Increment(ref calls);
+                Stint.LogCustomEvent("from the handler"); // fails too: to the default log, not here
+            });
+            Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "OpenSession");
+            Assert.Equal(1, Volatile.Read(ref calls), "one report, no loop");
+        }
+
+        [Test]
         public void WithLogLevelOffAFailedCallIsNotReported()
         {
             var logs = RecordLogs();

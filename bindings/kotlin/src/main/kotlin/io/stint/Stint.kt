@@ -363,6 +363,9 @@ object Stint {
         StintStatus.INTERNAL_ERROR to "$error"
     }
 
+    /** True on a thread while it runs the log handler for a report. */
+    private val reporting = ThreadLocal<Boolean>()
+
     /** Passes a failed fire-and-forget call to the log handler, or stderr without one. Never throws. */
     private fun report(what: String, status: StintStatus, message: String) {
         val level = if (status == StintStatus.NOT_INITIALIZED) StintLogLevel.WARN else StintLogLevel.ERROR
@@ -370,8 +373,14 @@ object Stint {
         val line = "$what failed: $status: $message"
         try {
             val handler = logHandler
-            if (handler != null) {
-                handler(level, line)
+            // A handler whose own Stint call fails is not called again for it (no endless loop).
+            if (handler != null && reporting.get() != true) {
+                reporting.set(true)
+                try {
+                    handler(level, line)
+                } finally {
+                    reporting.set(false)
+                }
             } else {
                 System.err.println("stint [${level.jsonName}] $line")
             }

@@ -88,6 +88,18 @@ class StatusTest : StintTestBase() {
     }
 
     @Test
+    fun aLogHandlerWhoseOwnCallFailsIsNotCalledAgainForIt() {
+        val seen = Inbox<String>()
+        Stint.setLogHandler { _, message ->
+            seen.add(message)
+            Stint.logCustomEvent("from the handler") // fails too: reported to stderr, not here
+        }
+        assertEquals(StintStatus.NOT_INITIALIZED, Stint.openSession())
+        assertTrue(seen.next("the report").startsWith("openSession failed"))
+        assertTrue("one report, no loop: ${seen.drain()}", seen.isEmpty())
+    }
+
+    @Test
     fun aLibraryThatCannotBeLoadedMakesFireAndForgetCallsFailQuietlyAndInitializeThrowStintException() {
         // A file that is not a shared library: loading it throws UnsatisfiedLinkError.
         val notALibrary = File(temp, "libnot-stint.so")
