@@ -1023,7 +1023,7 @@ namespace StintSdk.Tests
         }
 
         [Test]
-        public void AppVersionIsAcceptedAndABadOneNamed()
+        public void AppVersionReachesTheCollectorWithTheSessionStartAndABadOneIsNamed()
         {
             var options = Options(withCollector: false);
             options.AppVersion = new string('v', 65);
@@ -1032,8 +1032,14 @@ namespace StintSdk.Tests
             options.AppVersion = "1.0\n";
             Assert.Throws(StintStatus.InvalidArgument, () => Stint.Initialize(ApiKey, options), "appVersion with a control character");
             options.AppVersion = "3.1.4 (build 15)";
+            options.BaseUrl = Collector.Url;
             Stint.Initialize(ApiKey, options);
+            string user = UniqueUser("versioned");
+            Stint.ChangeUser(user);
             Assert.Equal(StintStatus.Ok, Stint.OpenSession(), "runs with a good appVersion");
+            Stint.Flush(Long);
+            var start = Collector.Datapoints().Single(d => (string)d["user_id"] == user && (string)d["name"] == "ss");
+            Assert.Equal("3.1.4 (build 15)", ((Dictionary<string, object>)start["data"])["app_version"], "the session start carries it");
             Stint.Shutdown(Long);
         }
 

@@ -50,19 +50,19 @@ extension StintOptions.LogLevel {
 
 /// The session listener and the log handler, each registered through its registry.
 enum Callbacks {
-    static let sessionListeners = CallbackRegistry<(StintSessionEvent) -> Void> { userData in
+    static let sessionListeners = CallbackRegistry<(StintSessionEvent) -> Void>(register: { userData in
         if let userData = userData {
             return stint_set_session_listener(sessionListenerTrampoline, userData)
         }
         return stint_set_session_listener(nil, nil)
-    }
+    })
 
-    static let logHandlers = CallbackRegistry<(StintOptions.LogLevel, String) -> Void> { userData in
+    static let logHandlers = CallbackRegistry<(StintOptions.LogLevel, String) -> Void>(register: { userData in
         if let userData = userData {
             return stint_set_log_handler(logHandlerTrampoline, userData)
         }
         return stint_set_log_handler(nil, nil)
-    }
+    })
 }
 
 /// Registers closure boxes with the library through `register` (a box's pointer, or nil to

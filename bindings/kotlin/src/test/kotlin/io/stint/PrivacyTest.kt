@@ -127,7 +127,7 @@ class PrivacyTest : StintTestBase() {
     }
 
     @Test
-    fun appVersionIsAcceptedAndABadOneNamed() {
+    fun appVersionReachesTheCollectorWithTheSessionStartAndABadOneIsNamed() {
         val error = assertThrowsStatus(StintStatus.INVALID_ARGUMENT) {
             Stint.initialize("kotlin-privacy-key", StintOptions(dataDirectory = dataDirectory, appVersion = "x".repeat(65)))
         }
@@ -135,7 +135,15 @@ class PrivacyTest : StintTestBase() {
         assertThrowsStatus(StintStatus.INVALID_ARGUMENT) {
             Stint.initialize("kotlin-privacy-key", StintOptions(dataDirectory = dataDirectory, appVersion = "1.0\n"))
         }
-        Stint.initialize("kotlin-privacy-key", StintOptions(dataDirectory = dataDirectory, appVersion = "3.1.4 (build 15)"))
+        TestCollector.reset()
+        Stint.initialize(
+            "kotlin-privacy-key",
+            StintOptions(dataDirectory = dataDirectory, baseUrl = TestCollector.url, appVersion = "3.1.4 (build 15)")
+        )
         assertEquals(StintStatus.OK, Stint.openSession())
+        val session = Stint.sessionId
+        Stint.flush(PATIENCE)
+        val start = TestCollector.datapoints().single { it["session_id"] == session && it["name"] == "ss" }
+        assertEquals("the session start carries it", "3.1.4 (build 15)", (start["data"] as Map<*, *>)["app_version"])
     }
 }
