@@ -327,7 +327,7 @@ impl Tracker {
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
         {
             let inner = self.shared.lock_open()?;
-            if !inner.network {
+            if !inner.network && self.shared.config.base_url.is_some() {
                 return Err(Error::Timeout(format!(
                     "the network is disabled (stint_set_network_enabled(false)): nothing is sent; \
                      {} datapoints stay queued",
