@@ -218,7 +218,7 @@ namespace StintSdk
             }
             // Always (re-)registering the same thunk makes concurrent setters agree, and the
             // library returns only once a call to the previous listener has finished.
-            Check(Native.stint_set_session_listener(SessionThunk, IntPtr.Zero));
+            Check(CallNative(() => Native.stint_set_session_listener(SessionThunk, IntPtr.Zero)));
             lock (Gate)
                 callbacksRegistered = true;
         }

@@ -29,6 +29,22 @@ namespace StintSdk
                 pendingEvents.Clear();
                 reRegister = callbacksRegistered;
             }
+            try
+            {
+                ResetNativeState(reRegister);
+            }
+            catch (Exception e)
+            {
+                // A player without the native library for its platform: Stint stays off, the
+                // game runs on (Initialize will say why).
+                if (!(e is DllNotFoundException || e is EntryPointNotFoundException || e is BadImageFormatException))
+                    throw;
+                ReportWarning("the native library stint could not be loaded: " + e.GetType().Name + ": " + e.Message);
+            }
+        }
+
+        private static void ResetNativeState(bool reRegister)
+        {
             // Callbacks of an unloaded domain must never be called: clear them first.
             Native.stint_set_session_listener(null, IntPtr.Zero);
             Native.stint_set_log_handler(null, IntPtr.Zero);
@@ -55,8 +71,17 @@ namespace StintSdk
         /// <summary>Runs before the domain unloads: the library must not call into it any more.</summary>
         internal static void OnDomainUnloading()
         {
-            Native.stint_set_session_listener(null, IntPtr.Zero);
-            Native.stint_set_log_handler(null, IntPtr.Zero);
+            try
+            {
+                Native.stint_set_session_listener(null, IntPtr.Zero);
+                Native.stint_set_log_handler(null, IntPtr.Zero);
+            }
+            catch (Exception e)
+            {
+                // No native library: it holds no callbacks to clear.
+                if (!(e is DllNotFoundException || e is EntryPointNotFoundException || e is BadImageFormatException))
+                    throw;
+            }
             lock (Gate)
             {
                 callbacksRegistered = false;

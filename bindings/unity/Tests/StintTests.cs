@@ -574,7 +574,7 @@ namespace StintSdk.Tests
         {
             // A child process with no libstint on its library path: every DllImport fails to load.
             string output = RunSelf("missing-library", libraryPath: "/nonexistent");
-            Assert.Equal("OpenSession=InternalError LogCustomEvent=InternalError WipeData=InternalError TrackingEnabled=False DeviceId=null Initialize threw InternalError",
+            Assert.Equal("OpenSession=InternalError LogCustomEvent=InternalError WipeData=InternalError TrackingEnabled=False DeviceId=null Initialize threw InternalError DomainHooks=ok",
                 string.Join(" ", output.Split('\n').Where(l => l.Length > 0 && !l.StartsWith("log ")).ToArray()), "what each call did");
             var reports = output.Split('\n').Where(l => l.StartsWith("log ")).ToList();
             Assert.Equal("SetLogHandler OpenSession LogCustomEvent WipeData TrackingEnabled DeviceId",
@@ -1154,6 +1154,17 @@ namespace StintSdk.Tests
             catch (Exception e)
             {
                 add("Initialize threw " + e.GetType().Name);
+            }
+            try
+            {
+                // What Unity runs at start-up and at a domain reload: a warning, no exception.
+                Stint.OnDomainLoaded();
+                Stint.OnDomainUnloading();
+                add("DomainHooks=ok");
+            }
+            catch (Exception e)
+            {
+                add("DomainHooks threw " + e.GetType().Name);
             }
             lock (lines)
                 foreach (string line in lines)
