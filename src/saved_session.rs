@@ -33,6 +33,12 @@ impl SavedSession {
         self.file.write(&self.buffer);
     }
 
+    /// `save`, leaving nothing of earlier states in the file (data wiped).
+    pub fn scrub(&mut self, state: &SessionState) {
+        encode(state, &mut self.buffer);
+        self.file.scrub(&self.buffer);
+    }
+
     pub fn sync(&self) -> std::io::Result<()> {
         self.file.sync()
     }

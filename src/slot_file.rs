@@ -44,6 +44,17 @@ impl SlotFile {
         bytes[0..8].copy_from_slice(&self.generation.to_le_bytes());
     }
 
+    /// Writes `value` into both slots, zeroing what follows it: nothing of an earlier value is
+    /// left in the file (data wiped).
+    pub fn scrub(&mut self, value: &[u8]) {
+        for _ in 0..2 {
+            self.write(value);
+            let slot = (self.generation % 2) as usize;
+            self.map.bytes_mut()[slot * SLOT_LEN + HEADER + value.len()..(slot + 1) * SLOT_LEN]
+                .fill(0);
+        }
+    }
+
     pub fn sync(&self) -> io::Result<()> {
         self.map.sync()
     }
@@ -66,6 +77,20 @@ fn read_slot(bytes: &[u8]) -> Option<(u64, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrubbing_leaves_nothing_of_earlier_values() {
+        let dir = crate::test_support::temp_dir("slot-scrub");
+        let path = dir.join("s");
+        let (mut file, _) = SlotFile::open(&path).unwrap();
+        file.write(b"a-long-secret-value");
+        file.write(b"another-long-secret");
+        file.scrub(b"x");
+        drop(file);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"secret"));
+        assert_eq!(SlotFile::open(&path).unwrap().1.as_deref(), Some(&b"x"[..]));
+    }
 
     #[test]
     fn the_newest_value_survives_reopening() {

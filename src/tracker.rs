@@ -641,7 +641,7 @@ impl Shared {
         let _ = self.absorb(inner, lanes, None);
         let erased = inner.journal.erase_all();
         inner.erasures += 1;
-        inner.saved_session.save(&inner.session);
+        inner.saved_session.scrub(&inner.session);
         inner.delivery = Delivery::default();
         inner.last_failure = None;
         log::debug(|| format!("erased {erased} undelivered datapoints"));

@@ -5,6 +5,7 @@
 mod common;
 
 use std::ffi::{c_char, c_void, CStr};
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,20 @@ fn run_child(test: &str, role: &str, envs: &[(&str, String)]) {
         stdout.contains("CHILD OK"),
         "child {role} did not finish:\n{stdout}"
     );
+}
+
+/// `spawn_child`, with a pipe to the child's stdin.
+fn spawn_child_with_stdin(test: &str, role: &str, envs: &[(&str, String)]) -> std::process::Child {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("STINT_CHILD_ROLE", role)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    command.spawn().unwrap()
 }
 
 /// Every byte under `dir`, for checking that erased data is gone from the disk.
@@ -227,7 +242,12 @@ fn a_wipe_erases_data_user_session_and_device_id_on_disk_too() {
             assert_eq!(new_device.len(), 36);
             assert_ne!(new_device, old_device);
             assert!(tracking_enabled(), "the tracking choice is kept");
-            // Stint goes on: a new session, with no user.
+            // Stint goes on: a new session, with no user. (Checked on disk before this run
+            // saves anything else: the wipe alone must leave nothing of the user behind.)
+            println!("WIPED");
+            std::io::Write::flush(&mut std::io::stdout()).unwrap();
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).unwrap();
             assert_eq!(stint_open_session(), StintStatus::Ok);
             assert_ne!(session_id().unwrap(), old_session);
             assert_eq!(event("after-wipe", None), StintStatus::Ok);
@@ -252,9 +272,28 @@ fn a_wipe_erases_data_user_session_and_device_id_on_disk_too() {
             let _turn = serial();
             let dir = fresh_dir("wipe");
             let envs = [("STINT_DIR", dir.display().to_string())];
-            let output = spawn_child(WIPE, "record-then-wipe", &envs)
-                .wait_with_output()
-                .unwrap();
+            let mut child = spawn_child_with_stdin(WIPE, "record-then-wipe", &envs);
+            let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            while !line.contains("WIPED") {
+                line.clear();
+                let read = std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+                assert!(read > 0, "child died before the wipe");
+            }
+            for gone in ["secret-before-wipe", "wiped-user-alice"] {
+                assert!(
+                    !on_disk(&dir, gone),
+                    "{gone} is still on disk right after a wipe"
+                );
+            }
+            writeln!(child.stdin.take().unwrap(), "go").unwrap();
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+            let output = child.wait_with_output().unwrap();
+            let output = std::process::Output {
+                stdout: rest.into_bytes(),
+                ..output
+            };
             let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
             assert!(stdout.contains("CHILD OK"), "{stdout}");
             let line = |prefix: &str| {
