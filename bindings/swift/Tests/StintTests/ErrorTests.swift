@@ -48,7 +48,9 @@ final class ErrorTests: StintTestCase {
     func testBadArgumentsReachTheLogHandlerAsErrorsNamingThem() throws {
         let logs = LogRecorder()
         Stint.setLogHandler { level, message in logs.append(level, message) }
-        try startStint()
+        var options = makeOptions()
+        options.logLevel = .warn  // makeOptions() is quiet (.off), which would hide the reports too
+        try Stint.initialize(apiKey: "swift-test-key", options: options)
         assertFailure(Stint.changeUser(""), .invalidArgument, messageContains: "user_id")
         assertFailure(Stint.logCustomEvent("when", properties: ["date": Date()]), .invalidArgument)
         let reports = logs.reports
