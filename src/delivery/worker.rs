@@ -286,3 +286,141 @@ fn settle<E: Engine>(engine: &E, state: &mut E::State, outcome: Outcome) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The worker's decisions against a fake engine: no storage, no network, no clock.
+
+    use super::*;
+    use parking_lot::Mutex;
+
+    const BASE_URL: &str = "https://collector.example/?token=secret";
+
+    #[derive(Default)]
+    struct FakeState {
+        delivery: Delivery,
+        settled: Vec<(u64, Settled)>,
+        pending: bool,
+    }
+
+    #[derive(Default)]
+    struct Fake {
+        state: Mutex<FakeState>,
+    }
+
+    impl Engine for Fake {
+        type State = FakeState;
+
+        fn lock(&self) -> MutexGuard<'_, FakeState> {
+            self.state.lock()
+        }
+        fn notify(&self) {}
+        fn sleep(&self, _: &mut MutexGuard<'_, FakeState>, _: Option<Instant>) {}
+        fn base_url(&self) -> Option<&str> {
+            Some(BASE_URL)
+        }
+        fn stopping(_: &FakeState) -> bool {
+            false
+        }
+        fn may_send(_: &FakeState) -> bool {
+            true
+        }
+        fn erasures(_: &FakeState) -> u64 {
+            0
+        }
+        fn device_id(_: &FakeState) -> String {
+            "device".into()
+        }
+        fn delivery(state: &mut FakeState) -> &mut Delivery {
+            &mut state.delivery
+        }
+        fn jitter(_: &mut FakeState) -> f64 {
+            0.5
+        }
+        fn next_due(&self, _: &FakeState) -> Option<Instant> {
+            None
+        }
+        fn has_pending(&self, state: &FakeState) -> bool {
+            state.pending
+        }
+        fn end_expired_session(&self, _: &mut MutexGuard<'_, FakeState>) {}
+        fn sync_if_due(&self, _: &mut MutexGuard<'_, FakeState>) -> bool {
+            false
+        }
+        fn prepare_spare(&self, _: &mut MutexGuard<'_, FakeState>) -> bool {
+            false
+        }
+        fn absorb_if_wanted(&self, _: &mut FakeState) -> bool {
+            false
+        }
+        fn absorb_lanes(&self, _: &mut FakeState) -> bool {
+            true
+        }
+        fn oldest_batch(_: &FakeState, _: usize) -> Option<StoredBatch> {
+            None
+        }
+        fn settle(state: &mut FakeState, last_seq: u64, how: Settled) -> u64 {
+            state.settled.push((last_seq, how));
+            1
+        }
+    }
+
+    /// Settles a request of `count` datapoints through seq 7 with `outcome`.
+    fn settle_request(engine: &Fake, count: usize, outcome: Outcome) {
+        let mut state = engine.lock();
+        state.delivery.in_flight = Some(InFlight {
+            last_seq: 7,
+            count,
+            single_id: None,
+        });
+        settle(engine, &mut state, outcome);
+    }
+
+    #[test]
+    fn a_refused_batch_is_halved_and_a_refused_single_datapoint_dropped() {
+        let engine = Fake::default();
+        settle_request(&engine, 10, Outcome::Rejected { status: 400 });
+        {
+            let state = engine.lock();
+            assert!(
+                state.settled.is_empty(),
+                "nothing is dropped while bisecting"
+            );
+            assert_eq!(state.delivery.batch_limit, 5);
+            assert!(state.delivery.requested, "the halves go at once");
+        }
+        settle_request(&engine, 1, Outcome::TooLarge);
+        assert_eq!(engine.lock().settled, [(7, Settled::Dropped)]);
+    }
+
+    #[test]
+    fn a_failure_is_kept_without_the_url_query_until_a_delivery() {
+        let engine = Fake::default();
+        let reason = format!("connecting to {BASE_URL}: refused");
+        settle_request(
+            &engine,
+            3,
+            Outcome::Retry {
+                reason,
+                retry_after: None,
+            },
+        );
+        {
+            let state = engine.lock();
+            let kept = state.delivery.last_failure.as_deref().unwrap();
+            assert_eq!(kept, "connecting to https://collector.example/: refused");
+            assert!(state.settled.is_empty(), "a failed batch is kept");
+        }
+        settle_request(&engine, 3, Outcome::Delivered);
+        let state = engine.lock();
+        assert_eq!(state.settled, [(7, Settled::Delivered)]);
+        assert_eq!(state.delivery.last_failure, None);
+    }
+
+    #[test]
+    fn an_outcome_without_a_request_in_flight_changes_nothing() {
+        let engine = Fake::default();
+        settle(&engine, &mut engine.lock(), Outcome::Delivered);
+        assert!(engine.lock().settled.is_empty());
+    }
+}
