@@ -50,6 +50,8 @@ pub struct Datapoint {
     pub duration: Option<f64>,
     /// `data.n` of a custom event.
     pub custom_name: Option<String>,
+    /// The device and app a session started on (`ss` only; empty otherwise).
+    pub context: SessionContext,
     /// The datapoint exactly as received.
     pub raw: Value,
 }
@@ -62,6 +64,41 @@ impl Datapoint {
             Kind::SessionEnd => "se",
             Kind::Custom => "ce",
         }
+    }
+}
+
+/// The keys an `ss` datapoint's `data` may carry about the device and app, each optional.
+pub const CONTEXT_KEYS: [&str; 6] = [
+    "app_version",
+    "os_name",
+    "os_version",
+    "device_model",
+    "arch",
+    "locale",
+];
+
+/// `data` of a session start: whichever of [`CONTEXT_KEYS`] the SDK knew on its platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionContext {
+    pub app_version: Option<String>,
+    pub os_name: Option<String>,
+    pub os_version: Option<String>,
+    pub device_model: Option<String>,
+    pub arch: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl SessionContext {
+    /// The values in [`CONTEXT_KEYS`] order.
+    pub fn values(&self) -> [Option<&str>; 6] {
+        [
+            self.app_version.as_deref(),
+            self.os_name.as_deref(),
+            self.os_version.as_deref(),
+            self.device_model.as_deref(),
+            self.arch.as_deref(),
+            self.locale.as_deref(),
+        ]
     }
 }
 
@@ -176,6 +213,20 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
         Kind::Custom => Some(required_string(data_field("n"), &format!("{path}.data.n"))?),
         _ => None,
     };
+    let context = match kind {
+        Kind::SessionStart => {
+            let text = |key: &str| optional_string(data_field(key), &format!("{path}.data.{key}"));
+            SessionContext {
+                app_version: text("app_version")?,
+                os_name: text("os_name")?,
+                os_version: text("os_version")?,
+                device_model: text("device_model")?,
+                arch: text("arch")?,
+                locale: text("locale")?,
+            }
+        }
+        _ => SessionContext::default(),
+    };
     Ok(Datapoint {
         id,
         kind,
@@ -184,6 +235,7 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
         user_id,
         duration,
         custom_name,
+        context,
         raw: event.clone(),
     })
 }
@@ -344,6 +396,31 @@ mod tests {
         assert!(rejection_of(events_not_array).starts_with("events"));
 
         assert!(rejection_of(json!([])).contains("object"));
+    }
+
+    #[test]
+    fn a_session_start_carries_its_device_context() {
+        let start = json!({"id": ID, "name": "ss", "time": 1.0, "session_id": SESSION,
+            "user_id": null, "data": {"app_version": "2.4.1", "os_name": "Android",
+            "os_version": "14", "device_model": "Pixel 8", "arch": "aarch64", "locale": "de-DE"}});
+        let batch = validate(&batch_with(start.clone())).unwrap();
+        let context = &batch.events[0].context;
+        assert_eq!(context.app_version.as_deref(), Some("2.4.1"));
+        assert_eq!(context.os_name.as_deref(), Some("Android"));
+        assert_eq!(context.locale.as_deref(), Some("de-DE"));
+        assert_eq!(context.values().iter().flatten().count(), 6);
+
+        // Each key is optional; one that is present must be a string.
+        let mut partial = start.clone();
+        partial["data"] = json!({"os_name": "Linux"});
+        let batch = validate(&batch_with(partial)).unwrap();
+        assert_eq!(batch.events[0].context.app_version, None);
+        let mut wrong = start;
+        wrong["data"]["os_version"] = json!(14);
+        assert_eq!(
+            rejection_of(batch_with(wrong)),
+            "events[0].data.os_version: expected a string, got a number"
+        );
     }
 
     #[test]
