@@ -3,6 +3,7 @@
 
 use flate2::read::GzDecoder;
 use serde_json::Value;
+use std::fmt::Display;
 use std::io::Read;
 
 /// A gzip body may not inflate past this (a compression bomb would otherwise fill memory).
@@ -52,8 +53,8 @@ pub struct Datapoint {
     pub custom_name: Option<String>,
     /// The device and app a session started on (`ss` only; empty otherwise).
     pub context: SessionContext,
-    /// The datapoint exactly as received.
-    pub raw: Value,
+    /// The datapoint as received, as JSON text (written here, before any lock is taken).
+    pub raw: String,
 }
 
 impl Datapoint {
@@ -168,13 +169,13 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
         .as_object()
         .ok_or_else(|| Rejection::bad_request(format!("{path}: expected an object")))?;
     let field = |name: &str| object.get(name).unwrap_or(&Value::Null);
-    let id = required_string(field("id"), &format!("{path}.id"))?;
+    let id = required_string(field("id"), format_args!("{path}.id"))?;
     if !is_uuid(&id) {
         return Err(Rejection::bad_request(format!(
             "{path}.id: expected a UUID, got {id:?}"
         )));
     }
-    let name = required_string(field("name"), &format!("{path}.name"))?;
+    let name = required_string(field("name"), format_args!("{path}.name"))?;
     let kind = match name.as_str() {
         "ss" => Kind::SessionStart,
         "se" => Kind::SessionEnd,
@@ -185,21 +186,21 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
             )))
         }
     };
-    let time = required_number(field("time"), &format!("{path}.time"))?;
-    let session_id = optional_string(field("session_id"), &format!("{path}.session_id"))?;
+    let time = required_number(field("time"), format_args!("{path}.time"))?;
+    let session_id = optional_string(field("session_id"), format_args!("{path}.session_id"))?;
     if kind != Kind::Custom && session_id.is_none() {
         return Err(Rejection::bad_request(format!(
             "{path}.session_id: required for \"{name}\""
         )));
     }
-    let user_id = optional_string(field("user_id"), &format!("{path}.user_id"))?;
+    let user_id = optional_string(field("user_id"), format_args!("{path}.user_id"))?;
     let data = field("data")
         .as_object()
         .ok_or_else(|| Rejection::bad_request(format!("{path}.data: expected an object")))?;
     let data_field = |name: &str| data.get(name).unwrap_or(&Value::Null);
     let duration = match kind {
         Kind::SessionEnd => {
-            let duration = required_number(data_field("d"), &format!("{path}.data.d"))?;
+            let duration = required_number(data_field("d"), format_args!("{path}.data.d"))?;
             if duration < 0.0 {
                 return Err(Rejection::bad_request(format!(
                     "{path}.data.d: a session length cannot be negative ({duration})"
@@ -210,12 +211,16 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
         _ => None,
     };
     let custom_name = match kind {
-        Kind::Custom => Some(required_string(data_field("n"), &format!("{path}.data.n"))?),
+        Kind::Custom => Some(required_string(
+            data_field("n"),
+            format_args!("{path}.data.n"),
+        )?),
         _ => None,
     };
     let context = match kind {
         Kind::SessionStart => {
-            let text = |key: &str| optional_string(data_field(key), &format!("{path}.data.{key}"));
+            let text =
+                |key: &str| optional_string(data_field(key), format_args!("{path}.data.{key}"));
             SessionContext {
                 app_version: text("app_version")?,
                 os_name: text("os_name")?,
@@ -236,11 +241,13 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
         duration,
         custom_name,
         context,
-        raw: event.clone(),
+        raw: event.to_string(),
     })
 }
 
-fn required_string(value: &Value, path: &str) -> Result<String, Rejection> {
+// Paths are `impl Display` (often `format_args!`) so that no message is formatted unless a
+// field is actually wrong: validation runs for every datapoint of every batch.
+fn required_string(value: &Value, path: impl Display) -> Result<String, Rejection> {
     match value {
         Value::String(s) => Ok(s.clone()),
         Value::Null => Err(Rejection::bad_request(format!("{path}: missing"))),
@@ -251,14 +258,14 @@ fn required_string(value: &Value, path: &str) -> Result<String, Rejection> {
     }
 }
 
-fn optional_string(value: &Value, path: &str) -> Result<Option<String>, Rejection> {
+fn optional_string(value: &Value, path: impl Display) -> Result<Option<String>, Rejection> {
     match value {
         Value::Null => Ok(None),
         _ => required_string(value, path).map(Some),
     }
 }
 
-fn required_number(value: &Value, path: &str) -> Result<f64, Rejection> {
+fn required_number(value: &Value, path: impl Display) -> Result<f64, Rejection> {
     match value {
         Value::Number(n) => n
             .as_f64()
@@ -353,7 +360,10 @@ mod tests {
         assert_eq!(batch.events[1].duration, Some(123.333));
         assert_eq!(batch.events[2].custom_name.as_deref(), Some("level_up"));
         assert_eq!(batch.events[0].user_id, None);
-        assert_eq!(batch.events[1].raw, session_end());
+        assert_eq!(
+            serde_json::from_str::<Value>(&batch.events[1].raw).unwrap(),
+            session_end()
+        );
     }
 
     #[test]

@@ -139,7 +139,7 @@ impl Collector {
         listener.set_nonblocking(true)?;
         let store = Store::open(&options.database).map_err(|error| {
             std::io::Error::other(format!(
-                "cannot open the database {:?}: {error}",
+                "cannot open the database {}: {error}",
                 options.database
             ))
         })?;
@@ -169,6 +169,11 @@ impl Collector {
     /// "http://127.0.0.1:PORT": the SDK's base URL, and the dashboard's address.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The address of the "App Usage" page of a user (`None`: the anonymous user) on a device.
+    pub fn user_page_url(&self, device_id: &str, user_id: Option<&str>) -> String {
+        format!("{}{}", self.url(), dashboard::user_link(device_id, user_id))
     }
 
     /// Accepted datapoints, de-duplicated by id, in arrival order, exactly as sent.

@@ -57,10 +57,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let database = match &options.database {
-        Database::Memory => "in memory (kept until exit)".to_string(),
-        Database::File(path) => path.display().to_string(),
-    };
+    let database = options.database.to_string();
     let port = options.port;
     let collector = match Collector::start_with(options) {
         Ok(collector) => collector,

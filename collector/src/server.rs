@@ -338,7 +338,7 @@ fn route(shared: &Shared, request: &Request) -> Reply {
         ("/api/v3/data", _, "POST") => return handle_data(shared, request),
         ("/" | "/index.html", true, _) => {
             let query = request.param("q").unwrap_or_default();
-            overview(shared, &query).map(|overview| {
+            overview(shared).map(|overview| {
                 Reply::Respond(Response::html(
                     200,
                     dashboard::overview_page(&overview.view(&query)),
@@ -468,7 +468,7 @@ impl OverviewData {
     }
 }
 
-fn overview(shared: &Shared, _query: &str) -> rusqlite::Result<OverviewData> {
+fn overview(shared: &Shared) -> rusqlite::Result<OverviewData> {
     let store = shared.store();
     Ok(OverviewData {
         users: store.users()?,
@@ -488,7 +488,7 @@ fn live(shared: &Shared, request: &Request) -> rusqlite::Result<Value> {
         }
         _ => {
             let query = request.param("q").unwrap_or_default();
-            let data = overview(shared, &query)?;
+            let data = overview(shared)?;
             dashboard::overview_fragment(&data.view(&query))
         }
     };
@@ -502,18 +502,19 @@ fn handle_data(shared: &Shared, request: &Request) -> Reply {
     let summary = parsed.as_ref().map(batch::summarize).unwrap_or_default();
     let validated: Result<Batch, Rejection> = parsed.and_then(|body| batch::validate(&body));
 
-    let (fault, commit_before_fault, delay, refused) = {
+    let (fault, commit_before_fault, delay, accepted) = {
         let mut state = shared.state();
         let fault = state.faults.take_request_fault();
-        let refused = match &validated {
-            Err(r) => Some((r.status, r.message.clone())),
-            Ok(batch) => state.faults.batch_rejection(batch),
+        // Without a per-request fault: the batch, or why it is refused.
+        let accepted: Result<&Batch, (u16, String)> = match &validated {
+            Err(r) => Err((r.status, r.message.clone())),
+            Ok(batch) => state.faults.batch_rejection(batch).map_or(Ok(batch), Err),
         };
         (
             fault,
             state.faults.commit_before_fault,
             Duration::from_millis(state.faults.response_delay_ms),
-            refused,
+            accepted,
         )
     };
     // Stored before the request is logged, so whoever sees the log entry sees the data.
@@ -534,8 +535,8 @@ fn handle_data(shared: &Shared, request: &Request) -> Reply {
                 Err(error) => (500, database_error(error)),
             }
         }
-        None => match (&validated, refused) {
-            (Ok(batch), None) => match ingest(batch) {
+        None => match accepted {
+            Ok(batch) => match ingest(batch) {
                 Ok(outcome) => {
                     let body =
                         json!({"accepted": batch.events.len(), "duplicates": outcome.duplicates});
@@ -543,11 +544,10 @@ fn handle_data(shared: &Shared, request: &Request) -> Reply {
                 }
                 Err(error) => (500, database_error(error)),
             },
-            (_, Some((status, message))) => {
+            Err((status, message)) => {
                 rejection = Some(message.clone());
                 (status, Reply::Respond(Response::text(status, message)))
             }
-            (Err(_), None) => unreachable!("an invalid batch is always refused"),
         },
     };
     shared.state().requests.push(RequestRecord {

@@ -222,6 +222,15 @@ pub enum Database {
     File(std::path::PathBuf),
 }
 
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Memory => f.write_str("in memory (kept until exit)"),
+            Database::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 pub struct Store {
     conn: Connection,
     /// Cached so that polling a count never scans the table.
@@ -276,7 +285,7 @@ impl Store {
                     datapoint.name(),
                     datapoint.time,
                     datapoint.session_id,
-                    datapoint.raw.to_string(),
+                    datapoint.raw,
                 ])?;
             if inserted == 0 {
                 outcome.duplicates += 1;
