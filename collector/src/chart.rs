@@ -57,7 +57,8 @@ aria-label=\"{title}\">",
         );
     }
     let slot = plot_width / bars.len().max(1) as f64;
-    let bar_width = (slot * 0.78).max(1.0);
+    // Few bars stay bar-shaped instead of filling the plot.
+    let bar_width = (slot * 0.78).clamp(1.0, 64.0);
     // Label every bar when they fit, otherwise every n-th one (always the last).
     let label_every = (bars.len() as f64 / 12.0).ceil().max(1.0) as usize;
     for (index, bar) in bars.iter().enumerate() {
