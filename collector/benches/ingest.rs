@@ -191,9 +191,16 @@ fn main() {
     let wire_bytes: usize = bodies.iter().map(Vec::len).sum();
     let requests = Arc::new(bodies);
 
+    // STINT_BENCH_DB=path keeps the database afterwards (to try the dashboard on it).
+    let kept = std::env::var_os("STINT_BENCH_DB").map(std::path::PathBuf::from);
     let dir = std::env::temp_dir().join(format!("stint-collector-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("bench.db");
+    let db = kept.clone().unwrap_or_else(|| dir.join("bench.db"));
+    if kept.is_some() {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+    }
     let collector = Collector::start_with(CollectorOptions::default().with_db_file(&db)).unwrap();
     println!(
         "sending {} batches ({:.1} MB JSON, {:.1} MB gzipped) with {clients} clients to {} ...",
@@ -233,8 +240,28 @@ fn main() {
         resent_datapoints as f64 / elapsed.as_secs_f64()
     );
     let db_bytes = std::fs::metadata(&db).map_or(0, |m| m.len())
-        + std::fs::metadata(dir.join("bench.db-wal")).map_or(0, |m| m.len());
+        + std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len());
     println!("database: {:.1} MB", db_bytes as f64 / 1e6);
+
+    // What a dashboard poll costs on this much data (the pages read under the same lock as
+    // ingest, so this is also how long one poll holds ingest up).
+    for path in [
+        "/api/live?view=overview",
+        "/api/live?view=user&device=device-7&user=user-7",
+    ] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").into_bytes();
+        let stream = TcpStream::connect(("127.0.0.1", collector.port())).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut best = Duration::MAX;
+        for _ in 0..5 {
+            let started = Instant::now();
+            writer.write_all(&request).unwrap();
+            assert_eq!(read_status(&mut reader), 200);
+            best = best.min(started.elapsed());
+        }
+        println!("GET {path}: {:.1} ms (best of 5)", best.as_secs_f64() * 1e3);
+    }
     drop(collector);
     let _ = std::fs::remove_dir_all(&dir);
 }
