@@ -24,9 +24,17 @@ use std::fmt::Write;
 /// How many days a per-day chart spans at most (the most recent ones).
 pub const MAX_DAYS_SHOWN: i64 = 60;
 
+/// How many users the overview lists at most (the most recently active that match the search).
+pub const USERS_LISTED: usize = 200;
+
 /// What the overview shows.
 pub struct Overview<'a> {
+    /// The users listed: matching the search, most recently active first, each with its
+    /// latest session only.
     pub users: &'a [UserSummary],
+    /// How many users match the search in all.
+    pub matching: usize,
+    pub total_users: usize,
     pub days: &'a [DayCount],
     pub datapoints: usize,
     /// The search, as typed ("" for none).
@@ -67,7 +75,7 @@ pub fn overview_fragment(overview: &Overview) -> String {
     let _ = write!(
         html,
         "<section class=\"metrics\">{}{}{}</section>",
-        metric("metric-users", "Users", overview.users.len() as u64, None),
+        metric("metric-users", "Users", overview.total_users as u64, None),
         metric("metric-sessions", "Sessions", sessions, None),
         metric(
             "metric-datapoints",
@@ -101,7 +109,16 @@ pub fn overview_fragment(overview: &Overview) -> String {
     for user in overview.users {
         html.push_str(&user_row(user, matches_query(user, overview.query)));
     }
-    if overview.users.is_empty() {
+    if overview.matching > overview.users.len() {
+        let _ = write!(
+            html,
+            "<tr class=\"more\"><td colspan=\"9\">{} more: the {} most recently active are \
+listed; search to find the others.</td></tr>",
+            overview.matching - overview.users.len(),
+            overview.users.len()
+        );
+    }
+    if overview.total_users == 0 {
         html.push_str(
             "<tr class=\"empty\"><td colspan=\"9\">No data yet: point the SDK at this \
 collector.</td></tr>",
@@ -570,6 +587,8 @@ mod tests {
         let users = [user(Some("alice")), user(None)];
         let page = overview_page(&Overview {
             users: &users,
+            matching: users.len(),
+            total_users: users.len(),
             days: &[day(20_418, 3)],
             datapoints: 7,
             query: "",
@@ -586,6 +605,17 @@ mod tests {
         assert!(page.contains("href=\"/user?device=dev\"><em>anonymous</em>"));
         assert!(page.contains("data-day=\"2025-11-26\" data-value=\"3\""));
         assert!(page.contains("id=\"metric-datapoints\" data-value=\"7\""));
+        assert!(!page.contains("class=\"more\""));
+        let capped = overview_page(&Overview {
+            users: &users,
+            matching: 250,
+            total_users: 300,
+            days: &[],
+            datapoints: 0,
+            query: "",
+        });
+        assert!(capped.contains("id=\"metric-users\" data-value=\"300\""));
+        assert!(capped.contains("248 more: the 2 most recently active are listed"));
         assert!(!page.contains("{{"));
     }
 
@@ -594,6 +624,8 @@ mod tests {
         let users = [user(Some("alice")), user(Some("bob"))];
         let page = overview_page(&Overview {
             users: &users,
+            matching: users.len(),
+            total_users: users.len(),
             days: &[],
             datapoints: 0,
             query: "ALI",
@@ -650,6 +682,8 @@ mod tests {
         let users = [hostile.clone()];
         let page = overview_page(&Overview {
             users: &users,
+            matching: users.len(),
+            total_users: users.len(),
             days: &[],
             datapoints: 0,
             query: "\"><i>",
@@ -672,6 +706,8 @@ mod tests {
     fn says_so_when_there_is_no_data() {
         let page = overview_page(&Overview {
             users: &[],
+            matching: 0,
+            total_users: 0,
             days: &[],
             datapoints: 0,
             query: "",

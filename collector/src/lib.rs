@@ -143,7 +143,13 @@ impl Collector {
                 options.database
             ))
         })?;
-        let shared = Arc::new(Shared::new(store));
+        let reader = store::open_reader(&options.database).map_err(|error| {
+            std::io::Error::other(format!(
+                "cannot open the database {}: {error}",
+                options.database
+            ))
+        })?;
+        let shared = Arc::new(Shared::new(store, reader));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("stint-collector")
@@ -179,8 +185,7 @@ impl Collector {
     /// Accepted datapoints, de-duplicated by id, in arrival order, exactly as sent.
     pub fn datapoints(&self) -> Vec<serde_json::Value> {
         self.shared
-            .store()
-            .datapoints()
+            .read(|reader| reader.datapoints())
             .expect("reading the collector's database")
     }
 
@@ -213,8 +218,7 @@ impl Collector {
     /// The same document as `GET /api/users`.
     pub fn users_json(&self) -> serde_json::Value {
         self.shared
-            .store()
-            .users_json()
+            .read(|reader| reader.users_json())
             .expect("reading the collector's database")
     }
 

@@ -8,7 +8,7 @@
 use crate::batch::{self, Batch, Rejection};
 use crate::dashboard::{self, Overview, UserKey};
 use crate::faults::{Faults, RequestFault, HUGE_BODY_BYTES};
-use crate::store::Store;
+use crate::store::{Reader, Store};
 use crate::RequestRecord;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -34,6 +34,9 @@ const ENDLESS_BODY_CAP: usize = 1 << 30;
 pub(crate) struct Shared {
     state: Mutex<State>,
     store: Mutex<Store>,
+    /// A second connection for the pages and the API, for a file database (WAL): reads then
+    /// never wait for ingest, nor ingest for them.
+    reader: Option<Mutex<rusqlite::Connection>>,
     stopping: AtomicBool,
     /// A duplicate of every open connection's socket, for `shut_down_connections`.
     connections: Mutex<HashMap<u64, Arc<TcpStream>>>,
@@ -55,10 +58,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(store: Store) -> Shared {
+    pub fn new(store: Store, reader: Option<rusqlite::Connection>) -> Shared {
         Shared {
             state: Mutex::new(State::default()),
             store: Mutex::new(store),
+            reader: reader.map(Mutex::new),
             stopping: AtomicBool::new(false),
             connections: Mutex::new(HashMap::new()),
         }
@@ -70,6 +74,14 @@ impl Shared {
 
     pub fn store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+
+    /// Runs queries on the read connection, or on the writer's when there is no other.
+    pub fn read<T>(&self, query: impl FnOnce(&Reader) -> T) -> T {
+        match &self.reader {
+            Some(conn) => query(&Reader::new(&lock(conn))),
+            None => query(&self.store().reader()),
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -338,7 +350,7 @@ fn route(shared: &Shared, request: &Request) -> Reply {
         ("/api/v3/data", _, "POST") => return handle_data(shared, request),
         ("/" | "/index.html", true, _) => {
             let query = request.param("q").unwrap_or_default();
-            overview(shared).map(|overview| {
+            overview(shared, &query).map(|overview| {
                 Reply::Respond(Response::html(
                     200,
                     dashboard::overview_page(&overview.view(&query)),
@@ -357,8 +369,7 @@ fn route(shared: &Shared, request: &Request) -> Reply {
                     user_id: user_id.as_deref(),
                 };
                 shared
-                    .store()
-                    .user_usage(&device_id, user_id.as_deref())
+                    .read(|reader| reader.user_usage(&device_id, user_id.as_deref()))
                     .map(|usage| {
                         let status = if usage.is_some() { 200 } else { 404 };
                         Reply::Respond(Response::html(
@@ -369,27 +380,23 @@ fn route(shared: &Shared, request: &Request) -> Reply {
             }
         },
         ("/api/live", true, _) => live(shared, request).map(ok),
-        ("/api/overview", true, _) => {
-            let store = shared.store();
-            store.days().map(|days| {
-                ok(json!({
-                    "sessions_per_day": crate::store::days_json(&days),
-                    "datapoints": store.datapoint_count(),
-                }))
-            })
-        }
+        ("/api/overview", true, _) => shared.read(|reader| reader.days()).map(|days| {
+            ok(json!({
+                "sessions_per_day": crate::store::days_json(&days),
+                "datapoints": shared.store().datapoint_count(),
+            }))
+        }),
         ("/api/user", true, _) => {
             let device_id = request.param("device").unwrap_or_default();
             let user_id = request.param("user");
             shared
-                .store()
-                .user_usage(&device_id, user_id.as_deref())
+                .read(|reader| reader.user_usage(&device_id, user_id.as_deref()))
                 .map(|usage| match usage {
                     Some(usage) => ok(usage.to_json()),
                     None => Reply::Respond(Response::text(404, "no such user on that device")),
                 })
         }
-        ("/api/users", true, _) => shared.store().users_json().map(ok),
+        ("/api/users", true, _) => shared.read(|reader| reader.users_json()).map(ok),
         ("/api/stats", true, _) => {
             let (datapoints, received_total) = {
                 let store = shared.store();
@@ -402,11 +409,10 @@ fn route(shared: &Shared, request: &Request) -> Reply {
             })))
         }
         ("/api/datapoints", true, _) => {
-            let store = shared.store();
-            store.datapoints().map(|datapoints| {
+            shared.read(|reader| reader.datapoints()).map(|datapoints| {
                 ok(json!({
                     "datapoints": datapoints,
-                    "received_total": store.received_total(),
+                    "received_total": shared.store().received_total(),
                 }))
             })
         }
@@ -450,9 +456,11 @@ fn route(shared: &Shared, request: &Request) -> Reply {
     result.unwrap_or_else(database_error)
 }
 
-/// What the overview is made of, read under one lock.
+/// What the overview is made of.
 struct OverviewData {
     users: Vec<crate::store::UserSummary>,
+    matching: usize,
+    total_users: usize,
     days: Vec<crate::store::DayCount>,
     datapoints: usize,
 }
@@ -461,6 +469,8 @@ impl OverviewData {
     fn view<'a>(&'a self, query: &'a str) -> Overview<'a> {
         Overview {
             users: &self.users,
+            matching: self.matching,
+            total_users: self.total_users,
             days: &self.days,
             datapoints: self.datapoints,
             query,
@@ -468,12 +478,18 @@ impl OverviewData {
     }
 }
 
-fn overview(shared: &Shared) -> rusqlite::Result<OverviewData> {
-    let store = shared.store();
+fn overview(shared: &Shared, query: &str) -> rusqlite::Result<OverviewData> {
+    let (users, matching, total_users, days) = shared.read(|reader| -> rusqlite::Result<_> {
+        let (users, matching) = reader.overview_users(query, dashboard::USERS_LISTED)?;
+        let (_, total_users) = reader.overview_users("", 0)?;
+        Ok((users, matching, total_users, reader.days()?))
+    })?;
     Ok(OverviewData {
-        users: store.users()?,
-        days: store.days()?,
-        datapoints: store.datapoint_count(),
+        users,
+        matching,
+        total_users,
+        days,
+        datapoints: shared.store().datapoint_count(),
     })
 }
 
@@ -483,12 +499,12 @@ fn live(shared: &Shared, request: &Request) -> rusqlite::Result<Value> {
         Some("user") => {
             let device_id = request.param("device").unwrap_or_default();
             let user_id = request.param("user");
-            let usage = shared.store().user_usage(&device_id, user_id.as_deref())?;
+            let usage = shared.read(|reader| reader.user_usage(&device_id, user_id.as_deref()))?;
             dashboard::user_fragment(usage.as_ref())
         }
         _ => {
             let query = request.param("q").unwrap_or_default();
-            let data = overview(shared)?;
+            let data = overview(shared, &query)?;
             dashboard::overview_fragment(&data.view(&query))
         }
     };

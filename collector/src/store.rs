@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     user_pk      INTEGER NOT NULL REFERENCES users (user_pk),  -- who it started under
     first_seq    INTEGER NOT NULL,           -- its first datapoint's arrival
     started_at   REAL,                       -- ss time; NULL until the ss arrives
+    start_day    INTEGER,                    -- its UTC day, days since 1970-01-01
     ended_at     REAL,                       -- se time; NULL while open
     duration     REAL,                       -- se data.d
     starts       INTEGER NOT NULL DEFAULT 0, -- ss datapoints received
@@ -66,8 +67,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     locale       TEXT,
     PRIMARY KEY (device_id, session_id)
 );
-CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_pk, started_at);
-CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions (started_at);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_pk, start_day);
+CREATE INDEX IF NOT EXISTS sessions_by_day ON sessions (start_day, user_pk);
 CREATE TABLE IF NOT EXISTS custom_events (
     user_pk INTEGER NOT NULL REFERENCES users (user_pk),
     name    TEXT NOT NULL,
@@ -337,9 +338,9 @@ impl Store {
                         let [app_version, os_name, os_version, device_model, arch, locale] =
                             datapoint.context.values();
                         tx.prepare_cached(
-                            "UPDATE sessions SET started_at = ?3, starts = starts + 1,
-                                app_version = ?4, os_name = ?5, os_version = ?6,
-                                device_model = ?7, arch = ?8, locale = ?9
+                            "UPDATE sessions SET started_at = ?3, start_day = ?10,
+                                starts = starts + 1, app_version = ?4, os_name = ?5,
+                                os_version = ?6, device_model = ?7, arch = ?8, locale = ?9
                              WHERE device_id = ?1 AND session_id = ?2",
                         )?
                         .execute(params![
@@ -352,6 +353,7 @@ impl Store {
                             device_model,
                             arch,
                             locale,
+                            day_of(datapoint.time),
                         ])?;
                     } else {
                         let duration = datapoint.duration.unwrap_or(0.0);
@@ -405,6 +407,49 @@ impl Store {
         Ok(())
     }
 
+    pub fn datapoint_count(&self) -> usize {
+        self.datapoint_count
+    }
+
+    /// Datapoints in accepted batches, duplicates included.
+    pub fn received_total(&self) -> usize {
+        self.received_total
+    }
+
+    /// The read side on the writer's own connection (an in-memory database has no other).
+    pub fn reader(&self) -> Reader<'_> {
+        Reader { conn: &self.conn }
+    }
+}
+
+/// Opens a second connection for reading, when the database is a file: in WAL mode it reads
+/// the last committed state while the writer goes on, so a dashboard never holds up ingest.
+pub fn open_reader(database: &Database) -> rusqlite::Result<Option<Connection>> {
+    match database {
+        Database::Memory => Ok(None),
+        Database::File(path) => {
+            let conn = open_file(path)?;
+            conn.pragma_update(None, "query_only", true)?;
+            Ok(Some(conn))
+        }
+    }
+}
+
+/// The UTC day of a Unix time, days since 1970-01-01 (floored, also before 1970).
+fn day_of(time: f64) -> i64 {
+    (time / 86_400.0).floor() as i64
+}
+
+/// Every query the pages and the API make, on whichever connection reads.
+pub struct Reader<'a> {
+    conn: &'a Connection,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(conn: &'a Connection) -> Reader<'a> {
+        Reader { conn }
+    }
+
     /// De-duplicated datapoints in arrival order, exactly as received.
     pub fn datapoints(&self) -> rusqlite::Result<Vec<Value>> {
         let mut statement = self
@@ -418,15 +463,6 @@ impl Store {
             })
         })
         .collect()
-    }
-
-    pub fn datapoint_count(&self) -> usize {
-        self.datapoint_count
-    }
-
-    /// Datapoints in accepted batches, duplicates included.
-    pub fn received_total(&self) -> usize {
-        self.received_total
     }
 
     /// Every (device, user) row in order of first appearance, with its sessions and events.
@@ -462,17 +498,30 @@ impl Store {
                  FROM sessions WHERE user_pk = ?1",
             )?
             .query_row([user_pk], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
-        // Most recent first by start time; a session known only by its end sorts by that;
-        // ties fall back to arrival order.
-        let last_sessions = self
-            .conn
+        let last_sessions = self.last_sessions(user_pk, LAST_SESSIONS_SHOWN)?;
+        let custom_events = self.custom_events(user_pk)?;
+        Ok(UserSummary {
+            device_id,
+            user_id,
+            sessions: sessions as u64,
+            sessions_ended: sessions_ended as u64,
+            total_time,
+            last_sessions,
+            custom_events,
+        })
+    }
+
+    /// Most recent first by start time; a session known only by its end sorts by that; ties
+    /// fall back to arrival order.
+    fn last_sessions(&self, user_pk: i64, limit: usize) -> rusqlite::Result<Vec<SessionSummary>> {
+        self.conn
             .prepare_cached(
                 "SELECT session_id, started_at, ended_at, duration, app_version, os_name,
                         os_version, device_model, arch, locale
                  FROM sessions WHERE user_pk = ?1
                  ORDER BY COALESCE(started_at, ended_at) DESC, first_seq DESC LIMIT ?2",
             )?
-            .query_map(params![user_pk, LAST_SESSIONS_SHOWN as i64], |row| {
+            .query_map(params![user_pk, limit as i64], |row| {
                 Ok(SessionSummary {
                     session_id: row.get(0)?,
                     start: row.get(1)?,
@@ -488,23 +537,16 @@ impl Store {
                     },
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let custom_events = self
-            .conn
+            .collect()
+    }
+
+    fn custom_events(&self, user_pk: i64) -> rusqlite::Result<BTreeMap<String, u64>> {
+        self.conn
             .prepare_cached("SELECT name, count FROM custom_events WHERE user_pk = ?1")?
             .query_map([user_pk], |row| {
                 Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))
             })?
-            .collect::<rusqlite::Result<BTreeMap<String, u64>>>()?;
-        Ok(UserSummary {
-            device_id,
-            user_id,
-            sessions: sessions as u64,
-            sessions_ended: sessions_ended as u64,
-            total_time,
-            last_sessions,
-            custom_events,
-        })
+            .collect()
     }
 
     /// Sessions started per day and the users active that day, across all users; only days
@@ -515,13 +557,10 @@ impl Store {
 
     fn day_counts(&self, user_pk: Option<i64>) -> rusqlite::Result<Vec<DayCount>> {
         let mut statement = self.conn.prepare_cached(
-            // The UTC day, floored (also before 1970), without SQLite's optional math functions.
-            "SELECT CAST(julianday(date(started_at, 'unixepoch')) - 2440587.5 AS INTEGER) AS day,
-                    COUNT(*),
-                    COUNT(DISTINCT user_pk)
+            "SELECT start_day, COUNT(*), COUNT(DISTINCT user_pk)
              FROM sessions
-             WHERE started_at IS NOT NULL AND (?1 IS NULL OR user_pk = ?1)
-             GROUP BY day ORDER BY day",
+             WHERE start_day IS NOT NULL AND (?1 IS NULL OR user_pk = ?1)
+             GROUP BY start_day ORDER BY start_day",
         )?;
         let rows = statement.query_map([user_pk], |row| {
             Ok(DayCount {
@@ -561,6 +600,62 @@ impl Store {
             days,
             duration_histogram,
         }))
+    }
+
+    /// The users the overview lists: those matching `query` (a case-insensitive part of the
+    /// user id, "anonymous" or the device id; "" for all), most recently active first, at most
+    /// `limit`, each with its latest session only; and how many match in all.
+    pub fn overview_users(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> rusqlite::Result<(Vec<UserSummary>, usize)> {
+        let query = query.trim().to_lowercase();
+        const MATCHES: &str = "(?1 = '' OR instr(lower(COALESCE(u.user_id, 'anonymous')), ?1) > 0
+                                OR instr(lower(u.device_id), ?1) > 0)";
+        let matching: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM users u WHERE {MATCHES}"))?
+            .query_row([&query], |row| row.get(0))?;
+        let rows = self
+            .conn
+            .prepare_cached(&format!(
+                "WITH totals AS (
+                     SELECT user_pk, SUM(starts) AS starts, SUM(ends) AS ends,
+                            SUM(ended_time) AS ended_time,
+                            MAX(COALESCE(started_at, ended_at)) AS last_active
+                     FROM sessions GROUP BY user_pk)
+                 SELECT u.user_pk, u.device_id, u.user_id, COALESCE(t.starts, 0),
+                        COALESCE(t.ends, 0), COALESCE(t.ended_time, 0.0)
+                 FROM users u LEFT JOIN totals t ON t.user_pk = u.user_pk
+                 WHERE {MATCHES}
+                 ORDER BY t.last_active DESC NULLS LAST, u.user_pk
+                 LIMIT ?2"
+            ))?
+            .query_map(params![query, limit as i64], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    UserSummary {
+                        device_id: row.get(1)?,
+                        user_id: row.get(2)?,
+                        sessions: row.get::<_, i64>(3)? as u64,
+                        sessions_ended: row.get::<_, i64>(4)? as u64,
+                        total_time: row.get(5)?,
+                        last_sessions: Vec::new(),
+                        custom_events: BTreeMap::new(),
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let users = rows
+            .into_iter()
+            .map(|(pk, mut user)| {
+                user.last_sessions = self.last_sessions(pk, 1)?;
+                user.custom_events = self.custom_events(pk)?;
+                Ok(user)
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((users, matching as usize))
     }
 }
 
@@ -642,7 +737,7 @@ mod tests {
                 ],
             ))
             .unwrap();
-        let users = store.users().unwrap();
+        let users = store.reader().users().unwrap();
         assert_eq!(users.len(), 2);
         let alice = &users[0];
         assert_eq!((alice.sessions, alice.sessions_ended), (2, 1));
@@ -689,10 +784,10 @@ mod tests {
                 duplicates: 2
             }
         );
-        assert_eq!(store.datapoints().unwrap().len(), 2);
+        assert_eq!(store.reader().datapoints().unwrap().len(), 2);
         assert_eq!(store.datapoint_count(), 2);
         assert_eq!(store.received_total(), 4);
-        let users = store.users().unwrap();
+        let users = store.reader().users().unwrap();
         assert_eq!((users[0].sessions, users[0].total_time), (1, 1.0));
     }
 
@@ -705,7 +800,7 @@ mod tests {
                 vec![ss(1, "s1", None, 1.0), se(2, "s1", Some("bob"), 9.0, 8.0)],
             ))
             .unwrap();
-        let users = store.users().unwrap();
+        let users = store.reader().users().unwrap();
         assert_eq!(users.len(), 1);
         assert_eq!(users[0].user_id, None);
         assert_eq!((users[0].sessions, users[0].sessions_ended), (1, 1));
@@ -721,7 +816,7 @@ mod tests {
         store
             .ingest(&batch("dev", vec![ss(1, "s1", Some("a"), 1.0)]))
             .unwrap();
-        let user = &store.users().unwrap()[0];
+        let user = &store.reader().users().unwrap()[0];
         assert_eq!(user.last_sessions.len(), 1);
         assert_eq!(user.last_sessions[0].start, Some(1.0));
         assert_eq!(user.last_sessions[0].end, Some(9.0));
@@ -737,13 +832,13 @@ mod tests {
         store
             .ingest(&batch("dev2", vec![ss(100, "s0", Some("a"), 1.0)]))
             .unwrap();
-        let users = store.users().unwrap();
+        let users = store.reader().users().unwrap();
         assert_eq!(users.len(), 2);
         assert_eq!(users[0].sessions, 25);
         assert_eq!(users[0].last_sessions.len(), LAST_SESSIONS_SHOWN);
         assert_eq!(users[0].last_sessions[0].session_id, "s24");
         assert_eq!(users[1].sessions, 1);
-        let json = store.users_json().unwrap();
+        let json = store.reader().users_json().unwrap();
         assert_eq!(json["users"][1]["device_id"], "dev2");
         assert_eq!(json["users"][0]["last_sessions"][0]["end"], Value::Null);
     }
@@ -755,7 +850,7 @@ mod tests {
         start["data"] = json!({"app_version": "3.1.0", "os_name": "iOS", "os_version": "17.5",
                                "device_model": "iPhone15,2", "arch": "arm64", "locale": "fr-FR"});
         store.ingest(&batch("dev", vec![start])).unwrap();
-        let session = &store.users().unwrap()[0].last_sessions[0];
+        let session = &store.reader().users().unwrap()[0].last_sessions[0];
         assert_eq!(session.context.app_version.as_deref(), Some("3.1.0"));
         assert_eq!(session.os().as_deref(), Some("iOS 17.5"));
         let json = session.to_json();
@@ -781,7 +876,7 @@ mod tests {
                 ],
             ))
             .unwrap();
-        let days = store.days().unwrap();
+        let days = store.reader().days().unwrap();
         assert_eq!(
             days,
             [
@@ -797,12 +892,51 @@ mod tests {
                 },
             ]
         );
-        let usage = store.user_usage("dev", Some("a")).unwrap().unwrap();
+        let usage = store
+            .reader()
+            .user_usage("dev", Some("a"))
+            .unwrap()
+            .unwrap();
         assert_eq!(usage.days.iter().map(|d| d.sessions).sum::<u64>(), 3);
         // 45 s falls in "30 s–1 min", 7195 s in the last bucket.
         assert_eq!(usage.duration_histogram, [0, 0, 1, 0, 0, 0, 0, 1]);
-        assert!(store.user_usage("dev", Some("nobody")).unwrap().is_none());
-        assert!(store.user_usage("dev", None).unwrap().is_none());
+        assert!(store
+            .reader()
+            .user_usage("dev", Some("nobody"))
+            .unwrap()
+            .is_none());
+        assert!(store.reader().user_usage("dev", None).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_overview_lists_the_most_recently_active_matching_users() {
+        let mut store = memory();
+        let events: Vec<Value> = (0..5)
+            .map(|i| {
+                ss(
+                    i,
+                    &format!("s{i}"),
+                    Some(&format!("user{i}")),
+                    f64::from(100 * i),
+                )
+            })
+            .chain([ce(50, "x", None)])
+            .collect();
+        store.ingest(&batch("dev", events)).unwrap();
+        let reader = store.reader();
+        let (users, matching) = reader.overview_users("", 3).unwrap();
+        assert_eq!(matching, 6);
+        let names: Vec<_> = users.iter().map(|u| u.user_id.as_deref()).collect();
+        assert_eq!(names, [Some("user4"), Some("user3"), Some("user2")]);
+        assert_eq!(users[0].last_sessions.len(), 1);
+        assert_eq!(users[0].sessions, 1);
+        let (users, matching) = reader.overview_users(" USER1 ", 10).unwrap();
+        assert_eq!((users.len(), matching), (1, 1));
+        // The anonymous row (no sessions) sorts last and is found by "anonymous".
+        let (users, _) = reader.overview_users("anon", 10).unwrap();
+        assert_eq!(users[0].user_id, None);
+        assert_eq!(users[0].custom_events["x"], 1);
+        assert_eq!(reader.overview_users("DEV", 10).unwrap().1, 6);
     }
 
     #[test]
@@ -831,11 +965,11 @@ mod tests {
             .ingest(&batch("dev", vec![ce(2, "x", Some("a"))]))
             .unwrap();
         assert_eq!(again.duplicates, 1);
-        let users = store.users().unwrap();
+        let users = store.reader().users().unwrap();
         assert_eq!(users.len(), 1);
         assert_eq!(users[0].custom_events["x"], 1);
         store.reset().unwrap();
-        assert_eq!(store.users().unwrap().len(), 0);
+        assert_eq!(store.reader().users().unwrap().len(), 0);
         assert_eq!(store.received_total(), 0);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
