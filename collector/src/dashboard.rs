@@ -1,6 +1,7 @@
 //! The dashboard's pages, rendered on the server so that every number is in the first response
 //! (a `--dump-dom` check sees it without waiting for scripts), then kept live by a small inline
-//! script that polls `GET /api/live` and swaps in the re-rendered `#live` fragment.
+//! script that polls `GET /api/live` every second and swaps in the re-rendered `#live`
+//! fragment; the poll carries the revision it shows, and an unchanged one gets no fragment.
 //!
 //! - `/` (overview): sessions per day and daily active users across all users as charts, and
 //!   the users with a search box (`?q=` filters on the server too).
@@ -471,6 +472,8 @@ const PAGE: &str = r##"<!DOCTYPE html>
 "use strict";
 (function () {
   var live = document.getElementById("live");
+  // The search the shown fragment was rendered for (a new one needs a new fragment).
+  var lastQuery = new URL(location.href).searchParams.get("q");
   var search = document.getElementById("search");
   var status = document.getElementById("status");
   function matches(row, query) {
@@ -495,21 +498,27 @@ const PAGE: &str = r##"<!DOCTYPE html>
       history.replaceState(null, "", url);
     });
   }
-  var shownHtml = null;
+  // What the shown fragment was rendered from: none yet, so the first poll re-renders.
+  var revision = null;
   function refresh() {
     var url = new URL("/api/live" + location.search, location.href);
     url.searchParams.set("view", document.body.dataset.view);
+    // The server answers without the fragment when the data has not changed since.
+    if (revision !== null && url.searchParams.get("q") === lastQuery) {
+      url.searchParams.set("revision", revision);
+    }
     fetch(url, { cache: "no-store" }).then(function (response) {
       if (!response.ok) throw new Error("HTTP " + response.status);
       return response.json();
     }).then(function (data) {
       // The fragment is rendered and escaped by the server, like the first response.
-      if (data.html !== shownHtml) {
+      if (typeof data.html === "string") {
         live.innerHTML = data.html;
-        shownHtml = data.html;
+        live.dataset.rendered = "live";
         applySearch();
       }
-      live.dataset.rendered = "live";
+      revision = data.revision;
+      lastQuery = url.searchParams.get("q");
       status.className = "";
       status.textContent = data.datapoints + " datapoints · updated " + new Date().toLocaleTimeString();
     }).catch(function () {

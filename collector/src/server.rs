@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     /// A second connection for the pages and the API, for a file database (WAL): reads then
     /// never wait for ingest, nor ingest for them.
     reader: Option<Mutex<rusqlite::Connection>>,
+    /// When this collector started (ns since the epoch), to tell its revisions from another's.
+    started: u128,
     stopping: AtomicBool,
     /// A duplicate of every open connection's socket, for `shut_down_connections`.
     connections: Mutex<HashMap<u64, Arc<TcpStream>>>,
@@ -63,6 +65,9 @@ impl Shared {
             state: Mutex::new(State::default()),
             store: Mutex::new(store),
             reader: reader.map(Mutex::new),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
             stopping: AtomicBool::new(false),
             connections: Mutex::new(HashMap::new()),
         }
@@ -74,6 +79,12 @@ impl Shared {
 
     pub fn store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+
+    /// Identifies the data the pages show: this collector's start and its store's revision,
+    /// so a page left open across a restart refreshes.
+    pub fn revision(&self) -> String {
+        format!("{}-{}", self.started, self.store().revision())
     }
 
     /// Runs queries on the read connection, or on the writer's when there is no other.
@@ -495,6 +506,12 @@ fn overview(shared: &Shared, query: &str) -> rusqlite::Result<OverviewData> {
 
 /// `GET /api/live?view=overview|user&...`: the page's `#live` fragment, re-rendered.
 fn live(shared: &Shared, request: &Request) -> rusqlite::Result<Value> {
+    // Taken before reading: a change racing the read shows up at the next poll.
+    let revision = shared.revision();
+    let datapoints = shared.store().datapoint_count();
+    if request.param("revision").as_deref() == Some(revision.as_str()) {
+        return Ok(json!({"revision": revision, "datapoints": datapoints}));
+    }
     let html = match request.param("view").as_deref() {
         Some("user") => {
             let device_id = request.param("device").unwrap_or_default();
@@ -508,7 +525,7 @@ fn live(shared: &Shared, request: &Request) -> rusqlite::Result<Value> {
             dashboard::overview_fragment(&data.view(&query))
         }
     };
-    Ok(json!({"html": html, "datapoints": shared.store().datapoint_count()}))
+    Ok(json!({"html": html, "revision": revision, "datapoints": datapoints}))
 }
 
 fn handle_data(shared: &Shared, request: &Request) -> Reply {

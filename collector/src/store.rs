@@ -237,6 +237,8 @@ pub struct Store {
     /// Cached so that polling a count never scans the table.
     datapoint_count: usize,
     received_total: usize,
+    /// Counts the changes a page could show (a batch with new datapoints, a reset).
+    revision: u64,
     /// (device, user) -> `users.user_pk`, filled as rows are looked up.
     user_keys: HashMap<(String, Option<String>), i64>,
 }
@@ -259,6 +261,7 @@ impl Store {
             conn,
             datapoint_count: datapoint_count as usize,
             received_total: received_total as usize,
+            revision: 0,
             user_keys: HashMap::new(),
         })
     }
@@ -389,6 +392,7 @@ impl Store {
         // Only what the database now holds goes into the caches.
         self.user_keys.extend(new_users);
         self.datapoint_count += outcome.new;
+        self.revision += u64::from(outcome.new > 0);
         self.received_total += batch.events.len();
         Ok(outcome)
     }
@@ -403,8 +407,14 @@ impl Store {
         )?;
         self.user_keys.clear();
         self.datapoint_count = 0;
+        self.revision += 1;
         self.received_total = 0;
         Ok(())
+    }
+
+    /// Changes when what the pages show may have changed (not when only duplicates arrived).
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     pub fn datapoint_count(&self) -> usize {

@@ -250,6 +250,38 @@ fn the_overview_charts_all_users_per_day_and_lists_them() {
 }
 
 #[test]
+fn a_poll_of_unchanged_data_gets_no_fragment_and_new_data_gets_one() {
+    let collector = collector_with_scenario();
+    let live = "/api/live?view=user&device=phone-1&user=maya";
+    let first = get(collector.port(), live).json();
+    assert!(first["html"]
+        .as_str()
+        .unwrap()
+        .contains("id=\"metric-sessions\" data-value=\"6\""));
+    let revision = first["revision"].as_str().unwrap().to_string();
+    let same = format!("{live}&revision={revision}");
+    assert_eq!(
+        get(collector.port(), &same).json(),
+        json!({"revision": revision, "datapoints": 16})
+    );
+    // Duplicates change nothing a page shows.
+    assert_eq!(post_batch(collector.port(), &scenario()[0]).status, 200);
+    assert!(get(collector.port(), &same).json().get("html").is_none());
+    // A new session does.
+    let new_day = batch(
+        "phone-1",
+        vec![session_start(500, "m500", Some("maya"), DAY0 + 5.0 * DAY)],
+    );
+    assert_eq!(post_batch(collector.port(), &new_day).status, 200);
+    let changed = get(collector.port(), &same).json();
+    assert_ne!(changed["revision"], revision);
+    assert!(changed["html"]
+        .as_str()
+        .unwrap()
+        .contains("id=\"metric-sessions\" data-value=\"7\""));
+}
+
+#[test]
 fn user_controlled_strings_are_escaped() {
     let collector = Collector::start().unwrap();
     let evil = "<script>alert(1)</script>";
