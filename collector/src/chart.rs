@@ -75,7 +75,8 @@ y=\"{y:.1}\" width=\"{bar_width:.1}\" height=\"{height:.1}\"><title>{label}: {va
             unit = escape(unit),
         );
         let center = x + bar_width / 2.0;
-        if bar.value > 0 && bars.len() <= 31 {
+        // The value above the bar, where its digits fit in the bar's slot.
+        if bar.value > 0 && slot >= 7.0 * (bar.value.to_string().len() as f64 + 1.0) {
             let _ = write!(
                 svg,
                 "<text class=\"value\" x=\"{center:.1}\" y=\"{vy:.1}\" text-anchor=\"middle\">{value}</text>",
