@@ -4,18 +4,32 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::log::LogLevel;
+use crate::dispatch::LogLevel;
+use crate::error::Error;
+use crate::platform;
 
+/// The options of `stint_initialize` (README: "Options"), validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
+    /// `sessionTimeoutInSeconds`.
     pub session_timeout_seconds: u64,
+    /// `keepOpenWhileForeground`.
     pub keep_open_while_foreground: bool,
-    /// `None`: the per-app default under the platform's data home (see [`Options::data_directory_for`]).
+    /// `dataDirectory`. `None`: the per-app default under the platform's data home (see
+    /// [`Options::data_directory_for`]); required on Android.
     pub data_directory: Option<PathBuf>,
+    /// `baseUrl`, without a trailing slash; `None`: store only.
     pub base_url: Option<String>,
+    /// `flushIntervalInSeconds`.
     pub flush_interval_seconds: u64,
+    /// `maxQueuedDatapoints`.
     pub max_queued_datapoints: u64,
+    /// `logLevel`.
     pub log_level: LogLevel,
+    /// Tracking starts disabled on a data directory with no saved choice.
+    pub require_consent: bool,
+    /// The app's version, sent in each session start's context.
+    pub app_version: Option<String>,
 }
 
 impl Default for Options {
@@ -28,6 +42,8 @@ impl Default for Options {
             flush_interval_seconds: 10,
             max_queued_datapoints: 100_000,
             log_level: LogLevel::Warn,
+            require_consent: false,
+            app_version: None,
         }
     }
 }
@@ -67,6 +83,8 @@ impl Options {
                     options.max_queued_datapoints = integer(key, value, 100, 10_000_000)?
                 }
                 "logLevel" => options.log_level = log_level(value)?,
+                "requireConsent" => options.require_consent = boolean(key, value)?,
+                "appVersion" => options.app_version = Some(app_version(value)?),
                 _ => return Err(unknown_key(key)),
             }
         }
@@ -74,7 +92,7 @@ impl Options {
     }
 }
 
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 9] = [
     "sessionTimeoutInSeconds",
     "keepOpenWhileForeground",
     "dataDirectory",
@@ -82,7 +100,12 @@ const KEYS: [&str; 7] = [
     "flushIntervalInSeconds",
     "maxQueuedDatapoints",
     "logLevel",
+    "requireConsent",
+    "appVersion",
 ];
+
+/// The longest `appVersion`, in bytes.
+pub const MAX_APP_VERSION_BYTES: usize = 64;
 
 fn unknown_key(key: &str) -> String {
     let end = prefix_end(key, 64);
@@ -195,6 +218,25 @@ pub fn is_loopback(host: &str) -> bool {
         .unwrap_or(false)
 }
 
+fn app_version(value: &Value) -> Result<String, String> {
+    let version = value
+        .as_str()
+        .ok_or_else(|| format!("appVersion must be a string, got {}", shown(value)))?;
+    if version.is_empty() || version.len() > MAX_APP_VERSION_BYTES {
+        return Err(format!(
+            "appVersion must be 1 to {MAX_APP_VERSION_BYTES} bytes, got {} bytes",
+            version.len()
+        ));
+    }
+    if version.chars().any(char::is_control) {
+        return Err(format!(
+            "appVersion must be printable (no control characters), got {}",
+            shown_text(version)
+        ));
+    }
+    Ok(version.to_owned())
+}
+
 fn log_level(value: &Value) -> Result<LogLevel, String> {
     value.as_str().and_then(LogLevel::from_name).ok_or_else(|| {
         format!(
@@ -247,17 +289,19 @@ fn prefix_end(text: &str, limit: usize) -> usize {
     end
 }
 
-/// The per-user data directory of the OS, plus `stint`.
 impl Options {
     /// The data directory this app uses: the explicit `dataDirectory`, or
     /// `<data home>/stint/<id>` where `<id>` is 16 hex digits of SHA-256 of the API key, so two
     /// apps with different keys never share a journal, and the key never appears in a path.
-    pub fn data_directory_for(&self, api_key: &str) -> PathBuf {
+    /// The data home is the platform's (`platform::data_home`); where there is none (Android),
+    /// `InvalidArgument` says that `dataDirectory` is required.
+    pub fn data_directory_for(&self, api_key: &str) -> Result<PathBuf, Error> {
         match &self.data_directory {
-            Some(path) => path.clone(),
-            None => default_data_home()
+            Some(path) => Ok(path.clone()),
+            None => Ok(platform::data_home()
+                .map_err(Error::InvalidArgument)?
                 .join("stint")
-                .join(app_directory_name(api_key)),
+                .join(app_directory_name(api_key))),
         }
     }
 }
@@ -269,22 +313,16 @@ pub fn app_directory_name(api_key: &str) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn default_data_home() -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let base = if cfg!(target_os = "macos") || cfg!(target_os = "ios") {
-        home.map(|h| h.join("Library/Application Support"))
-    } else {
-        std::env::var_os("XDG_DATA_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| home.map(|h| h.join(".local/share")))
-    };
-    base.unwrap_or_else(std::env::temp_dir)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An absolute path on the platform the tests run on.
+    const ABSOLUTE: &str = if cfg!(windows) { r"C:\stint\x" } else { "/tmp/x" };
+
+    fn json_string(text: &str) -> String {
+        serde_json::to_string(text).unwrap()
+    }
 
     fn err(json: &str) -> String {
         Options::parse(Some(json)).unwrap_err()
@@ -306,10 +344,10 @@ mod tests {
     #[test]
     fn the_default_data_directory_is_per_api_key_and_hides_the_key() {
         let o = Options::parse(None).unwrap();
-        let first = o.data_directory_for("key-of-app-one");
-        let second = o.data_directory_for("key-of-app-two");
+        let first = o.data_directory_for("key-of-app-one").unwrap();
+        let second = o.data_directory_for("key-of-app-two").unwrap();
         assert_ne!(first, second);
-        assert_eq!(first, o.data_directory_for("key-of-app-one"));
+        assert_eq!(first, o.data_directory_for("key-of-app-one").unwrap());
         for dir in [&first, &second] {
             let name = dir.file_name().unwrap().to_str().unwrap();
             assert_eq!(name.len(), 16, "{name}");
@@ -325,22 +363,57 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "android")]
+    fn on_android_a_missing_data_directory_is_an_invalid_argument_that_says_so() {
+        let o = Options::parse(None).unwrap();
+        match o.data_directory_for("key") {
+            Err(Error::InvalidArgument(message)) => {
+                assert!(message.contains("dataDirectory is required on Android"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn an_explicit_data_directory_is_used_as_it_is() {
-        let o = Options::parse(Some(r#"{"dataDirectory":"/tmp/x"}"#)).unwrap();
-        assert_eq!(o.data_directory_for("any-key"), PathBuf::from("/tmp/x"));
+        let json = format!(r#"{{"dataDirectory":{}}}"#, json_string(ABSOLUTE));
+        let o = Options::parse(Some(&json)).unwrap();
+        assert_eq!(o.data_directory_for("any-key"), Ok(PathBuf::from(ABSOLUTE)));
+    }
+
+    #[test]
+    fn require_consent_and_app_version_are_read_and_checked() {
+        let o = Options::parse(None).unwrap();
+        assert!(!o.require_consent);
+        assert_eq!(o.app_version, None);
+        let o = Options::parse(Some(
+            r#"{"requireConsent":true,"appVersion":"2.4.1 (381)"}"#,
+        ))
+        .unwrap();
+        assert!(o.require_consent);
+        assert_eq!(o.app_version.as_deref(), Some("2.4.1 (381)"));
+        assert!(err(r#"{"requireConsent":1}"#).contains("requireConsent"));
+        assert!(err(r#"{"appVersion":""}"#).contains("appVersion must be 1 to 64 bytes"));
+        let long = format!(r#"{{"appVersion":"{}"}}"#, "9".repeat(65));
+        assert!(err(&long).contains("appVersion must be 1 to 64 bytes"));
+        assert!(Options::parse(Some(&long.replace(&"9".repeat(65), &"9".repeat(64)))).is_ok());
+        assert!(err(r#"{"appVersion":"1.0\n"}"#).contains("control"));
+        assert!(err(r#"{"appVersion":"1.0\u0007"}"#).contains("control"));
+        assert!(err(r#"{"appVersion":3}"#).contains("appVersion must be a string"));
     }
 
     #[test]
     fn every_key_is_read() {
         let o = Options::parse(Some(
-            r#"{"sessionTimeoutInSeconds":2,"keepOpenWhileForeground":true,"dataDirectory":"/tmp/x",
+            &r#"{"sessionTimeoutInSeconds":2,"keepOpenWhileForeground":true,"dataDirectory":DIR,
                 "baseUrl":"https://c.example.com/","flushIntervalInSeconds":3,
-                "maxQueuedDatapoints":100,"logLevel":"debug"}"#,
+                "maxQueuedDatapoints":100,"logLevel":"debug"}"#
+                .replace("DIR", &json_string(ABSOLUTE)),
         ))
         .unwrap();
         assert_eq!(o.session_timeout_seconds, 2);
         assert!(o.keep_open_while_foreground);
-        assert_eq!(o.data_directory, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(o.data_directory, Some(PathBuf::from(ABSOLUTE)));
         assert_eq!(o.base_url.as_deref(), Some("https://c.example.com"));
         assert_eq!(o.flush_interval_seconds, 3);
         assert_eq!(o.max_queued_datapoints, 100);

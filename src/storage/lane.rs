@@ -1,13 +1,13 @@
-//! Lanes: where `log_custom_event` records without taking the tracker's lock.
+//! Lanes: where `log_custom_event` records without taking the engine's lock.
 //!
-//! Two threads recording through one lock take turns, and every call then pulls the tracker's
+//! Two threads recording through one lock take turns, and every call then pulls the engine's
 //! state (some twenty cache lines) across the cores: a call cost 2-2.5× its one-thread time. A
 //! lane is a small memory-mapped file used by one thread (threads are spread over `LANES` of
 //! them). A custom event on a session that cannot have expired is written there, as a journal
 //! record and so as kill-safe as the journal, under the lane's own lock, which no other thread
 //! normally takes.
 //!
-//! The tracker moves lane records into the journal, in time order (`Held::absorb`), before any
+//! The engine moves lane records into the journal, in time order (`Held::absorb`), before any
 //! call that may record or change the session, before sending, and when a lane is half full.
 //! Such a call holds every lane, so a lane's view of the session is replaced only when the lane
 //! is empty and no lane call is running: a lane record always belongs to the session its view
@@ -31,28 +31,31 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 
+use super::datapoint::{Datapoint, StoredHead};
+use super::format::{lane, names};
+use super::journal::Journal;
+use super::mapping::MappedFile;
+use super::record::{self, Kind, Recovery};
 use crate::clock;
-use crate::data_dir::create_private_dir;
-use crate::datapoint::{Datapoint, StoredHead};
 use crate::ids::IdGenerator;
 use crate::input::CustomEvent;
-use crate::journal::{self, Journal, Kind, Recovery};
 use crate::log;
-use crate::mmap::MappedFile;
+use crate::platform::create_private_dir;
 use crate::session::{self, Millis, Rules, SessionId, SessionState, UserName};
 
 /// Enough for the threads that record at once in practice; more threads share lanes.
-pub const LANES: usize = 4;
+pub const LANES: usize = lane::COUNT;
 /// One buffer: room for ~3,800 typical custom events; the worker is woken when it is half
 /// full. 512 KB rather than 256: with 256 the caller found both buffers full (and waited for
 /// the worker) 13-34 times per 1,000,000 events at full speed, with 512 twice.
-const LANE_LEN: usize = 512 * 1024;
+const LANE_LEN: usize = lane::LEN;
 
+/// The lanes of one data directory.
 pub(crate) struct Lanes {
-    /// `None`: lanes are off (no directory for them) and every call takes the tracker's lock.
+    /// `None`: lanes are off (no directory for them) and every call takes the engine's lock.
     dir: Option<PathBuf>,
     lanes: [Padded<Mutex<Lane>>; LANES],
-    /// The open session's last activity as the tracker last saw it: a lane stamps no event
+    /// The open session's last activity as the engine last saw it: a lane stamps no event
     /// earlier (activity never moves back) and uses it to know the session has not expired.
     last_activity: Padded<AtomicI64>,
     /// Some lane holds records not yet in the journal.
@@ -113,7 +116,7 @@ struct Source<'a> {
     verify: bool,
 }
 
-/// What a lane may assume about the tracker; replaced only while every lane is held.
+/// What a lane may assume about the engine; replaced only while every lane is held.
 #[derive(Default)]
 struct View {
     closed: bool,
@@ -127,8 +130,8 @@ pub(crate) enum Recorded {
     /// Recorded. `first`: no lane held records before (delivery may not be scheduled yet);
     /// `wake`: a buffer is half full or was swapped out full, the worker should absorb.
     Here { first: bool, wake: bool },
-    /// Not recorded: the call must take the tracker's lock (the session may have expired, the
-    /// tracker is closed, or this lane is full or has no file).
+    /// Not recorded: the call must take the engine's lock (the session may have expired, the
+    /// engine is closed, or this lane is full or has no file).
     NotHere,
 }
 
@@ -174,7 +177,7 @@ impl Lanes {
                 spare: None,
                 retired: None,
                 recovered: false,
-                // Closed until the tracker gives its view (`refresh`).
+                // Closed until the engine gives its view (`refresh`).
                 view: View {
                     closed: true,
                     ..View::default()
@@ -191,7 +194,7 @@ impl Lanes {
                 .filter_map(|path| match MappedFile::open(&path, LANE_LEN) {
                     Ok(file) => {
                         let mut times = None;
-                        let end = journal::scan(file.bytes(), &mut Recovery::default(), |r| {
+                        let end = record::scan(file.bytes(), &mut Recovery::default(), |r| {
                             let time = StoredHead::of(r.payload).map_or(Millis::MIN, |h| h.time);
                             let (first, _) = times.unwrap_or((time, time));
                             times = Some((first, time));
@@ -270,10 +273,10 @@ impl Lanes {
         let datapoint = Datapoint::custom(ids.uuid_raw(), time, session_id, user, event);
         let len = datapoint.stored_len();
         let mut swapped = false;
-        if *end + journal::record_len(len) > file.bytes().len() {
+        if *end + record::record_len(len) > file.bytes().len() {
             // Full: swap in the other buffer if the worker has emptied it, and hand this one
-            // over; otherwise the call takes the tracker's lock.
-            if retired.is_some() || journal::record_len(len) > LANE_LEN {
+            // over; otherwise the call takes the engine's lock.
+            if retired.is_some() || record::record_len(len) > LANE_LEN {
                 return Recorded::NotHere;
             }
             let Some(empty) = spare.take() else {
@@ -291,7 +294,7 @@ impl Lanes {
         }
         let before = *end;
         let bytes = file.bytes_mut();
-        *end += journal::put_record(&mut bytes[before..], Kind::CustomEvent, 0, len, |out| {
+        *end += record::put_record(&mut bytes[before..], Kind::CustomEvent, 0, len, |out| {
             datapoint.store(out)
         });
         if open {
@@ -326,10 +329,10 @@ impl Lanes {
         self.wants_absorb.load(Ordering::SeqCst)
     }
 
-    /// For the worker, holding the tracker's lock: takes every full buffer out of its lane, and
+    /// For the worker, holding the engine's lock: takes every full buffer out of its lane, and
     /// swaps out every buffer that holds records if its lane's other buffer is free, each
     /// lane's lock held only for the swap. Absorb them with `absorb_taken` before releasing
-    /// the tracker's lock (calls that hold every lane expect no buffer outside its lane).
+    /// the engine's lock (calls that hold every lane expect no buffer outside its lane).
     pub fn take_for_worker(&self) -> Taken {
         self.wants_absorb.store(false, Ordering::SeqCst);
         let mut taken = Vec::new();
@@ -515,7 +518,7 @@ impl Held<'_> {
         }
     }
 
-    /// Gives the lanes the tracker's current view (after absorbing: a view changes only while
+    /// Gives the lanes the engine's current view (after absorbing: a view changes only while
     /// its lane holds nothing recorded under it).
     pub fn refresh(&mut self, state: &SessionState, closed: bool) {
         for lane in &mut self.lanes {
@@ -591,8 +594,12 @@ fn lane_of_this_thread() -> usize {
 /// A lane's buffer files: `<lane>.lane` and `<lane>.b.lane`.
 fn lane_path(dir: &Path, index: usize, buffer: usize) -> PathBuf {
     match buffer {
-        0 => dir.join(format!("{index}.lane")),
-        _ => dir.join(format!("{index}.b.lane")),
+        0 => dir.join(format!("{index}.{}", names::LANE_EXTENSION)),
+        _ => dir.join(format!(
+            "{index}.{}.{}",
+            names::LANE_SECOND_BUFFER,
+            names::LANE_EXTENSION
+        )),
     }
 }
 
@@ -625,7 +632,7 @@ fn absorb_sources(
         let mut queue = Vec::new();
         let from = source.from;
         let bytes = &source.bytes[from..source.to];
-        let each = |record: journal::RawRecord<'_>| {
+        let each = |record: record::RawRecord<'_>| {
             let offset = from + record.offset;
             let len = record.payload.len();
             // Only a corrupted file holds what does not read: skipped, in its place.
@@ -633,9 +640,9 @@ fn absorb_sources(
             queue.push(LaneRecord {
                 time: head.map_or(Millis::MIN, |h| h.time),
                 source: index,
-                start: offset + journal::record_len(0),
+                start: offset + record::record_len(0),
                 len,
-                end: offset + journal::record_len(len),
+                end: offset + record::record_len(len),
                 id: head.map(|h| h.id),
                 in_session: head.is_some_and(|h| h.in_session),
             });
@@ -643,9 +650,9 @@ fn absorb_sources(
         // The checksum is checked again by the journal's recovery once the record is there;
         // a live lane's records were written by this process and need no check on the way.
         if source.verify {
-            journal::scan(bytes, &mut Recovery::default(), each);
+            record::scan(bytes, &mut Recovery::default(), each);
         } else {
-            journal::scan_written(bytes, each);
+            record::scan_written(bytes, each);
         }
         queues.push(queue);
     }
@@ -737,7 +744,7 @@ mod tests {
 
     /// Lanes in `dir`, the calling thread's lane with a file, viewing `state`.
     fn lanes_viewing(dir: &Path, state: &SessionState) -> Lanes {
-        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os());
+        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os().unwrap());
         let mut held = lanes.hold_all();
         held.open_lane_of_this_thread();
         held.refresh(state, false);
@@ -758,7 +765,7 @@ mod tests {
         let mut names = Vec::new();
         for pending in journal.oldest(usize::MAX, usize::MAX) {
             let datapoint = Datapoint::load(pending.payload).unwrap();
-            if let crate::datapoint::Data::Custom { name, .. } = datapoint.data {
+            if let crate::storage::datapoint::Data::Custom { name, .. } = datapoint.data {
                 names.push(name.to_owned());
             }
         }
@@ -839,11 +846,11 @@ mod tests {
             panic!("the lane has its file")
         };
         let mut moved = Vec::new();
-        journal::scan(&file.bytes()[..*end], &mut Recovery::default(), |r| {
+        record::scan(&file.bytes()[..*end], &mut Recovery::default(), |r| {
             moved = r.payload.to_vec();
         });
         journal.append(Kind::CustomEvent, &moved).unwrap();
-        *end += journal::put_record(
+        *end += record::put_record(
             &mut file.bytes_mut()[*end..],
             Kind::CustomEvent,
             0,
@@ -853,7 +860,7 @@ mod tests {
         drop(held);
         drop(lanes);
 
-        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os());
+        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os().unwrap());
         let skip = journal.pending_ids();
         let absorbed = lanes.hold_all().absorb(&mut journal, Some(&skip));
         assert_eq!(absorbed.recorded, 1, "only the event not moved before");
@@ -931,7 +938,7 @@ mod tests {
         names.extend(record_many(&lanes, "new", 5));
         assert!(this_lane(&lanes).retired.is_some());
         drop(lanes); // killed: nothing moved, nothing cleared
-        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os());
+        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os().unwrap());
         let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1_000_000).unwrap();
         let absorbed = lanes.hold_all().absorb(&mut journal, None);
         assert_eq!(absorbed.recorded as usize, names.len());

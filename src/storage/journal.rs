@@ -1,4 +1,4 @@
-//! The durable queue of datapoints waiting for delivery.
+//! The durable queue of datapoints waiting for delivery (byte map: `format`, docs/format.md).
 //!
 //! Records are appended to memory-mapped segment files (`journal/<n>.seg`), so an append is a
 //! copy into the page cache: it survives SIGKILL at memory speed, and `sync` (msync) makes it
@@ -22,60 +22,31 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::data_dir::create_private_dir;
-use crate::mmap::MappedFile;
-use crate::slot_file::SlotFile;
+use super::datapoint::StoredHead;
+use super::format::{names, record::HEADER_LEN as HEADER, segment};
+use super::mapping::MappedFile;
+use super::record::{self, record_len, scan};
+use super::slot_file::SlotFile;
+use crate::platform::create_private_dir;
+
+pub use super::record::{Kind, Recovery};
 
 /// Segment size; a record never spans segments (the largest datapoint is ~60 KB).
-const SEGMENT_LEN: usize = 1 << 20;
-const HEADER: usize = 24; // len u32, crc u32, seq u64, kind u8, flags u8, 6 reserved
-/// Bytes 8..FLAGS (seq, kind) are checksummed with the payload; the flags byte is not, so it can
-/// be set in place with one store.
-const FLAGS: usize = 17;
-const DROPPED: u8 = 1;
-const ALIGN: usize = 8;
+const SEGMENT_LEN: usize = segment::LEN;
+const ALIGN: usize = super::format::record::ALIGN;
 /// The next segment, created and faulted in ahead of time by the worker, so that rolling over
 /// costs a caller one rename instead of creating, allocating and faulting in a megabyte.
-const SPARE: &str = "next.spare";
+const SPARE: &str = names::SPARE_SEGMENT;
 /// The room the newest segment must have left to be resumed at start-up.
-const RESUME_ROOM: usize = 4096;
+const RESUME_ROOM: usize = segment::RESUME_ROOM;
 /// Bulk appends are written out once this much is gathered (and at every `commit`).
 const COMMIT_BYTES: usize = 256 * 1024;
 /// Calls' records (`append_with`) go into pages the worker faulted in ahead of them: once fewer
 /// than `AHEAD_LOW` bytes past the end are faulted in, it faults in up to `AHEAD_HIGH` past it
-/// (`prefault_ahead`), so that it is woken for that once per ~96 KB of calls' records.
+/// (`ahead`), so that it is woken for that once per ~190 KB of calls' records.
 const AHEAD_LOW: usize = 64 * 1024;
 const AHEAD_HIGH: usize = 256 * 1024;
 const PAGE: usize = 4096;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Kind {
-    SessionStart = 1,
-    SessionEnd = 2,
-    CustomEvent = 3,
-    /// The API key the following datapoints of this segment were recorded under.
-    ApiKey = 16,
-}
-
-impl Kind {
-    pub(crate) fn from_u8(byte: u8) -> Option<Kind> {
-        Some(match byte {
-            1 => Kind::SessionStart,
-            2 => Kind::SessionEnd,
-            3 => Kind::CustomEvent,
-            16 => Kind::ApiKey,
-            _ => return None,
-        })
-    }
-
-    pub(crate) fn is_datapoint(self) -> bool {
-        matches!(
-            self,
-            Kind::SessionStart | Kind::SessionEnd | Kind::CustomEvent
-        )
-    }
-}
 
 /// A pending datapoint: where its bytes are.
 #[derive(Clone, Copy, Debug)]
@@ -99,21 +70,17 @@ struct Segment {
     synced_end: usize,
 }
 
-/// What recovery found, for the log.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Recovery {
-    pub records: usize,
-    pub corrupt_bytes_skipped: usize,
-}
-
 /// One datapoint handed to the uploader.
 pub struct Pending<'a> {
+    /// Its sequence number: acknowledging it acknowledges all before it.
     pub seq: u64,
+    /// The API key it was recorded under.
     pub api_key: &'a str,
     /// The datapoint as stored (see `datapoint`).
     pub payload: &'a [u8],
 }
 
+/// The journal of one data directory (see the module doc).
 pub struct Journal {
     dir: PathBuf,
     segments: BTreeMap<u64, Segment>,
@@ -148,7 +115,7 @@ impl Journal {
     /// `api_key`; at most `max_live` are kept.
     pub fn open(dir: &Path, api_key: &str, max_live: u64) -> io::Result<(Journal, Recovery)> {
         create_private_dir(dir)?;
-        let (cursor, acked) = SlotFile::open(&dir.join("cursor"))?;
+        let (cursor, acked) = SlotFile::open(&dir.join(names::CURSOR))?;
         let acked_through = acked
             .and_then(|v| v.try_into().ok())
             .map(u64::from_le_bytes)
@@ -186,7 +153,8 @@ impl Journal {
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
-                name.strip_suffix(".seg")?.parse().ok()
+                let (number, extension) = name.split_once('.')?;
+                (extension == names::SEGMENT_EXTENSION).then(|| number.parse().ok())?
             })
             .collect();
         numbers.sort_unstable();
@@ -258,7 +226,7 @@ impl Journal {
     /// per launch, and with the disk full it could not start at all.
     fn resume_or_start_segment(&mut self) -> io::Result<()> {
         let key = &self.keys[self.current_key as usize];
-        let key_record = HEADER + key.len().next_multiple_of(ALIGN);
+        let key_record = record_len(key.len());
         if self.segments.is_empty() || !self.active_fits(key_record + RESUME_ROOM) {
             return self.start_segment();
         }
@@ -366,6 +334,7 @@ impl Journal {
         MappedFile::open(path, SEGMENT_LEN)
     }
 
+    /// Keeps the spare segment made by `prepare_spare` for the next roll-over.
     pub fn install_spare(&mut self, spare: MappedFile) {
         self.spare = Some(spare);
     }
@@ -428,6 +397,8 @@ impl Journal {
     }
 
     /// Appends a datapoint. Returns its seq and the number of datapoints dropped to make room.
+    /// (The engine appends with `append_with` and `append_bulk`.)
+    #[cfg(any(test, feature = "internals"))]
     pub fn append(&mut self, kind: Kind, payload: &[u8]) -> io::Result<(u64, u64)> {
         self.append_with(kind, payload.len(), |out| out.copy_from_slice(payload))
     }
@@ -562,7 +533,7 @@ impl Journal {
         }
         let start = self.unwritten.len();
         self.unwritten.resize(start + record_len(len), 0);
-        let used = put_record(&mut self.unwritten[start..], kind, seq, len, fill);
+        let used = record::put_record(&mut self.unwritten[start..], kind, seq, len, fill);
         let segment = self.active_segment_mut();
         let offset = segment.end;
         segment.end += used;
@@ -586,7 +557,8 @@ impl Journal {
         }
         let segment = self.active_segment_mut();
         let offset = segment.end;
-        segment.end += put_record(&mut segment.map.bytes_mut()[offset..], kind, seq, len, fill);
+        let bytes = &mut segment.map.bytes_mut()[offset..];
+        segment.end += record::put_record(bytes, kind, seq, len, fill);
         Ok((self.active_number(), offset))
     }
 
@@ -613,8 +585,8 @@ impl Journal {
         let unwritten = self.unwritten_at(entry.segment, entry.offset as usize);
         if let Some(segment) = self.segments.get_mut(&entry.segment) {
             match unwritten {
-                Some(at) => self.unwritten[at + FLAGS] |= DROPPED,
-                None => segment.map.bytes_mut()[entry.offset as usize + FLAGS] |= DROPPED,
+                Some(at) => record::mark_dropped(&mut self.unwritten, at),
+                None => record::mark_dropped(segment.map.bytes_mut(), entry.offset as usize),
             }
             segment.live -= 1;
         }
@@ -678,7 +650,7 @@ impl Journal {
         self.entries
             .iter()
             .filter(|entry| !entry.dropped)
-            .filter_map(|entry| crate::datapoint::StoredHead::of(self.payload(entry)))
+            .filter_map(|entry| StoredHead::of(self.payload(entry)))
             .map(|head| head.id)
             .collect()
     }
@@ -715,6 +687,25 @@ impl Journal {
         done
     }
 
+    /// Deletes every pending datapoint (tracking disabled, data wiped): nothing of it is sent,
+    /// and its bytes are gone from the files too. Memory work only (the older segments'
+    /// files are unlinked); the worker syncs the result. Returns how many were pending.
+    pub fn erase_all(&mut self) -> u64 {
+        let erased = self.acknowledge_through(self.last_seq());
+        self.entries.clear();
+        self.drop_scan_from = 0;
+        // The active segment stays; its records (delivered ones too) are zeroed and it starts
+        // over with its key record, so the file holds nothing recorded before.
+        let active = self.active_segment_mut();
+        let end = active.end;
+        active.map.bytes_mut()[..end].fill(0);
+        active.end = 0;
+        active.synced_end = usize::MAX; // zeroes to sync
+        active.live = 0;
+        let _ = self.write_key_record(); // fits: a fresh segment always holds its key record
+        erased
+    }
+
     /// Deletes segments that hold nothing pending any more.
     fn release_done_segments(&mut self) {
         let Some(active) = self.segments.keys().next_back().copied() else {
@@ -737,7 +728,8 @@ impl Journal {
         self.commit()?;
         for segment in self.segments.values_mut() {
             if segment.synced_end != segment.end {
-                segment.map.sync()?;
+                let written = segment.synced_end..segment.end;
+                segment.map.sync_range(written.start, written.len())?;
                 segment.synced_end = segment.end;
             }
         }
@@ -758,7 +750,7 @@ pub struct Ahead {
     len: usize,
 }
 
-// Only an address range: `fault_in` writes nothing through it.
+// SAFETY: only an address range: `fault_in` passes it to madvise and writes nothing through it.
 unsafe impl Send for Ahead {}
 
 impl Ahead {
@@ -810,136 +802,7 @@ fn open_writer(path: &Path) -> io::Result<File> {
 }
 
 fn segment_path(dir: &Path, number: u64) -> PathBuf {
-    dir.join(format!("{number:020}.seg"))
-}
-
-/// The bytes a record of `len` payload bytes takes.
-pub(crate) fn record_len(len: usize) -> usize {
-    HEADER + len.next_multiple_of(ALIGN)
-}
-
-/// Writes a record at the start of `bytes` (which must hold `record_len(len)`), its payload by
-/// `fill`; returns the bytes used. Kill-safe: the length is written last.
-pub(crate) fn put_record(
-    bytes: &mut [u8],
-    kind: Kind,
-    seq: u64,
-    len: usize,
-    fill: impl FnOnce(&mut [u8]),
-) -> usize {
-    let needed = record_len(len);
-    let (header, payload) = bytes[..needed].split_at_mut(HEADER);
-    fill(&mut payload[..len]);
-    header[8..16].copy_from_slice(&seq.to_le_bytes());
-    header[16] = kind as u8;
-    header[FLAGS] = 0;
-    let crc = checksum(&header[8..FLAGS], &payload[..len]);
-    header[4..8].copy_from_slice(&crc.to_le_bytes());
-    // The length goes last: until it is written, recovery sees no record here.
-    header[0..4].copy_from_slice(&(len as u32).to_le_bytes());
-    needed
-}
-
-fn checksum(header_tail: &[u8], payload: &[u8]) -> u32 {
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(header_tail);
-    crc.update(payload);
-    crc.finalize()
-}
-
-pub(crate) struct RawRecord<'a> {
-    pub offset: usize,
-    pub seq: u64,
-    pub kind: Kind,
-    pub dropped: bool,
-    pub payload: &'a [u8],
-}
-
-/// Reads the records of one segment, skipping corrupted bytes; returns where the data ends.
-pub(crate) fn scan(
-    bytes: &[u8],
-    recovery: &mut Recovery,
-    mut each: impl FnMut(RawRecord<'_>),
-) -> usize {
-    let mut offset = 0;
-    let mut end = 0;
-    while offset + HEADER <= bytes.len() {
-        let header = &bytes[offset..offset + HEADER];
-        if header.iter().all(|&b| b == 0) {
-            break; // never written
-        }
-        match parse(bytes, offset) {
-            Some(record) => {
-                let next = offset + HEADER + record.payload.len().next_multiple_of(ALIGN);
-                if offset > end {
-                    recovery.corrupt_bytes_skipped += offset - end;
-                }
-                recovery.records += 1;
-                each(record);
-                offset = next;
-                end = next;
-            }
-            None => offset += ALIGN, // look for the next intact record
-        }
-    }
-    if offset > end && end < bytes.len() {
-        recovery.corrupt_bytes_skipped += offset.min(bytes.len()) - end;
-    }
-    end
-}
-
-/// `scan` for bytes this process wrote itself and that nothing could have torn (a lane's
-/// records since it was last emptied): the records one after another, without checking their
-/// checksums. Stops at the first place that holds no record.
-pub(crate) fn scan_written(bytes: &[u8], mut each: impl FnMut(RawRecord<'_>)) {
-    let mut offset = 0;
-    while offset + HEADER <= bytes.len() {
-        let header = &bytes[offset..offset + HEADER];
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let (Some(payload), Some(kind)) = (
-            bytes.get(offset + HEADER..offset + HEADER + len),
-            Kind::from_u8(header[16]),
-        ) else {
-            break;
-        };
-        if len == 0 {
-            break;
-        }
-        let mut seq = [0; 8];
-        seq.copy_from_slice(&header[8..16]);
-        each(RawRecord {
-            offset,
-            seq: u64::from_le_bytes(seq),
-            kind,
-            dropped: header[FLAGS] & DROPPED != 0,
-            payload,
-        });
-        offset += record_len(len);
-    }
-}
-
-fn parse(bytes: &[u8], offset: usize) -> Option<RawRecord<'_>> {
-    let header = &bytes[offset..offset + HEADER];
-    let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
-    let payload = bytes.get(offset + HEADER..(offset + HEADER).checked_add(len)?)?;
-    if len == 0 || checksum(&header[8..FLAGS], payload) != crc {
-        return None;
-    }
-    Some(RawRecord {
-        offset,
-        seq: u64::from_le_bytes(header[8..16].try_into().ok()?),
-        kind: Kind::from_u8(header[16])?,
-        dropped: header[FLAGS] & DROPPED != 0,
-        payload,
-    })
-}
-
-/// Recovery over arbitrary bytes, for the fuzzer: must never panic.
-pub fn recover_from_bytes(bytes: &[u8]) -> Recovery {
-    let mut recovery = Recovery::default();
-    scan(bytes, &mut recovery, |_| {});
-    recovery
+    dir.join(format!("{number:020}.{}", names::SEGMENT_EXTENSION))
 }
 
 #[cfg(test)]
@@ -971,6 +834,36 @@ mod tests {
         let j = open(&dir);
         assert_eq!(j.pending(), 5);
         assert_eq!(payloads(&j)[4], "{\"i\":4}");
+    }
+
+    #[test]
+    fn erased_datapoints_leave_no_bytes_behind_and_numbering_goes_on() {
+        let dir = temp_dir("journal-erase");
+        let mut j = open(&dir);
+        let mut last = 0;
+        // Enough to fill several segments, so older files are deleted and the active zeroed.
+        let secret = format!("{{\"secret\":\"{}\"}}", "s".repeat(2000));
+        while count_segments(&dir) < 3 {
+            last = j.append(Kind::CustomEvent, secret.as_bytes()).unwrap().0;
+        }
+        let pending = j.pending();
+        assert!(pending > 0);
+        assert_eq!(j.erase_all(), pending);
+        assert_eq!(j.pending(), 0);
+        assert!(j.oldest(10, usize::MAX).is_empty());
+        let (seq, _) = j.append(Kind::CustomEvent, b"{\"after\":1}").unwrap();
+        assert_eq!(seq, last + 1);
+        drop(j);
+        let on_disk: Vec<u8> = fs::read_dir(&dir)
+            .unwrap()
+            .flat_map(|e| fs::read(e.unwrap().path()).unwrap())
+            .collect();
+        assert!(
+            !on_disk.windows(6).any(|w| w == b"secret"),
+            "erased bytes remain on disk"
+        );
+        let j = open(&dir);
+        assert_eq!(payloads(&j), ["{\"after\":1}"]);
     }
 
     #[test]
@@ -1175,19 +1068,5 @@ mod tests {
         fs::write(&path, &raw).unwrap();
         let j = open(&dir);
         assert_eq!(payloads(&j), ["record-0", "record-2"]);
-    }
-
-    #[test]
-    fn arbitrary_bytes_never_panic() {
-        let mut seed = 12345u64;
-        for len in [0, 1, 23, 24, 25, 100, 4096] {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-                    (seed >> 56) as u8
-                })
-                .collect();
-            recover_from_bytes(&bytes);
-        }
     }
 }
