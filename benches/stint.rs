@@ -697,7 +697,7 @@ fn rss(bench: &Bench) -> Result<Vec<Row>, String> {
 fn idle(bench: &Bench) -> Result<Vec<Row>, String> {
     let tracker = |name: &str| {
         let options = stint::Options {
-            data_directory: bench.dir(name),
+            data_directory: Some(bench.dir(name)),
             ..stint::Options::default()
         };
         stint::Tracker::start("bench-key", options).map_err(|e| e.to_string())

@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let options = Options {
         session_timeout_seconds: 2,
-        data_directory: data_directory.clone(),
+        data_directory: Some(data_directory.clone()),
         base_url: Some(collector.url()),
         ..Options::default()
     };

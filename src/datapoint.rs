@@ -27,7 +27,11 @@ pub struct Datapoint<'a> {
 /// What a datapoint's `data` object holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Data<'a> {
-    Start,
+    /// `context`: the device and app context's JSON members (see `context`), stored with the
+    /// session's start.
+    Start {
+        context: Option<&'a str>,
+    },
     End {
         duration: Millis,
     },
@@ -76,7 +80,7 @@ impl<'a> Datapoint<'a> {
                 *time,
                 Some(session_id),
                 user,
-                Data::Start,
+                Data::Start { context: None },
             ),
             Record::Ended {
                 session_id,
@@ -112,7 +116,8 @@ impl<'a> Datapoint<'a> {
     pub fn stored_len(&self) -> usize {
         let optional = |s: Option<&str>| 4 + s.map_or(0, str::len);
         let data = match self.data {
-            Data::Start => 0,
+            // Without a context nothing is stored: the form of journals written before it.
+            Data::Start { context } => context.map_or(0, |c| 4 + c.len()),
             Data::End { .. } => 8,
             Data::Custom { name, properties } => 4 + name.len() + optional(properties),
         };
@@ -128,7 +133,8 @@ impl<'a> Datapoint<'a> {
         out.optional(self.session_id);
         out.optional(self.user);
         match self.data {
-            Data::Start => {}
+            Data::Start { context: None } => {}
+            Data::Start { context } => out.optional(context),
             Data::End { duration } => out.put(&duration.to_le_bytes()),
             Data::Custom { name, properties } => {
                 out.optional(Some(name));
@@ -153,7 +159,10 @@ impl<'a> Datapoint<'a> {
         let session_id = input.optional()?;
         let user = input.optional()?;
         let data = match kind {
-            Kind::SessionStart => Data::Start,
+            Kind::SessionStart if input.input.is_empty() => Data::Start { context: None },
+            Kind::SessionStart => Data::Start {
+                context: Some(input.optional()?.ok_or(Undecodable)?),
+            },
             Kind::SessionEnd => Data::End {
                 duration: input.millis()?,
             },
@@ -194,7 +203,7 @@ impl<'a> Datapoint<'a> {
         write_optional_string(out, self.user);
         out.extend_from_slice(b",\"data\":{");
         match self.data {
-            Data::Start => {}
+            Data::Start { context } => out.extend_from_slice(context.unwrap_or("").as_bytes()),
             Data::End { duration } => {
                 out.extend_from_slice(b"\"d\":");
                 write_seconds(out, duration);

@@ -511,6 +511,25 @@ impl Journal {
         done
     }
 
+    /// Deletes every pending datapoint (tracking disabled, data wiped): nothing of it is sent,
+    /// and its bytes are gone from the files too. Memory work only (the older segments'
+    /// files are unlinked); the worker syncs the result. Returns how many were pending.
+    pub fn erase_all(&mut self) -> u64 {
+        let erased = self.acknowledge_through(self.last_seq());
+        self.entries.clear();
+        self.drop_scan_from = 0;
+        // The active segment stays; its records (delivered ones too) are zeroed and it starts
+        // over with its key record, so the file holds nothing recorded before.
+        let active = self.active_segment_mut();
+        let end = active.end;
+        active.map.bytes_mut()[..end].fill(0);
+        active.end = 0;
+        active.synced_end = usize::MAX; // zeroes to sync
+        active.live = 0;
+        let _ = self.write_key_record(); // fits: a fresh segment always holds its key record
+        erased
+    }
+
     /// Deletes segments that hold nothing pending any more.
     fn release_done_segments(&mut self) {
         let Some(active) = self.segments.keys().next_back().copied() else {
@@ -672,6 +691,36 @@ mod tests {
         let j = open(&dir);
         assert_eq!(j.pending(), 5);
         assert_eq!(payloads(&j)[4], "{\"i\":4}");
+    }
+
+    #[test]
+    fn erased_datapoints_leave_no_bytes_behind_and_numbering_goes_on() {
+        let dir = temp_dir("journal-erase");
+        let mut j = open(&dir);
+        let mut last = 0;
+        // Enough to fill several segments, so older files are deleted and the active zeroed.
+        let secret = format!("{{\"secret\":\"{}\"}}", "s".repeat(2000));
+        while count_segments(&dir) < 3 {
+            last = j.append(Kind::CustomEvent, secret.as_bytes()).unwrap().0;
+        }
+        let pending = j.pending();
+        assert!(pending > 0);
+        assert_eq!(j.erase_all(), pending);
+        assert_eq!(j.pending(), 0);
+        assert!(j.oldest(10, usize::MAX).is_empty());
+        let (seq, _) = j.append(Kind::CustomEvent, b"{\"after\":1}").unwrap();
+        assert_eq!(seq, last + 1);
+        drop(j);
+        let on_disk: Vec<u8> = fs::read_dir(&dir)
+            .unwrap()
+            .flat_map(|e| fs::read(e.unwrap().path()).unwrap())
+            .collect();
+        assert!(
+            !on_disk.windows(6).any(|w| w == b"secret"),
+            "erased bytes remain on disk"
+        );
+        let j = open(&dir);
+        assert_eq!(payloads(&j), ["{\"after\":1}"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `session` (pure rules) + `journal` (durable queue) + `worker`/`upload` (delivery).
 
 pub mod clock;
+mod context;
 mod data_dir;
 pub mod datapoint;
 pub mod dispatch;

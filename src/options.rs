@@ -10,11 +10,16 @@ use crate::log::LogLevel;
 pub struct Options {
     pub session_timeout_seconds: u64,
     pub keep_open_while_foreground: bool,
-    pub data_directory: PathBuf,
+    /// `None`: the per-app default under the platform's data home (see [`Options::data_directory_for`]).
+    pub data_directory: Option<PathBuf>,
     pub base_url: Option<String>,
     pub flush_interval_seconds: u64,
     pub max_queued_datapoints: u64,
     pub log_level: LogLevel,
+    /// Tracking starts disabled on a data directory with no saved choice.
+    pub require_consent: bool,
+    /// The app's version, sent in each session start's context.
+    pub app_version: Option<String>,
 }
 
 impl Default for Options {
@@ -22,11 +27,13 @@ impl Default for Options {
         Options {
             session_timeout_seconds: 1800,
             keep_open_while_foreground: false,
-            data_directory: default_data_directory(),
+            data_directory: None,
             base_url: None,
             flush_interval_seconds: 10,
             max_queued_datapoints: 100_000,
             log_level: LogLevel::Warn,
+            require_consent: false,
+            app_version: None,
         }
     }
 }
@@ -57,7 +64,7 @@ impl Options {
                 "keepOpenWhileForeground" => {
                     options.keep_open_while_foreground = boolean(key, value)?
                 }
-                "dataDirectory" => options.data_directory = data_directory(value)?,
+                "dataDirectory" => options.data_directory = Some(data_directory(value)?),
                 "baseUrl" => options.base_url = Some(base_url(value)?),
                 "flushIntervalInSeconds" => {
                     options.flush_interval_seconds = integer(key, value, 1, 86_400)?
@@ -66,6 +73,8 @@ impl Options {
                     options.max_queued_datapoints = integer(key, value, 100, 10_000_000)?
                 }
                 "logLevel" => options.log_level = log_level(value)?,
+                "requireConsent" => options.require_consent = boolean(key, value)?,
+                "appVersion" => options.app_version = Some(app_version(value)?),
                 _ => return Err(unknown_key(key)),
             }
         }
@@ -73,7 +82,7 @@ impl Options {
     }
 }
 
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 9] = [
     "sessionTimeoutInSeconds",
     "keepOpenWhileForeground",
     "dataDirectory",
@@ -81,7 +90,12 @@ const KEYS: [&str; 7] = [
     "flushIntervalInSeconds",
     "maxQueuedDatapoints",
     "logLevel",
+    "requireConsent",
+    "appVersion",
 ];
+
+/// The longest `appVersion`, in bytes.
+pub const MAX_APP_VERSION_BYTES: usize = 64;
 
 fn unknown_key(key: &str) -> String {
     let end = prefix_end(key, 64);
@@ -194,6 +208,25 @@ pub fn is_loopback(host: &str) -> bool {
         .unwrap_or(false)
 }
 
+fn app_version(value: &Value) -> Result<String, String> {
+    let version = value
+        .as_str()
+        .ok_or_else(|| format!("appVersion must be a string, got {}", shown(value)))?;
+    if version.is_empty() || version.len() > MAX_APP_VERSION_BYTES {
+        return Err(format!(
+            "appVersion must be 1 to {MAX_APP_VERSION_BYTES} bytes, got {} bytes",
+            version.len()
+        ));
+    }
+    if version.chars().any(char::is_control) {
+        return Err(format!(
+            "appVersion must be printable (no control characters), got {}",
+            shown_text(version)
+        ));
+    }
+    Ok(version.to_owned())
+}
+
 fn log_level(value: &Value) -> Result<LogLevel, String> {
     value.as_str().and_then(LogLevel::from_name).ok_or_else(|| {
         format!(
@@ -247,7 +280,28 @@ fn prefix_end(text: &str, limit: usize) -> usize {
 }
 
 /// The per-user data directory of the OS, plus `stint`.
-fn default_data_directory() -> PathBuf {
+impl Options {
+    /// The data directory this app uses: the explicit `dataDirectory`, or
+    /// `<data home>/stint/<id>` where `<id>` is 16 hex digits of SHA-256 of the API key, so two
+    /// apps with different keys never share a journal, and the key never appears in a path.
+    pub fn data_directory_for(&self, api_key: &str) -> PathBuf {
+        match &self.data_directory {
+            Some(path) => path.clone(),
+            None => default_data_home()
+                .join("stint")
+                .join(app_directory_name(api_key)),
+        }
+    }
+}
+
+/// 16 lowercase hex digits of a one-way hash of the API key.
+pub fn app_directory_name(api_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(api_key.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn default_data_home() -> PathBuf {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let base = if cfg!(target_os = "macos") || cfg!(target_os = "ios") {
         home.map(|h| h.join("Library/Application Support"))
@@ -257,7 +311,7 @@ fn default_data_directory() -> PathBuf {
             .filter(|p| p.is_absolute())
             .or_else(|| home.map(|h| h.join(".local/share")))
     };
-    base.unwrap_or_else(std::env::temp_dir).join("stint")
+    base.unwrap_or_else(std::env::temp_dir)
 }
 
 #[cfg(test)]
@@ -277,8 +331,56 @@ mod tests {
         assert_eq!(o.flush_interval_seconds, 10);
         assert_eq!(o.max_queued_datapoints, 100_000);
         assert_eq!(o.log_level, LogLevel::Warn);
-        assert!(o.data_directory.ends_with("stint"));
+        assert_eq!(o.data_directory, None);
         assert_eq!(Options::parse(Some("{}")).unwrap(), o);
+    }
+
+    #[test]
+    fn the_default_data_directory_is_per_api_key_and_hides_the_key() {
+        let o = Options::parse(None).unwrap();
+        let first = o.data_directory_for("key-of-app-one");
+        let second = o.data_directory_for("key-of-app-two");
+        assert_ne!(first, second);
+        assert_eq!(first, o.data_directory_for("key-of-app-one"));
+        for dir in [&first, &second] {
+            let name = dir.file_name().unwrap().to_str().unwrap();
+            assert_eq!(name.len(), 16, "{name}");
+            assert!(
+                name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                "{name}"
+            );
+            assert!(dir.parent().unwrap().ends_with("stint"));
+            assert!(!dir.to_string_lossy().contains("key-of-app"));
+        }
+        // SHA-256("abc") starts ba7816bf8f01cfea.
+        assert_eq!(app_directory_name("abc"), "ba7816bf8f01cfea");
+    }
+
+    #[test]
+    fn an_explicit_data_directory_is_used_as_it_is() {
+        let o = Options::parse(Some(r#"{"dataDirectory":"/tmp/x"}"#)).unwrap();
+        assert_eq!(o.data_directory_for("any-key"), PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn require_consent_and_app_version_are_read_and_checked() {
+        let o = Options::parse(None).unwrap();
+        assert!(!o.require_consent);
+        assert_eq!(o.app_version, None);
+        let o = Options::parse(Some(
+            r#"{"requireConsent":true,"appVersion":"2.4.1 (381)"}"#,
+        ))
+        .unwrap();
+        assert!(o.require_consent);
+        assert_eq!(o.app_version.as_deref(), Some("2.4.1 (381)"));
+        assert!(err(r#"{"requireConsent":1}"#).contains("requireConsent"));
+        assert!(err(r#"{"appVersion":""}"#).contains("appVersion must be 1 to 64 bytes"));
+        let long = format!(r#"{{"appVersion":"{}"}}"#, "9".repeat(65));
+        assert!(err(&long).contains("appVersion must be 1 to 64 bytes"));
+        assert!(Options::parse(Some(&long.replace(&"9".repeat(65), &"9".repeat(64)))).is_ok());
+        assert!(err(r#"{"appVersion":"1.0\n"}"#).contains("control"));
+        assert!(err(r#"{"appVersion":"1.0\u0007"}"#).contains("control"));
+        assert!(err(r#"{"appVersion":3}"#).contains("appVersion must be a string"));
     }
 
     #[test]
@@ -291,7 +393,7 @@ mod tests {
         .unwrap();
         assert_eq!(o.session_timeout_seconds, 2);
         assert!(o.keep_open_while_foreground);
-        assert_eq!(o.data_directory, PathBuf::from("/tmp/x"));
+        assert_eq!(o.data_directory, Some(PathBuf::from("/tmp/x")));
         assert_eq!(o.base_url.as_deref(), Some("https://c.example.com"));
         assert_eq!(o.flush_interval_seconds, 3);
         assert_eq!(o.max_queued_datapoints, 100);

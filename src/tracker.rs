@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::clock;
+use crate::context;
 use crate::data_dir::DataDir;
-use crate::datapoint::Datapoint;
+use crate::datapoint::{Data, Datapoint};
 use crate::dispatch::{self, SessionChange, SessionNotice};
 use crate::error::Error;
 use crate::ids::IdGenerator;
@@ -52,8 +53,9 @@ pub(crate) struct Shared {
 }
 
 pub(crate) struct Config {
-    pub device_id: String,
     pub rules: Rules,
+    /// The device and app context of each session start (see `context`).
+    pub context: Option<String>,
     pub base_url: Option<String>,
     pub flush_interval: Duration,
 }
@@ -61,6 +63,21 @@ pub(crate) struct Config {
 pub(crate) struct Inner {
     /// Set by shutdown: every later call is `NotInitialized`.
     pub closed: bool,
+    /// The user's tracking choice: while false, calls record nothing and nothing is sent.
+    pub tracking: bool,
+    /// `stint_set_network_enabled`: while false, no request starts.
+    pub network: bool,
+    /// Random, per data directory; replaced by a wipe.
+    pub device_id: String,
+    /// When the worker next makes everything durable against power loss (after
+    /// `close_session`, and within a flush interval of recording).
+    pub sync_due: Option<Instant>,
+    /// The device id or the tracking choice changed since the last sync.
+    small_files_dirty: bool,
+    /// Counts erasures (tracking disabled, data wiped): a batch built across one is not sent.
+    pub erasures: u64,
+    /// Why the latest delivery attempt failed, while failures last (for flush's message).
+    pub last_failure: Option<String>,
     pub stop_worker: bool,
     pub session: SessionState,
     saved_session: SavedSession,
@@ -88,9 +105,13 @@ impl Tracker {
     pub fn start(api_key: &str, options: Options) -> Result<Tracker, Error> {
         input::api_key(api_key)?;
         log::set_max_level(options.log_level);
-        let data_dir = DataDir::open(&options.data_directory)?;
+        let data_dir = DataDir::open(&options.data_directory_for(api_key))?;
         let mut ids = IdGenerator::from_os();
         let device_id = data_dir.device_id(&mut ids)?;
+        // A saved choice wins over the option.
+        let tracking = data_dir
+            .tracking_choice()
+            .unwrap_or(!options.require_consent);
         let (saved_session, session) = SavedSession::open(&data_dir.session_state())?;
         let lanes = Lanes::open(data_dir.lanes(), &mut ids);
         let (journal, recovery) =
@@ -109,7 +130,7 @@ impl Tracker {
             ..Stats::default()
         };
         let config = Config {
-            device_id,
+            context: context::members(options.app_version.as_deref()),
             rules: Rules {
                 session_timeout: options.session_timeout_seconds as Millis * 1000,
                 keep_open_while_foreground: options.keep_open_while_foreground,
@@ -124,6 +145,13 @@ impl Tracker {
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 closed: false,
+                tracking,
+                network: true,
+                device_id,
+                sync_due: None,
+                small_files_dirty: false,
+                erasures: 0,
+                last_failure: None,
                 stop_worker: false,
                 session,
                 saved_session,
@@ -144,6 +172,13 @@ impl Tracker {
             config,
         });
         shared.recover_lanes();
+        if !tracking {
+            // Disabled by the user (the queue was erased then) or awaiting consent (what is
+            // queued is kept, unsent, until tracking is enabled).
+            let mut inner = shared.inner.lock();
+            shared.lanes.hold_all().refresh(&inner.session, true);
+            inner.session.session = None;
+        }
         shared.apply(Action::CheckExpiry, None)?;
         let worker = worker::spawn(shared.clone())
             .map_err(|e| Error::Internal(format!("cannot start the worker thread: {e}")))?;
@@ -158,11 +193,18 @@ impl Tracker {
         self.shared.apply(Action::OpenSession, None)
     }
 
-    /// Makes the session state and journal durable (fsync) before returning: a backgrounded
-    /// app may be killed without notice.
+    /// The app leaves the foreground: what it recorded is already safe from a kill, and the
+    /// worker makes it durable against power loss within `CLOSE_SYNC_DELAY` (never the caller:
+    /// this is often the UI thread).
     pub fn close_session(&self) -> Result<(), Error> {
         self.shared.apply(Action::CloseSession, None)?;
-        self.shared.sync()
+        let mut inner = self.shared.lock_open()?;
+        let due = Instant::now() + CLOSE_SYNC_DELAY;
+        if inner.sync_due.is_none_or(|at| at > due) {
+            inner.sync_due = Some(due);
+            self.shared.wake_worker_if_sooner(&mut inner);
+        }
+        Ok(())
     }
 
     pub fn change_user(&self, user_id: UserId<'_>) -> Result<(), Error> {
@@ -200,6 +242,76 @@ impl Tracker {
         })
     }
 
+    /// Enables or disables tracking, and saves the choice in the data directory. Disabling
+    /// drops the open session (no `se`) and erases every undelivered datapoint; while disabled,
+    /// calls record nothing and nothing is sent. Never waits on the disk.
+    pub fn set_tracking_enabled(&self, enabled: bool) -> Result<(), Error> {
+        let mut guard = self.shared.lock_open()?;
+        let inner = &mut *guard;
+        let saved = match &inner.data_dir {
+            Some(dir) => dir.save_tracking_choice(enabled),
+            None => Ok(()),
+        };
+        inner.small_files_dirty = true;
+        let mut lanes = self.shared.lanes.hold_all();
+        if enabled {
+            inner.tracking = true;
+            lanes.refresh(&inner.session, false);
+        } else {
+            inner.tracking = false;
+            inner.session.session = None;
+            self.shared.erase(inner, &mut lanes);
+            lanes.refresh(&inner.session, true);
+        }
+        drop(lanes);
+        self.shared.sync_soon(inner);
+        log::info(|| format!("tracking {}", if enabled { "enabled" } else { "disabled" }));
+        saved.map_err(|e| Error::storage("cannot save the tracking choice", e))
+    }
+
+    /// The current tracking choice.
+    pub fn tracking_enabled(&self) -> Result<bool, Error> {
+        Ok(self.shared.lock_open()?.tracking)
+    }
+
+    /// Deletes every undelivered datapoint, the saved session, the user and the device id, and
+    /// goes on with a new device id, no user and no session. Keeps the tracking choice. Nothing
+    /// recorded before is sent afterwards (a request already in flight may complete).
+    pub fn wipe_data(&self) -> Result<(), Error> {
+        let mut guard = self.shared.lock_open()?;
+        let inner = &mut *guard;
+        let mut lanes = self.shared.lanes.hold_all();
+        inner.session = SessionState::default();
+        self.shared.erase(inner, &mut lanes);
+        lanes.refresh(&inner.session, !inner.tracking);
+        drop(lanes);
+        inner.device_id = inner.ids.uuid();
+        let saved = match &inner.data_dir {
+            Some(dir) => dir.replace_device_id(&inner.device_id),
+            None => Ok(()),
+        };
+        inner.small_files_dirty = true;
+        self.shared.sync_soon(inner);
+        log::info(|| "local data wiped; new device id".into());
+        saved.map_err(|e| Error::storage("cannot save the new device id", e))
+    }
+
+    /// The device id sent with every batch.
+    pub fn device_id(&self) -> Result<String, Error> {
+        Ok(self.shared.lock_open()?.device_id.clone())
+    }
+
+    /// Allows or stops requests (not saved: each start allows them). Recording goes on.
+    pub fn set_network_enabled(&self, enabled: bool) -> Result<(), Error> {
+        let mut inner = self.shared.lock_open()?;
+        if inner.network != enabled {
+            inner.network = enabled;
+            log::info(|| format!("network {}", if enabled { "enabled" } else { "disabled" }));
+            self.shared.changed.notify_all();
+        }
+        Ok(())
+    }
+
     /// Asks the worker to send now; never blocks.
     pub fn request_flush(&self) -> Result<(), Error> {
         let mut inner = self.shared.lock_open()?;
@@ -213,6 +325,16 @@ impl Tracker {
     /// Returns once everything recorded before the call is delivered (or dropped), or
     /// `Timeout` with the data still queued. Without a `baseUrl`, only makes data durable.
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        {
+            let inner = self.shared.lock_open()?;
+            if !inner.network {
+                return Err(Error::Timeout(format!(
+                    "the network is disabled (stint_set_network_enabled(false)): nothing is sent; \
+                     {} datapoints stay queued",
+                    inner.journal.pending()
+                )));
+            }
+        }
         self.shared.sync()?;
         if self.shared.config.base_url.is_none() {
             return Ok(());
@@ -240,8 +362,13 @@ impl Tracker {
                 .timed_out()
                 && !inner.journal.is_done_through(target)
             {
+                let why = match &inner.last_failure {
+                    Some(reason) => format!("; the last delivery attempt failed: {reason}"),
+                    None if !inner.tracking => "; tracking is disabled".into(),
+                    None => String::new(),
+                };
                 return Err(Error::Timeout(format!(
-                    "flush did not finish within {} ms; {} datapoints stay queued",
+                    "flush did not finish within {} ms; {} datapoints stay queued{why}",
                     timeout.as_millis(),
                     inner.journal.pending()
                 )));
@@ -306,6 +433,9 @@ impl Shared {
     pub fn apply(&self, action: Action<'_>, event: Option<&CustomEvent<'_>>) -> Result<(), Error> {
         let mut guard = self.lock_open()?;
         let inner = &mut *guard;
+        if !inner.tracking {
+            return Ok(()); // the user said no: record nothing (the lanes are closed too)
+        }
         let now = clock::now_ms();
         // A call that may record or change the session holds the lanes and moves what they hold
         // into the journal first: their records come before its own, and its view of the last
@@ -334,7 +464,8 @@ impl Shared {
                 out,
             )
         };
-        let room = room_needed(&inner.session, action, event);
+        let context = self.config.context.as_deref().map_or(0, str::len);
+        let room = room_needed(&inner.session, action, event) + 2 * context;
         let ready = absorbed.and_then(|()| inner.journal.make_room(room).map_err(refused));
         if let Err(error) = ready {
             let mut trial = inner.session.clone();
@@ -464,7 +595,10 @@ impl Shared {
         let records = std::mem::take(&mut inner.records);
         let mut result = Ok(());
         for record in &records {
-            let datapoint = Datapoint::new(record, inner.ids.uuid_raw(), event);
+            let mut datapoint = Datapoint::new(record, inner.ids.uuid_raw(), event);
+            if let Data::Start { context } = &mut datapoint.data {
+                *context = self.config.context.as_deref();
+            }
             let stored = |out: &mut [u8]| datapoint.store(out);
             match inner
                 .journal
@@ -493,11 +627,34 @@ impl Shared {
     /// Schedules a send for what was just recorded (with a `baseUrl`); returns whether that
     /// newly scheduled one.
     fn schedule_send(&self, inner: &mut Inner) -> bool {
+        // Durable against power loss within a flush interval of being recorded.
+        if inner.sync_due.is_none() {
+            inner.sync_due = Some(Instant::now() + self.config.flush_interval);
+        }
         self.config.base_url.is_some() && inner.delivery.note_recorded(self.config.flush_interval)
     }
 
+    /// Erases every undelivered datapoint, in the lanes and the journal (memory work only;
+    /// the worker syncs), and saves the session state.
+    fn erase(&self, inner: &mut Inner, lanes: &mut Held<'_>) {
+        // Moved into the journal first, which zeroes the lanes, then erased with the rest.
+        let _ = self.absorb(inner, lanes, None);
+        let erased = inner.journal.erase_all();
+        inner.erasures += 1;
+        inner.saved_session.save(&inner.session);
+        inner.delivery = Delivery::default();
+        inner.last_failure = None;
+        log::debug(|| format!("erased {erased} undelivered datapoints"));
+    }
+
+    /// Asks the worker to sync now (the small files changed, or data was erased).
+    fn sync_soon(&self, inner: &mut Inner) {
+        inner.sync_due = Some(Instant::now());
+        self.changed.notify_all();
+    }
+
     /// Notifies the worker only if it sleeps past the new earliest deadline.
-    fn wake_worker_if_sooner(&self, inner: &mut Inner) {
+    pub fn wake_worker_if_sooner(&self, inner: &mut Inner) {
         let Some(sleeps_until) = inner.worker_sleeps_until else {
             return;
         };
@@ -515,8 +672,14 @@ impl Shared {
         self.sync_now()
     }
 
-    fn sync_now(&self) -> Result<(), Error> {
+    pub fn sync_now(&self) -> Result<(), Error> {
         let mut inner = self.inner.lock();
+        if std::mem::take(&mut inner.small_files_dirty) {
+            if let Some(dir) = &inner.data_dir {
+                dir.sync_small_files()
+                    .map_err(|e| Error::storage("cannot sync the device id", e))?;
+            }
+        }
         inner
             .saved_session
             .sync()
@@ -531,6 +694,10 @@ impl Shared {
             .map_err(|e| Error::storage("cannot sync the custom events' lanes", e))
     }
 }
+
+/// How soon after `close_session` the worker syncs: soon, yet a quick background/foreground
+/// flicker costs one sync, not one per call.
+const CLOSE_SYNC_DELAY: Duration = Duration::from_millis(200);
 
 /// An upper bound on the journal bytes one call records: at most an expired session's end, an
 /// end and a start, or an end and a custom event (`Datapoint::stored_len`).

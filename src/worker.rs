@@ -42,10 +42,10 @@ pub fn next_due(shared: &Shared, inner: &Inner) -> Option<Instant> {
         inner.expiry_retry_at.map_or(due, |retry| due.max(retry))
     });
     let send = match shared.config.base_url {
-        Some(_) => inner.delivery.due(shared.has_pending(inner)),
-        None => None,
+        Some(_) if inner.network && inner.tracking => inner.delivery.due(shared.has_pending(inner)),
+        _ => None,
     };
-    [expiry, send].into_iter().flatten().min()
+    [expiry, send, inner.sync_due].into_iter().flatten().min()
 }
 
 fn run(shared: Arc<Shared>) {
@@ -76,6 +76,16 @@ fn run(shared: Arc<Shared>) {
             }
             continue;
         }
+        if inner.sync_due.is_some_and(|due| due <= Instant::now()) {
+            // Power-loss durability is the worker's job: callers never wait for a sync.
+            inner.sync_due = None;
+            drop(inner);
+            if let Err(error) = shared.sync_now() {
+                log::warn(|| format!("{error}; retrying at the next sync"));
+            }
+            inner = shared.inner.lock();
+            continue;
+        }
         if shared.lanes.wants_absorb() {
             // Storage refused: the records stay in their lanes, and calls record in the journal.
             let _ = shared.absorb_lanes(&mut inner);
@@ -88,7 +98,9 @@ fn run(shared: Arc<Shared>) {
         }
         let due = next_due(&shared, &inner);
         if let (Some(agent), Some(due)) = (&agent, due) {
-            if inner.delivery.in_flight.is_none()
+            if inner.network
+                && inner.tracking
+                && inner.delivery.in_flight.is_none()
                 && due <= Instant::now()
                 && inner
                     .delivery
@@ -127,13 +139,16 @@ fn start_request(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, agent:
     };
     // Writing the JSON costs many times the copy: callers must not wait for it. (Meanwhile a
     // full queue may mark some of these dropped; they are sent all the same, nothing is lost.)
+    let device_id = inner.device_id.clone();
+    let erasures = inner.erasures;
     let (wire, body) = MutexGuard::unlocked(inner, || {
         let wire = WireBatch::of(&stored);
         let events: Vec<&[u8]> = wire.events.iter().collect();
-        let body = upload::body(&stored.api_key, &shared.config.device_id, &events);
+        let body = upload::body(&stored.api_key, &device_id, &events);
         (wire, body)
     });
-    if inner.stop_worker {
+    // Erased meanwhile (tracking disabled, data wiped): what was copied must not be sent.
+    if inner.stop_worker || inner.erasures != erasures || !inner.tracking || !inner.network {
         return;
     }
     let count = wire.events.len();
@@ -166,6 +181,23 @@ fn start_request(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, agent:
         let fraction = inner.ids.next_fraction();
         inner.delivery.failed(None, false, fraction);
         log::warn(|| format!("cannot start a request thread: {error}"));
+    }
+}
+
+/// The collector's URL for messages: without its query (which could carry a secret).
+fn shown_url(base_url: &str) -> String {
+    let end = base_url.find(['?', '#']).unwrap_or(base_url.len());
+    format!("{}/api/v3/data", &base_url[..end])
+}
+
+/// `reason` with the base URL's query (if any) taken out, as the transport may quote the URL.
+fn without_query(reason: &str, base_url: Option<&str>) -> String {
+    match base_url {
+        Some(url) if url.contains(['?', '#']) => {
+            let end = url.find(['?', '#']).unwrap_or(url.len());
+            reason.replace(url, &url[..end])
+        }
+        _ => reason.to_owned(),
     }
 }
 
@@ -256,12 +288,17 @@ fn settle(shared: &Shared, inner: &mut Inner, outcome: Outcome) {
         return;
     };
     let fraction = inner.ids.next_fraction();
+    let url = shown_url(shared.config.base_url.as_deref().unwrap_or_default());
+    let first_failure = inner.last_failure.is_none();
     match outcome {
         Outcome::Delivered => {
             let delivered = inner.journal.acknowledge_through(sent.last_seq);
             inner.stats.datapoints_delivered += delivered;
             let pending = shared.has_pending(inner);
             inner.delivery.succeeded(pending);
+            if inner.last_failure.take().is_some() {
+                log::info(|| format!("delivery to {url} works again"));
+            }
             log::debug(|| format!("delivered {delivered} datapoints"));
         }
         Outcome::Retry {
@@ -269,10 +306,21 @@ fn settle(shared: &Shared, inner: &mut Inner, outcome: Outcome) {
             retry_after,
         } => {
             inner.delivery.failed(retry_after, false, fraction);
-            log::info(|| format!("delivery failed ({reason}); will retry"));
+            let reason = without_query(&reason, shared.config.base_url.as_deref());
+            // The first failure of a streak is worth a warning; the retries after it are not.
+            let level = if first_failure {
+                log::LogLevel::Warn
+            } else {
+                log::LogLevel::Debug
+            };
+            log::log(level, || {
+                format!("delivery to {url} failed: {reason}; datapoints are kept and retried")
+            });
+            inner.last_failure = Some(reason);
         }
         Outcome::Unauthorized { status } => {
             inner.delivery.failed(None, true, fraction);
+            inner.last_failure = Some(format!("HTTP {status}: the API key was refused"));
             log::error(|| {
                 format!(
                     "the collector refused the API key (HTTP {status}): check the api_key passed \

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
             assert!((1..=31_536_000).contains(&options.session_timeout_seconds));
             assert!((1..=86_400).contains(&options.flush_interval_seconds));
             assert!((100..=10_000_000).contains(&options.max_queued_datapoints));
-            assert!(options.data_directory.is_absolute());
+            assert!(options.data_directory.as_ref().is_none_or(|d| d.is_absolute()));
             if let Some(url) = &options.base_url {
                 let (scheme, rest) = url.split_once("://").expect("a scheme");
                 let scheme = scheme.to_ascii_lowercase();

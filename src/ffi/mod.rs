@@ -60,8 +60,9 @@ pub extern "C" fn stint_open_session() -> StintStatus {
     call(|| instance::with(|tracker| tracker.open_session()))
 }
 
-/// The app went to the background: activity on the open session, records nothing, and makes
-/// the state durable (fsync). Not an error without a session.
+/// The app went to the background: activity on the open session, records nothing. Never waits
+/// on the disk: the worker makes the state durable against power loss within a second. Not an
+/// error without a session.
 #[no_mangle]
 pub extern "C" fn stint_close_session() -> StintStatus {
     call(|| instance::with(|tracker| tracker.close_session()))
@@ -132,19 +133,93 @@ pub unsafe extern "C" fn stint_get_session_id(
     buffer_len: usize,
 ) -> StintStatus {
     call(|| {
-        if buffer.is_null() {
-            return Err(Error::InvalidArgument("buffer must not be NULL".into()));
-        }
-        if buffer_len < STINT_SESSION_ID_BUFFER_LEN {
-            return Err(Error::InvalidArgument(format!(
-                "buffer_len must be at least {STINT_SESSION_ID_BUFFER_LEN}, got {buffer_len}"
-            )));
-        }
+        check_id_buffer(buffer, buffer_len)?;
         let id = instance::with(|tracker| tracker.session_id())?;
         // SAFETY: checked non-NULL; the caller provides `buffer_len` bytes.
         unsafe { boundary::copy_truncated(id.as_deref().unwrap_or(""), buffer, buffer_len) };
         Ok(())
     })
+}
+
+/// Enables or disables tracking; the choice is saved in the data directory and survives
+/// restarts (it wins over the `requireConsent` option). Disabling drops the open session
+/// without recording its end and deletes every undelivered datapoint, on disk too; while
+/// disabled, stint_open_session(), stint_close_session(), stint_change_user() and
+/// stint_log_custom_event() return STINT_STATUS_OK and record nothing, and nothing is sent.
+/// Enabling returns to normal: the next stint_open_session() starts a new session.
+/// Never waits on the disk or the network.
+#[no_mangle]
+pub extern "C" fn stint_set_tracking_enabled(enabled: bool) -> StintStatus {
+    call(|| instance::with(|tracker| tracker.set_tracking_enabled(enabled)))
+}
+
+/// Writes the current tracking choice to `*out_enabled`, which is untouched on error.
+///
+/// # Safety
+/// `out_enabled` is NULL or points to a writable bool.
+#[no_mangle]
+pub unsafe extern "C" fn stint_get_tracking_enabled(out_enabled: *mut bool) -> StintStatus {
+    call(|| {
+        if out_enabled.is_null() {
+            return Err(Error::InvalidArgument(
+                "out_enabled must not be NULL".into(),
+            ));
+        }
+        let enabled = instance::with(|tracker| tracker.tracking_enabled())?;
+        // SAFETY: checked non-NULL; the caller provides a writable bool.
+        unsafe { out_enabled.write(enabled) };
+        Ok(())
+    })
+}
+
+/// Deletes every undelivered datapoint, the saved session, the user and the device id, on
+/// disk too, and goes on with a new device id, no user and no session. Nothing recorded
+/// before the call is sent after it returns (a request already in flight may complete). The
+/// tracking choice is kept. Never waits on the disk or the network.
+#[no_mangle]
+pub extern "C" fn stint_wipe_data() -> StintStatus {
+    call(|| instance::with(|tracker| tracker.wipe_data()))
+}
+
+/// Copies the device id (a UUID, random per data directory, new after stint_wipe_data()),
+/// NUL-terminated, into `buffer` (at least STINT_SESSION_ID_BUFFER_LEN = 37 bytes), e.g. for a
+/// deletion request. `buffer` is untouched on error.
+///
+/// # Safety
+/// `buffer` is NULL or points to `buffer_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn stint_get_device_id(
+    buffer: *mut c_char,
+    buffer_len: usize,
+) -> StintStatus {
+    call(|| {
+        check_id_buffer(buffer, buffer_len)?;
+        let id = instance::with(|tracker| tracker.device_id())?;
+        // SAFETY: checked non-NULL; the caller provides `buffer_len` bytes.
+        unsafe { boundary::copy_truncated(&id, buffer, buffer_len) };
+        Ok(())
+    })
+}
+
+/// Allows (true) or stops (false) network requests; not saved: each stint_initialize() starts
+/// with the network enabled. While false no request starts (one in flight may finish),
+/// recording goes on, and stint_flush() returns STINT_STATUS_TIMEOUT at once.
+#[no_mangle]
+pub extern "C" fn stint_set_network_enabled(enabled: bool) -> StintStatus {
+    call(|| instance::with(|tracker| tracker.set_network_enabled(enabled)))
+}
+
+/// An id buffer's checks: not NULL, room for a UUID and its NUL.
+fn check_id_buffer(buffer: *mut c_char, buffer_len: usize) -> Result<(), Error> {
+    if buffer.is_null() {
+        return Err(Error::InvalidArgument("buffer must not be NULL".into()));
+    }
+    if buffer_len < STINT_SESSION_ID_BUFFER_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "buffer_len must be at least {STINT_SESSION_ID_BUFFER_LEN}, got {buffer_len}"
+        )));
+    }
+    Ok(())
 }
 
 /// Fills `*out_stats`. `out_stats` is untouched on error.
