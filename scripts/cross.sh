@@ -10,7 +10,7 @@
 # Each part fails the command if it fails, and a missing tool fails it with a message (never a
 # quiet skip). scripts/install-deps.sh installs the Debian packages and rustup targets. Knob:
 # STINT_KILL_RESTART_ROUNDS (tests/kill_restart.rs, default 6) and STINT_KILL_TRIALS (the kill
-# storm of tests/durability.rs under qemu, default 10 here).
+# storm of tests/durability.rs under qemu, default 25 here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +60,7 @@ linux_aarch64() {
   export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
   export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
   export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
-  STINT_KILL_TRIALS="${STINT_KILL_TRIALS:-10}" \
+  STINT_KILL_TRIALS="${STINT_KILL_TRIALS:-25}" \
     cargo test --target aarch64-unknown-linux-gnu \
     --lib --test c_api --test durability --test journal_corruption --test kill_restart
 }
