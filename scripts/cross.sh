@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+case $target_dir in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
 
 fail() {
   echo "cross.sh: $*" >&2
