@@ -26,15 +26,39 @@
  */
 #define STINT_SESSION_ID_BUFFER_LEN 37
 
+/**
+ * The level of a message passed to the log handler.
+ */
 typedef enum StintLogLevel {
+  /**
+   * Something failed: data was refused or lost, or the host's input is wrong.
+   */
   STINT_LOG_LEVEL_ERROR = 1,
+  /**
+   * Something the host should know.
+   */
   STINT_LOG_LEVEL_WARN = 2,
+  /**
+   * The lifecycle: initialized, delivery retried.
+   */
   STINT_LOG_LEVEL_INFO = 3,
+  /**
+   * Everything, for development.
+   */
   STINT_LOG_LEVEL_DEBUG = 4,
 } StintLogLevel;
 
+/**
+ * What happened to the session of a StintSessionEvent.
+ */
 typedef enum StintSessionEventKind {
+  /**
+   * It started.
+   */
   STINT_SESSION_EVENT_KIND_STARTED = 0,
+  /**
+   * It ended.
+   */
   STINT_SESSION_EVENT_KIND_ENDED = 1,
 } StintSessionEventKind;
 
@@ -80,13 +104,25 @@ typedef enum StintStatus {
  * Counters. All but `datapoints_pending` count since stint_initialize().
  */
 typedef struct StintStats {
+  /**
+   * Sessions started.
+   */
   uint64_t sessions_started;
+  /**
+   * Sessions ended.
+   */
   uint64_t sessions_ended;
+  /**
+   * Datapoints recorded.
+   */
   uint64_t datapoints_recorded;
   /**
    * Recorded and not yet delivered (including those recovered from earlier runs).
    */
   uint64_t datapoints_pending;
+  /**
+   * Acknowledged by the collector.
+   */
   uint64_t datapoints_delivered;
   /**
    * Dropped because the queue was full or the collector rejected them.
@@ -98,6 +134,9 @@ typedef struct StintStats {
  * A session started or ended. Pointers are valid only during the listener call.
  */
 typedef struct StintSessionEvent {
+  /**
+   * Started or ended.
+   */
   enum StintSessionEventKind kind;
   /**
    * The session id (UUID text), NUL-terminated.

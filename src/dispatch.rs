@@ -11,26 +11,76 @@ use std::time::{Duration, Instant};
 use once_cell::sync::Lazy;
 use parking_lot::{Condvar, Mutex};
 
-use crate::log::LogLevel;
 use crate::session::Millis;
 
+/// How much is logged (`logLevel`), and the level of a log message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum LogLevel {
+    /// Nothing is logged.
+    Off = 0,
+    /// Something failed: data was refused or lost, or the host's input is wrong.
+    Error = 1,
+    /// Something the host should know (the default).
+    Warn = 2,
+    /// The lifecycle: initialized, delivery retried.
+    Info = 3,
+    /// Everything, for development.
+    Debug = 4,
+}
+
+impl LogLevel {
+    /// The level of a `logLevel` option's value.
+    pub fn from_name(name: &str) -> Option<LogLevel> {
+        Some(match name {
+            "off" => LogLevel::Off,
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            _ => return None,
+        })
+    }
+
+    /// The level's name, as in the `logLevel` option.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Off => "off",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+/// What happened to a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionChange {
+    /// It started.
     Started,
+    /// It ended.
     Ended,
 }
 
+/// A session started or ended: what the session listener receives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionNotice {
+    /// Started or ended.
     pub change: SessionChange,
+    /// The session's id.
     pub session_id: String,
+    /// The user, if one was set.
     pub user_id: Option<String>,
+    /// When the session started, ms since the Unix epoch.
     pub start: Millis,
     /// The end, for `Ended`.
     pub end: Option<Millis>,
 }
 
+/// Receives session notices, on the dispatch thread.
 pub type SessionListener = Arc<dyn Fn(&SessionNotice) + Send + Sync>;
+/// Receives log messages at or above `logLevel`, on the dispatch thread.
 pub type LogHandler = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 
 enum Notice {
@@ -64,10 +114,12 @@ static DISPATCHER: Lazy<Dispatcher> = Lazy::new(|| Dispatcher {
     changed: Condvar::new(),
 });
 
+/// Sets (or with `None` removes) the session listener.
 pub fn set_session_listener(listener: Option<SessionListener>) {
     replace(|state| state.listener = listener);
 }
 
+/// Sets (or with `None` removes) the log handler; without one, messages go to stderr.
 pub fn set_log_handler(handler: Option<LogHandler>) {
     replace(|state| state.log_handler = handler);
 }
@@ -85,14 +137,16 @@ fn replace(change: impl FnOnce(&mut State)) {
     }
 }
 
-pub fn session(notice: SessionNotice) {
+/// Queues a session notice for the listener, if there is one.
+pub(crate) fn session(notice: SessionNotice) {
     let mut state = DISPATCHER.state.lock();
     if state.listener.is_some() {
         push(&mut state, Notice::Session(notice));
     }
 }
 
-pub fn log(level: LogLevel, message: String) {
+/// Queues a log message for the handler (or stderr).
+pub(crate) fn log(level: LogLevel, message: String) {
     let mut state = DISPATCHER.state.lock();
     if state.queue.len() < MAX_QUEUED {
         push(&mut state, Notice::Log(level, message));

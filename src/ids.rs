@@ -1,7 +1,8 @@
 //! Random UUID v4s for sessions, datapoints and the device, from a PRNG seeded once by the OS,
 //! so no call pays a system call for randomness.
 
-use std::io::Read;
+use crate::error::Error;
+use crate::platform::fill_random;
 
 /// xoshiro256**: fast, 256 bits of state, plenty for unique ids when seeded from the OS.
 pub struct IdGenerator {
@@ -9,33 +10,16 @@ pub struct IdGenerator {
 }
 
 impl IdGenerator {
-    pub fn from_os() -> IdGenerator {
+    /// A generator seeded from the operating system's random source (no fallback: see
+    /// `platform::random`).
+    pub fn from_os() -> Result<IdGenerator, Error> {
         let mut seed = [0u8; 32];
-        let filled = std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut seed))
-            .is_ok();
-        if !filled {
-            // No /dev/urandom (sandboxed host): mix time, pid and an address.
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            let mix = [
-                nanos,
-                std::process::id() as u64,
-                &seed as *const _ as u64,
-                0x9e37,
-            ];
-            for (i, word) in mix.iter().enumerate() {
-                seed[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
-            }
-        }
+        fill_random(&mut seed)?;
         let mut s = [0u64; 4];
-        for (i, word) in s.iter_mut().enumerate() {
-            *word = splitmix(u64::from_le_bytes(
-                seed[i * 8..i * 8 + 8].try_into().unwrap(),
-            ));
+        for (word, bytes) in s.iter_mut().zip(seed.chunks_exact(8)) {
+            *word = splitmix(u64::from_le_bytes(bytes.try_into().expect("8 bytes")));
         }
-        IdGenerator { s }
+        Ok(IdGenerator { s })
     }
 
     /// A generator of its own, seeded from this one (a lane's: no shared state per id).
@@ -63,6 +47,7 @@ impl IdGenerator {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// A UUID v4 in its text form.
     pub fn uuid(&mut self) -> String {
         String::from_utf8_lossy(&format_uuid(&self.uuid_raw())).into_owned()
     }
@@ -107,7 +92,7 @@ mod tests {
 
     #[test]
     fn uuids_are_version_4_and_distinct() {
-        let mut ids = IdGenerator::from_os();
+        let mut ids = IdGenerator::from_os().unwrap();
         let a = ids.uuid();
         let b = ids.uuid();
         assert_ne!(a, b);
@@ -119,6 +104,9 @@ mod tests {
 
     #[test]
     fn two_generators_differ() {
-        assert_ne!(IdGenerator::from_os().uuid(), IdGenerator::from_os().uuid());
+        assert_ne!(
+            IdGenerator::from_os().unwrap().uuid(),
+            IdGenerator::from_os().unwrap().uuid()
+        );
     }
 }

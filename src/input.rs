@@ -3,9 +3,13 @@
 use crate::error::Error;
 use crate::json_check::JsonError;
 
+/// The longest API key, in bytes.
 pub const MAX_API_KEY_BYTES: usize = 256;
+/// The longest user id, in bytes.
 pub const MAX_USER_ID_BYTES: usize = 997;
+/// The longest custom event name, in bytes.
 pub const MAX_EVENT_NAME_BYTES: usize = 255;
+/// The longest properties JSON, in bytes.
 pub const MAX_PROPERTIES_BYTES: usize = 50 * 1024;
 /// Deeper properties are refused: they are never what an analytics event needs.
 pub const MAX_PROPERTIES_DEPTH: usize = 32;
@@ -15,11 +19,13 @@ pub const MAX_PROPERTIES_DEPTH: usize = 32;
 pub struct UserId<'a>(&'a str);
 
 impl<'a> UserId<'a> {
+    /// Checks `user`: 1 to `MAX_USER_ID_BYTES` bytes.
     pub fn new(user: &'a str) -> Result<UserId<'a>, Error> {
         user_id(user)?;
         Ok(UserId(user))
     }
 
+    /// The user id.
     pub fn as_str(self) -> &'a str {
         self.0
     }
@@ -34,6 +40,8 @@ pub struct CustomEvent<'a> {
 }
 
 impl<'a> CustomEvent<'a> {
+    /// Checks `name` (1 to `MAX_EVENT_NAME_BYTES` bytes) and `properties` (one JSON object of
+    /// at most `MAX_PROPERTIES_BYTES`, `MAX_PROPERTIES_DEPTH` deep).
     pub fn new(name: &'a str, properties: Option<&'a str>) -> Result<CustomEvent<'a>, Error> {
         event_name(name)?;
         if let Some(properties) = properties {
@@ -43,6 +51,7 @@ impl<'a> CustomEvent<'a> {
     }
 }
 
+/// Checks an API key: 1 to `MAX_API_KEY_BYTES` bytes, no control characters.
 pub fn api_key(key: &str) -> Result<(), Error> {
     if key.is_empty() || key.len() > MAX_API_KEY_BYTES {
         return Err(Error::InvalidArgument(format!(
@@ -59,10 +68,12 @@ pub fn api_key(key: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks a user id.
 pub fn user_id(user: &str) -> Result<(), Error> {
     bytes_in_range("user_id", user, MAX_USER_ID_BYTES)
 }
 
+/// Checks a custom event name.
 pub fn event_name(name: &str) -> Result<(), Error> {
     bytes_in_range("name", name, MAX_EVENT_NAME_BYTES)
 }

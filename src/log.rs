@@ -3,40 +3,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::dispatch;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum LogLevel {
-    Off = 0,
-    Error = 1,
-    Warn = 2,
-    Info = 3,
-    Debug = 4,
-}
-
-impl LogLevel {
-    pub fn from_name(name: &str) -> Option<LogLevel> {
-        Some(match name {
-            "off" => LogLevel::Off,
-            "error" => LogLevel::Error,
-            "warn" => LogLevel::Warn,
-            "info" => LogLevel::Info,
-            "debug" => LogLevel::Debug,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            LogLevel::Off => "off",
-            LogLevel::Error => "error",
-            LogLevel::Warn => "warn",
-            LogLevel::Info => "info",
-            LogLevel::Debug => "debug",
-        }
-    }
-}
+use crate::dispatch::{self, LogLevel};
 
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
 
@@ -45,6 +12,7 @@ pub fn set_max_level(level: LogLevel) {
     MAX_LEVEL.store(level as u8, Ordering::Relaxed);
 }
 
+/// Whether messages at `level` are logged.
 pub fn enabled(level: LogLevel) -> bool {
     level != LogLevel::Off && level as u8 <= MAX_LEVEL.load(Ordering::Relaxed)
 }
@@ -56,18 +24,22 @@ pub fn log(level: LogLevel, message: impl FnOnce() -> String) {
     }
 }
 
+/// Logs at `error`.
 pub fn error(message: impl FnOnce() -> String) {
     log(LogLevel::Error, message)
 }
 
+/// Logs at `warn`.
 pub fn warn(message: impl FnOnce() -> String) {
     log(LogLevel::Warn, message)
 }
 
+/// Logs at `info`.
 pub fn info(message: impl FnOnce() -> String) {
     log(LogLevel::Info, message)
 }
 
+/// Logs at `debug`.
 pub fn debug(message: impl FnOnce() -> String) {
     log(LogLevel::Debug, message)
 }

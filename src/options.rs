@@ -4,17 +4,27 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::log::LogLevel;
+use crate::dispatch::LogLevel;
+use crate::error::Error;
+use crate::platform;
 
+/// The options of `stint_initialize` (README: "Options"), validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
+    /// `sessionTimeoutInSeconds`.
     pub session_timeout_seconds: u64,
+    /// `keepOpenWhileForeground`.
     pub keep_open_while_foreground: bool,
-    /// `None`: the per-app default under the platform's data home (see [`Options::data_directory_for`]).
+    /// `dataDirectory`. `None`: the per-app default under the platform's data home (see
+    /// [`Options::data_directory_for`]); required on Android.
     pub data_directory: Option<PathBuf>,
+    /// `baseUrl`, without a trailing slash; `None`: store only.
     pub base_url: Option<String>,
+    /// `flushIntervalInSeconds`.
     pub flush_interval_seconds: u64,
+    /// `maxQueuedDatapoints`.
     pub max_queued_datapoints: u64,
+    /// `logLevel`.
     pub log_level: LogLevel,
     /// Tracking starts disabled on a data directory with no saved choice.
     pub require_consent: bool,
@@ -279,17 +289,19 @@ fn prefix_end(text: &str, limit: usize) -> usize {
     end
 }
 
-/// The per-user data directory of the OS, plus `stint`.
 impl Options {
     /// The data directory this app uses: the explicit `dataDirectory`, or
     /// `<data home>/stint/<id>` where `<id>` is 16 hex digits of SHA-256 of the API key, so two
     /// apps with different keys never share a journal, and the key never appears in a path.
-    pub fn data_directory_for(&self, api_key: &str) -> PathBuf {
+    /// The data home is the platform's (`platform::data_home`); where there is none (Android),
+    /// `InvalidArgument` says that `dataDirectory` is required.
+    pub fn data_directory_for(&self, api_key: &str) -> Result<PathBuf, Error> {
         match &self.data_directory {
-            Some(path) => path.clone(),
-            None => default_data_home()
+            Some(path) => Ok(path.clone()),
+            None => Ok(platform::data_home()
+                .map_err(Error::InvalidArgument)?
                 .join("stint")
-                .join(app_directory_name(api_key)),
+                .join(app_directory_name(api_key))),
         }
     }
 }
@@ -299,19 +311,6 @@ pub fn app_directory_name(api_key: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(api_key.as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn default_data_home() -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let base = if cfg!(target_os = "macos") || cfg!(target_os = "ios") {
-        home.map(|h| h.join("Library/Application Support"))
-    } else {
-        std::env::var_os("XDG_DATA_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| home.map(|h| h.join(".local/share")))
-    };
-    base.unwrap_or_else(std::env::temp_dir)
 }
 
 #[cfg(test)]
@@ -338,10 +337,10 @@ mod tests {
     #[test]
     fn the_default_data_directory_is_per_api_key_and_hides_the_key() {
         let o = Options::parse(None).unwrap();
-        let first = o.data_directory_for("key-of-app-one");
-        let second = o.data_directory_for("key-of-app-two");
+        let first = o.data_directory_for("key-of-app-one").unwrap();
+        let second = o.data_directory_for("key-of-app-two").unwrap();
         assert_ne!(first, second);
-        assert_eq!(first, o.data_directory_for("key-of-app-one"));
+        assert_eq!(first, o.data_directory_for("key-of-app-one").unwrap());
         for dir in [&first, &second] {
             let name = dir.file_name().unwrap().to_str().unwrap();
             assert_eq!(name.len(), 16, "{name}");
@@ -357,9 +356,21 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "android")]
+    fn on_android_a_missing_data_directory_is_an_invalid_argument_that_says_so() {
+        let o = Options::parse(None).unwrap();
+        match o.data_directory_for("key") {
+            Err(Error::InvalidArgument(message)) => {
+                assert!(message.contains("dataDirectory is required on Android"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn an_explicit_data_directory_is_used_as_it_is() {
         let o = Options::parse(Some(r#"{"dataDirectory":"/tmp/x"}"#)).unwrap();
-        assert_eq!(o.data_directory_for("any-key"), PathBuf::from("/tmp/x"));
+        assert_eq!(o.data_directory_for("any-key"), Ok(PathBuf::from("/tmp/x")));
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub fn apply(
 
 /// Whether `apply` may record a datapoint or change anything but the open session's last
 /// activity (the session, the user, foreground). When it returns false, `apply` only moves the
-/// last activity forward; the tracker then leaves its lanes alone (see `lane`).
+/// last activity forward; the engine then leaves its lanes alone (see `storage::lane`).
 pub fn may_record_or_change(
     state: &SessionState,
     action: Action<'_>,

@@ -172,6 +172,7 @@ fn bad_options_name_the_key_and_initialize_nothing() {
 #[test]
 fn null_options_mean_defaults_and_a_directory_is_created_0700() {
     let _turn = serial();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let home = fresh_dir("home");
     std::fs::create_dir_all(&home).unwrap();
     // The default data directory follows XDG_DATA_HOME.
@@ -182,9 +183,12 @@ fn null_options_mean_defaults_and_a_directory_is_created_0700() {
         StintStatus::Ok
     );
     assert_eq!(stint_shutdown(1000), StintStatus::Ok);
-    let dir = home.join("stint");
+    // One directory per app: named by a hash of the API key, never the key itself.
+    let dir = home
+        .join("stint")
+        .join(stint::options::app_directory_name("k"));
     assert!(dir.join("device_id").exists());
-    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home.join("stint")), 0o700);
     assert_eq!(mode(&dir), 0o700);
     for entry in walk(&dir) {
         if entry.is_file() {

@@ -87,10 +87,10 @@ fn failure_reasons() -> Vec<String> {
     assert!(wait_for(Duration::from_secs(10), || LOGS
         .lock()
         .iter()
-        .any(|l| l.contains("delivery failed"))));
+        .any(|l| l.contains("delivery to") && l.contains(" failed: "))));
     std::mem::take(&mut *LOGS.lock())
         .into_iter()
-        .filter(|l| l.contains("delivery failed"))
+        .filter(|l| l.contains("delivery to") && l.contains(" failed: "))
         .collect()
 }
 

@@ -31,6 +31,39 @@ for defines in "UNITY_5_3_OR_NEWER;UNITY_EDITOR" "UNITY_5_3_OR_NEWER;UNITY_IOS" 
         -out:"$build/Stint.UnityCheck.dll" "$here"/Runtime/*.cs
 done
 
+# The package as scripts/unity-package.sh assembles it, with this Linux library: the plugin is in
+# it byte for byte, every file and folder has its .meta, every committed .meta is there, and no
+# two share a GUID (Unity would drop one).
+echo "== assembling the Unity package"
+rm -rf "$build/package-check"
+STINT_UNITY_LINUX_LIBRARY="$library" "$repo/scripts/unity-package.sh" --out "$build/package-check" >"$build/package-check.log" \
+    || { cat "$build/package-check.log" >&2; echo "test.sh: scripts/unity-package.sh failed" >&2; exit 1; }
+archive="$(ls "$build/package-check"/com.stint.sdk-*.tgz)"
+mkdir -p "$build/package-check/extracted"
+tar -C "$build/package-check/extracted" -xzf "$archive"
+unpacked="$build/package-check/extracted/package"
+package_failures=0
+package_fail() { echo "test.sh: package check: $*" >&2; package_failures=$((package_failures + 1)); }
+cmp -s "$library" "$unpacked/Plugins/Linux/x86_64/libstint.so" || package_fail "Plugins/Linux/x86_64/libstint.so is not the library"
+grep -q "Plugins/Windows/x86_64/stint.dll" "$build/package-check.log" || package_fail "the log names neither the included nor the missing Windows plugin"
+while IFS= read -r -d '' entry; do
+    relative="${entry#"$unpacked"/}"
+    case "$relative" in *.meta) continue ;; esac
+    [ -f "$entry.meta" ] || package_fail "$relative has no .meta"
+done < <(find "$unpacked" -mindepth 1 -print0)
+while IFS= read -r -d '' meta; do
+    relative="${meta#"$here"/}"
+    [ -f "$unpacked/$relative" ] || package_fail "$relative is missing from the package"
+done < <(find "$here" -path "$build" -prune -o -name '*.meta' -print0)
+duplicates="$(find "$unpacked" -name '*.meta' -exec sed -n 's/^guid: //p' {} + | sort | uniq -d)"
+[ -z "$duplicates" ] || package_fail "GUIDs used twice: $duplicates"
+for plugin in Windows/x86_64/stint.dll Linux/x86_64/libstint.so Android/libs/arm64-v8a/libstint.so \
+    Android/libs/armeabi-v7a/libstint.so Android/libs/x86_64/libstint.so iOS/libstint.a macOS/libstint.dylib; do
+    grep -q '^PluginImporter:' "$unpacked/Plugins/$plugin.meta" 2>/dev/null || package_fail "Plugins/$plugin.meta is not a PluginImporter"
+done
+[ "$package_failures" -eq 0 ] || exit 1
+echo "package: $(tar -tzf "$archive" | wc -l) entries, the Linux plugin and every .meta in it"
+
 # The collector on a free port; stopped however this script ends.
 collector_log="$build/collector.log"
 collector_pid=""

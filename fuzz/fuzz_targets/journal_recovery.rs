@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let recovery = stint::journal::recover_from_bytes(data);
+    let recovery = stint::record::recover_from_bytes(data);
     assert!(recovery.corrupt_bytes_skipped <= data.len());
     assert!(recovery.records <= data.len() / 24);
 });

@@ -51,6 +51,7 @@ fn status_of(error: &Error) -> StintStatus {
 /// `buffer` is NULL or points to `buffer_len` writable bytes.
 pub unsafe fn copy_last_error(buffer: *mut c_char, buffer_len: usize) -> usize {
     LAST_ERROR
+        // SAFETY: the caller's contract, passed on: `buffer` holds `buffer_len` bytes or is NULL.
         .try_with(|last| unsafe { copy_truncated(&last.borrow(), buffer, buffer_len) })
         .unwrap_or(0)
 }
@@ -83,6 +84,7 @@ pub unsafe fn str_arg<'a>(ptr: *const c_char, name: &str, max: usize) -> Result<
     if ptr.is_null() {
         return Err(Error::InvalidArgument(format!("{name} must not be NULL")));
     }
+    // SAFETY: the caller's contract, passed on (the same as `optional_str_arg`'s).
     unsafe { optional_str_arg(ptr, name, max) }.map(|s| s.unwrap_or_default())
 }
 

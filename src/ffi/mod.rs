@@ -12,11 +12,10 @@ use boundary::{call, optional_str_arg, str_arg};
 pub use types::*;
 
 use crate::clock::seconds;
-use crate::dispatch::{self, SessionChange, SessionNotice};
+use crate::dispatch::{self, LogLevel, SessionChange, SessionNotice};
 use crate::error::Error;
 use crate::input;
 use crate::instance;
-use crate::log::LogLevel;
 use crate::options::MAX_OPTIONS_BYTES;
 
 /// The size of the buffer stint_get_session_id() needs: a UUID and its NUL.
@@ -38,7 +37,9 @@ pub unsafe extern "C" fn stint_initialize(
     options_json: *const c_char,
 ) -> StintStatus {
     call(|| {
+        // SAFETY: the caller's contract (# Safety above): NULL or a NUL-terminated string.
         let api_key = unsafe { str_arg(api_key, "api_key", input::MAX_API_KEY_BYTES) }?;
+        // SAFETY: as above.
         let options = unsafe { optional_str_arg(options_json, "options_json", MAX_OPTIONS_BYTES) }?;
         instance::initialize(api_key, options)
     })
@@ -76,6 +77,7 @@ pub extern "C" fn stint_close_session() -> StintStatus {
 #[no_mangle]
 pub unsafe extern "C" fn stint_change_user(user_id: *const c_char) -> StintStatus {
     call(|| {
+        // SAFETY: the caller's contract (# Safety above): NULL or a NUL-terminated string.
         let user_id = unsafe { str_arg(user_id, "user_id", input::MAX_USER_ID_BYTES) }?;
         let user_id = input::UserId::new(user_id)?;
         instance::with(|tracker| tracker.change_user(user_id))
@@ -94,7 +96,9 @@ pub unsafe extern "C" fn stint_log_custom_event(
     properties_json: *const c_char,
 ) -> StintStatus {
     call(|| {
+        // SAFETY: the caller's contract (# Safety above): NULL or a NUL-terminated string.
         let name = unsafe { str_arg(name, "name", input::MAX_EVENT_NAME_BYTES) }?;
+        // SAFETY: as above.
         let properties = unsafe {
             optional_str_arg(
                 properties_json,
@@ -317,7 +321,10 @@ pub extern "C" fn stint_version() -> *const c_char {
 
 /// The host's opaque pointer; the host is responsible for its thread safety.
 struct UserData(*mut c_void);
+// SAFETY: the pointer is never dereferenced here, only handed back to the host's callback, and
+// the header states that callbacks run on a library thread: the host made it safe to share.
 unsafe impl Send for UserData {}
+// SAFETY: as for Send: shared only to be passed back to the host.
 unsafe impl Sync for UserData {}
 
 fn call_listener(

@@ -28,26 +28,34 @@ pub enum StintStatus {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StintStats {
+    /// Sessions started.
     pub sessions_started: u64,
+    /// Sessions ended.
     pub sessions_ended: u64,
+    /// Datapoints recorded.
     pub datapoints_recorded: u64,
     /// Recorded and not yet delivered (including those recovered from earlier runs).
     pub datapoints_pending: u64,
+    /// Acknowledged by the collector.
     pub datapoints_delivered: u64,
     /// Dropped because the queue was full or the collector rejected them.
     pub datapoints_dropped: u64,
 }
 
+/// What happened to the session of a StintSessionEvent.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StintSessionEventKind {
+    /// It started.
     Started = 0,
+    /// It ended.
     Ended = 1,
 }
 
 /// A session started or ended. Pointers are valid only during the listener call.
 #[repr(C)]
 pub struct StintSessionEvent {
+    /// Started or ended.
     pub kind: StintSessionEventKind,
     /// The session id (UUID text), NUL-terminated.
     pub session_id: *const c_char,
@@ -59,12 +67,17 @@ pub struct StintSessionEvent {
     pub end_time: f64,
 }
 
+/// The level of a message passed to the log handler.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StintLogLevel {
+    /// Something failed: data was refused or lost, or the host's input is wrong.
     Error = 1,
+    /// Something the host should know.
     Warn = 2,
+    /// The lifecycle: initialized, delivery retried.
     Info = 3,
+    /// Everything, for development.
     Debug = 4,
 }
 

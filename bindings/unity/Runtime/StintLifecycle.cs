@@ -51,9 +51,7 @@ namespace StintSdk
             Background();
             // Releases the data directory (the Editor keeps the native library loaded). TIMEOUT
             // is fine: what could not be delivered stays queued for the next run.
-            StintStatus status = Native.stint_shutdown(QuitShutdownMilliseconds);
-            if (status != StintStatus.Timeout)
-                Stint.LifecycleCall("shutdown", status);
+            Stint.LifecycleCall("Shutdown", () => Native.stint_shutdown(QuitShutdownMilliseconds));
         }
 
         private void OnDestroy()
@@ -66,12 +64,12 @@ namespace StintSdk
 
         private static void Foreground()
         {
-            Stint.LifecycleCall("open_session", Native.stint_open_session());
+            Stint.LifecycleCall("OpenSession", () => Native.stint_open_session());
         }
 
         private static void Background()
         {
-            Stint.LifecycleCall("close_session", Native.stint_close_session());
+            Stint.LifecycleCall("CloseSession", () => Native.stint_close_session());
         }
     }
 }

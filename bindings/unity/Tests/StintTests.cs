@@ -198,8 +198,9 @@ namespace StintSdk.Tests
         }
 
         [Test]
-        public void PropertiesJsonCannotHoldAreInvalidArgumentAndRecordNothing()
+        public void PropertiesJsonCannotHoldAreInvalidArgumentReportedAndRecordNothing()
         {
+            var logs = RecordLogs();
             Stint.Initialize(ApiKey, Options(withCollector: false));
             Stint.OpenSession();
             ulong recorded = Stint.Stats.DatapointsRecorded;
@@ -216,18 +217,18 @@ namespace StintSdk.Tests
             foreach (var bad in cases)
             {
                 string key = bad.Key.Substring("properties.".Length);
-                var e = Assert.Throws(StintStatus.InvalidArgument,
-                    () => Stint.LogCustomEvent("bad", new Dictionary<string, object> { { key, bad.Value } }), bad.Key);
-                Assert.Contains(bad.Key, e.Message, "the message names the property");
+                Assert.Equal(StintStatus.InvalidArgument,
+                    Stint.LogCustomEvent("bad", new Dictionary<string, object> { { key, bad.Value } }), bad.Key);
+                Assert.Contains("LogCustomEvent failed: InvalidArgument: " + bad.Key, logs.NextReport("LogCustomEvent"), "the report names the property");
             }
-            var lone = Assert.Throws(StintStatus.InvalidArgument,
-                () => Stint.LogCustomEvent("bad", new Dictionary<string, object> { { "lone", "\uD800" } }), "unpaired surrogate");
-            Assert.Contains("properties_json", lone.Message, "unpaired surrogate message");
-            var huge = Assert.Throws(StintStatus.InvalidArgument,
-                () => Stint.LogCustomEvent("bad", new Dictionary<string, object> { { "huge", new string('x', 60 * 1024) } }), "over 50 KB");
-            Assert.Contains("properties_json", huge.Message, "the library names properties_json");
+            Assert.Equal(StintStatus.InvalidArgument,
+                Stint.LogCustomEvent("bad", new Dictionary<string, object> { { "lone", "\uD800" } }), "unpaired surrogate");
+            Assert.Contains("properties_json", logs.NextReport("LogCustomEvent"), "unpaired surrogate report");
+            Assert.Equal(StintStatus.InvalidArgument,
+                Stint.LogCustomEvent("bad", new Dictionary<string, object> { { "huge", new string('x', 60 * 1024) } }), "over 50 KB");
+            Assert.Contains("properties_json", logs.NextReport("LogCustomEvent"), "the library names properties_json");
             Assert.Equal(recorded, Stint.Stats.DatapointsRecorded, "nothing recorded by rejected calls");
-            Stint.LogCustomEvent("fine", new Dictionary<string, object>());
+            Assert.Equal(StintStatus.Ok, Stint.LogCustomEvent("fine", new Dictionary<string, object>()), "a good call");
             Assert.Equal(recorded + 1, Stint.Stats.DatapointsRecorded, "a good call after the bad ones records");
             Stint.Shutdown(Long);
         }
@@ -246,6 +247,8 @@ namespace StintSdk.Tests
                 FlushIntervalInSeconds = 7,
                 MaxQueuedDatapoints = 1234567,
                 LogLevel = "debug",
+                RequireConsent = true,
+                AppVersion = "1.2.3 (45)",
             };
             var culture = Thread.CurrentThread.CurrentCulture;
             string json;
@@ -259,7 +262,7 @@ namespace StintSdk.Tests
                 Thread.CurrentThread.CurrentCulture = culture;
             }
             var parsed = (Dictionary<string, object>)Json.Parse(json);
-            Assert.Equal("sessionTimeoutInSeconds,keepOpenWhileForeground,dataDirectory,baseUrl,flushIntervalInSeconds,maxQueuedDatapoints,logLevel",
+            Assert.Equal("sessionTimeoutInSeconds,keepOpenWhileForeground,dataDirectory,baseUrl,flushIntervalInSeconds,maxQueuedDatapoints,logLevel,requireConsent,appVersion",
                 string.Join(",", parsed.Keys.ToArray()), "every key, camelCase");
             Assert.Equal(61L, parsed["sessionTimeoutInSeconds"], "sessionTimeoutInSeconds");
             Assert.Equal(true, parsed["keepOpenWhileForeground"], "keepOpenWhileForeground");
@@ -268,10 +271,22 @@ namespace StintSdk.Tests
             Assert.Equal(7L, parsed["flushIntervalInSeconds"], "flushIntervalInSeconds");
             Assert.Equal(1234567L, parsed["maxQueuedDatapoints"], "maxQueuedDatapoints");
             Assert.Equal("debug", parsed["logLevel"], "logLevel");
+            Assert.Equal(true, parsed["requireConsent"], "requireConsent");
+            Assert.Equal("1.2.3 (45)", parsed["appVersion"], "appVersion");
 
-            Assert.Equal("{\"sessionTimeoutInSeconds\":1800,\"keepOpenWhileForeground\":false,\"flushIntervalInSeconds\":10,"
+            Assert.Equal("{\"sessionTimeoutInSeconds\":1800,\"keepOpenWhileForeground\":true,\"flushIntervalInSeconds\":10,"
                 + "\"maxQueuedDatapoints\":100000,\"logLevel\":\"warn\"}", new StintOptions().ToJson(),
-                "defaults are the library's, and null options are left out");
+                "defaults are the library's but keepOpenWhileForeground (true), and null options and requireConsent false are left out");
+        }
+
+        [Test]
+        public void KeepOpenWhileForegroundIsTrueUnlessTheGameSetsItFalse()
+        {
+            Assert.Equal(true, new StintOptions().KeepOpenWhileForeground, "the default");
+            var parsed = (Dictionary<string, object>)Json.Parse(new StintOptions { DataDirectory = "/d", BaseUrl = "https://c.example" }.ToJson());
+            Assert.Equal(true, parsed["keepOpenWhileForeground"], "written when not set");
+            parsed = (Dictionary<string, object>)Json.Parse(new StintOptions { KeepOpenWhileForeground = false }.ToJson());
+            Assert.Equal(false, parsed["keepOpenWhileForeground"], "false when the game sets it false");
         }
 
         [Test]
@@ -300,6 +315,7 @@ namespace StintSdk.Tests
             Stint.SetSessionListener(e => { lock (events) events.Add(e); }, StintDispatch.LibraryThread);
             var options = Options(withCollector: false);
             options.SessionTimeoutInSeconds = 1;
+            options.KeepOpenWhileForeground = false; // the web semantics: idle in the foreground ends it too
             Stint.Initialize(ApiKey, options);
             Stint.OpenSession();
             string session = Stint.SessionId;
@@ -430,50 +446,83 @@ namespace StintSdk.Tests
                 c.Value(options);
                 var e = Assert.Throws(StintStatus.InvalidArgument, () => Stint.Initialize(ApiKey, options), c.Key);
                 Assert.Contains(c.Key, e.Message, "the message names the option");
-                Assert.Throws(StintStatus.NotInitialized, () => Stint.OpenSession(), "nothing initialised after a bad " + c.Key);
+                Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "nothing initialised after a bad " + c.Key);
             }
             // keepOpenWhileForeground is a bool in C#: it cannot hold a bad value.
         }
 
         [Test]
-        public void InvalidArgumentsAreInvalidArgumentNamingTheArgument()
+        public void InvalidArgumentsAreReturnedNotThrownAndReachTheLogHandlerNamingTheArgument()
         {
             var e = Assert.Throws(StintStatus.InvalidArgument, () => Stint.Initialize("", Options(withCollector: false)), "empty api key");
             Assert.Contains("api_key", e.Message, "empty api key message");
             e = Assert.Throws(StintStatus.InvalidArgument, () => Stint.Initialize(null, Options(withCollector: false)), "null api key");
             Assert.Contains("api_key", e.Message, "null api key message");
 
+            var logs = RecordLogs();
             Stint.Initialize(ApiKey, Options(withCollector: false));
             Stint.OpenSession();
             string session = Stint.SessionId;
-            e = Assert.Throws(StintStatus.InvalidArgument, () => Stint.ChangeUser(null), "null user");
-            Assert.Contains("user_id", e.Message, "null user message");
-            e = Assert.Throws(StintStatus.InvalidArgument, () => Stint.ChangeUser(new string('u', 998)), "998-byte user");
-            Assert.Contains("user_id", e.Message, "long user message");
-            e = Assert.Throws(StintStatus.InvalidArgument, () => Stint.ChangeUser("ab\0cd"), "user with NUL");
-            Assert.Contains("user_id", e.Message, "NUL user message");
-            e = Assert.Throws(StintStatus.InvalidArgument, () => Stint.ChangeUser("\uDC00"), "user with an unpaired surrogate");
-            Assert.Contains("user_id", e.Message, "surrogate user message");
-            e = Assert.Throws(StintStatus.InvalidArgument, () => Stint.LogCustomEvent(null), "null event name");
-            Assert.Contains("name", e.Message, "null name message");
-            e = Assert.Throws(StintStatus.InvalidArgument, () => Stint.LogCustomEvent(new string('n', 256)), "256-byte event name");
-            Assert.Contains("name", e.Message, "long name message");
+            var cases = new List<KeyValuePair<string, Func<StintStatus>>>
+            {
+                Call("ChangeUser", "user_id", () => Stint.ChangeUser(null)),
+                Call("ChangeUser", "user_id", () => Stint.ChangeUser(new string('u', 998))),
+                Call("ChangeUser", "user_id", () => Stint.ChangeUser("ab\0cd")),
+                Call("ChangeUser", "user_id", () => Stint.ChangeUser("\uDC00")),
+                Call("LogCustomEvent", "name", () => Stint.LogCustomEvent(null)),
+                Call("LogCustomEvent", "name", () => Stint.LogCustomEvent(new string('n', 256))),
+                Call("LogCustomEvent", "name", () => Stint.LogCustomEvent("ab\0cd")),
+            };
+            foreach (var c in cases)
+            {
+                Assert.Equal(StintStatus.InvalidArgument, c.Value(), c.Key);
+                string what = c.Key.Substring(0, c.Key.IndexOf(' '));
+                string report = logs.NextReport(what);
+                Assert.Contains(what + " failed: InvalidArgument: " + c.Key.Substring(what.Length + 1), report, "the report of " + c.Key);
+            }
+            Assert.Equal(session, Stint.SessionId, "the rejected calls changed nothing");
             // 997 bytes of UTF-8 is the limit, whatever the number of chars.
-            Stint.ChangeUser(new string('ü', 498) + "x");
+            Assert.Equal(StintStatus.Ok, Stint.ChangeUser(new string('ü', 498) + "x"), "997 bytes");
             Assert.True(Stint.SessionId != session, "a 997-byte user id is accepted and starts a new session");
             Stint.Shutdown(Long);
         }
 
         [Test]
-        public void EveryCallBeforeInitializeIsNotInitialized()
+        public void FireAndForgetCallsBeforeInitializeReturnNotInitializedWithoutThrowingAndAreReported()
         {
-            var calls = new Dictionary<string, Action>
+            var logs = RecordLogs();
+            var calls = new Dictionary<string, Func<StintStatus>>
             {
                 { "OpenSession", () => Stint.OpenSession() },
                 { "CloseSession", () => Stint.CloseSession() },
                 { "ChangeUser", () => Stint.ChangeUser("u") },
                 { "LogCustomEvent", () => Stint.LogCustomEvent("e", new Dictionary<string, object> { { "k", 1 } }) },
                 { "RequestImmediateDataFlush", () => Stint.RequestImmediateDataFlush() },
+                { "SetTrackingEnabled", () => Stint.SetTrackingEnabled(true) },
+                { "SetNetworkEnabled", () => Stint.SetNetworkEnabled(false) },
+                { "WipeData", () => Stint.WipeData() },
+            };
+            foreach (var call in calls)
+            {
+                Assert.Equal(StintStatus.NotInitialized, call.Value(), call.Key);
+                var report = logs.Next(call.Key);
+                Assert.Equal(StintLogLevel.Warn, report.Key, "level of the report of " + call.Key);
+                Assert.Contains(call.Key + " failed: NotInitialized: ", report.Value, "the report of " + call.Key);
+                Assert.Contains("not initialized", report.Value, "with the library's message");
+            }
+            Stint.TrackingEnabled = false;
+            Assert.Contains("SetTrackingEnabled failed: NotInitialized", logs.Next("the setter").Value, "the setter reports too");
+            Assert.Equal(false, Stint.TrackingEnabled, "nothing is tracked before Initialize");
+            Assert.Equal(null, Stint.DeviceId, "no device id before Initialize");
+            Assert.Equal(0, logs.Count, "queries that answer are not reported");
+            Assert.True(Stint.Version.Length > 0, "Version works before Initialize");
+        }
+
+        [Test]
+        public void CallsTheGameMustHandleStillThrowNotInitialized()
+        {
+            var calls = new Dictionary<string, Action>
+            {
                 { "Flush", () => Stint.Flush(TimeSpan.FromSeconds(1)) },
                 { "Shutdown", () => Stint.Shutdown(TimeSpan.FromSeconds(1)) },
                 { "SessionId", () => { var unused = Stint.SessionId; } },
@@ -483,7 +532,54 @@ namespace StintSdk.Tests
                 Assert.Throws(StintStatus.NotInitialized, call.Value, call.Key);
             Stint.SetSessionListener(e => { });
             Stint.SetLogHandler((level, message) => { });
-            Assert.True(Stint.Version.Length > 0, "Version works before Initialize");
+        }
+
+        [Test]
+        public void AThrowingLogHandlerDoesNotMakeAFireAndForgetCallThrow()
+        {
+            Stint.SetLogHandler((level, message) => { throw new InvalidOperationException("thrown on purpose by a test log handler"); });
+            Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "OpenSession");
+            Assert.Equal(StintStatus.InvalidArgument, Stint.LogCustomEvent("e", new Dictionary<string, object> { { "nan", double.NaN } }), "LogCustomEvent");
+        }
+
+        [Test]
+        public void ALogHandlerWhoseOwnCallFailsIsNotCalledAgainForIt()
+        {
+            int calls = 0;
+            Stint.SetLogHandler((level, message) =>
+            {
+                Interlocked.Increment(ref calls);
+                Stint.LogCustomEvent("from the handler"); // fails too: to the default log, not here
+            });
+            Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "OpenSession");
+            Assert.Equal(1, Volatile.Read(ref calls), "one report, no loop");
+        }
+
+        [Test]
+        public void WithLogLevelOffAFailedCallIsNotReported()
+        {
+            var logs = RecordLogs();
+            var options = Options(withCollector: false);
+            options.LogLevel = "off";
+            Stint.Initialize(ApiKey, options);
+            Assert.Equal(StintStatus.InvalidArgument, Stint.ChangeUser(""), "empty user");
+            Stint.Shutdown(Long);
+            Assert.Equal(0, logs.Count, "nothing reported at logLevel off");
+            Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "after Shutdown");
+            Assert.Contains("OpenSession failed", logs.Next("after shutdown").Value, "the default level (warn) applies again");
+        }
+
+        [Test]
+        public void AMissingNativeLibraryMakesFireAndForgetCallsFailQuietlyAndInitializeThrowStintException()
+        {
+            // A child process with no libstint on its library path: every DllImport fails to load.
+            string output = RunSelf("missing-library", libraryPath: "/nonexistent");
+            Assert.Equal("OpenSession=InternalError LogCustomEvent=InternalError WipeData=InternalError TrackingEnabled=False DeviceId=null Initialize threw InternalError DomainHooks=ok",
+                string.Join(" ", output.Split('\n').Where(l => l.Length > 0 && !l.StartsWith("log ")).ToArray()), "what each call did");
+            var reports = output.Split('\n').Where(l => l.StartsWith("log ")).ToList();
+            Assert.Equal("SetLogHandler OpenSession LogCustomEvent WipeData TrackingEnabled DeviceId",
+                string.Join(" ", reports.Select(l => l.Split(' ')[2]).ToArray()), "one report per failed call: " + string.Join(" | ", reports.ToArray()));
+            Assert.True(reports.All(l => l.StartsWith("log Error ") && l.Contains("DllNotFoundException")), "each names the cause: " + reports.FirstOrDefault());
         }
 
         [Test]
@@ -497,7 +593,7 @@ namespace StintSdk.Tests
             Assert.True(e.Message.Length > 0, "with a message");
             Assert.Equal(session, Stint.SessionId, "the first instance runs on");
             Stint.Shutdown(Long);
-            Assert.Throws(StintStatus.NotInitialized, () => Stint.OpenSession(), "after Shutdown");
+            Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "after Shutdown");
             Stint.Initialize(ApiKey, options);
             Assert.Equal(session, Stint.SessionId, "the session continues across a quick restart");
             Stint.Shutdown(Long);
@@ -519,7 +615,7 @@ namespace StintSdk.Tests
             Assert.Equal("locked", holder.StandardOutput.ReadLine(), "flock(1) holds the lock");
             var e = Assert.Throws(StintStatus.DataDirectoryLocked, () => Stint.Initialize(ApiKey, options), "Initialize on a locked directory");
             Assert.Contains(options.DataDirectory, e.Message, "the message names the directory");
-            Assert.Throws(StintStatus.NotInitialized, () => Stint.OpenSession(), "nothing initialised");
+            Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "nothing initialised");
             holder.StandardInput.Close();
             Assert.True(holder.WaitForExit(30000), "flock(1) exits when its stdin closes");
             Stint.Initialize(ApiKey, options);
@@ -535,7 +631,7 @@ namespace StintSdk.Tests
             options.DataDirectory = Path.Combine(file, "stint");
             var e = Assert.Throws(StintStatus.StorageError, () => Stint.Initialize(ApiKey, options), "Initialize below a file");
             Assert.Contains("dataDirectory", e.Message, "the message names dataDirectory");
-            Assert.Throws(StintStatus.NotInitialized, () => Stint.OpenSession(), "nothing initialised");
+            Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "nothing initialised");
         }
 
         [Test]
@@ -550,7 +646,7 @@ namespace StintSdk.Tests
             Assert.Contains("flush", e.Message, "the message says what timed out");
             Assert.Equal(2UL, Stint.Stats.DatapointsPending, "the datapoints stay queued");
             Assert.Throws(StintStatus.Timeout, () => Stint.Shutdown(TimeSpan.FromMilliseconds(500)), "Shutdown with data queued");
-            Assert.Throws(StintStatus.NotInitialized, () => Stint.OpenSession(), "stopped even so");
+            Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "stopped even so");
         }
 
         [Test]
@@ -566,7 +662,7 @@ namespace StintSdk.Tests
             Stint.LogCustomEvent("patience");
             var e = Assert.Throws(StintStatus.Timeout, () => Stint.Shutdown(TimeSpan.FromMilliseconds(1500)), "Shutdown against a hanging collector");
             Assert.True(e.Message.Length > 0, "with a message");
-            Assert.Throws(StintStatus.NotInitialized, () => Stint.OpenSession(), "stopped even so");
+            Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "stopped even so");
 
             Collector.SetFaults("{}");
             Stint.Initialize(ApiKey, options);
@@ -584,25 +680,36 @@ namespace StintSdk.Tests
         public void ErrorMessagesBelongToTheThreadWhoseCallFailed()
         {
             var failures = new List<string>();
+            var reports = new Dictionary<int, List<string>>();
+            Stint.SetLogHandler((level, message) =>
+            {
+                lock (reports)
+                {
+                    int thread = Thread.CurrentThread.ManagedThreadId;
+                    if (!reports.ContainsKey(thread))
+                        reports[thread] = new List<string>();
+                    reports[thread].Add(message);
+                }
+            });
             var start = new ManualResetEvent(false);
             var threads = new[] { "user_id", "name" }.Select(argument => new Thread(() =>
             {
                 start.WaitOne();
+                int thread = Thread.CurrentThread.ManagedThreadId;
                 for (int i = 0; i < 300; i++)
                 {
-                    try
-                    {
-                        if (argument == "user_id")
-                            Stint.ChangeUser(null);
-                        else
-                            Stint.LogCustomEvent(null);
-                        lock (failures) failures.Add("no exception");
-                    }
-                    catch (StintException e)
-                    {
-                        if (e.Status != StintStatus.InvalidArgument || !e.Message.StartsWith(argument + " "))
-                            lock (failures) failures.Add(e.Status + ": " + e.Message);
-                    }
+                    StintStatus status = argument == "user_id" ? Stint.ChangeUser(null) : Stint.LogCustomEvent(null);
+                    if (status != StintStatus.InvalidArgument)
+                        lock (failures) failures.Add("status " + status);
+                }
+                lock (reports)
+                {
+                    // Reported on the calling thread, each with this thread's own message.
+                    var mine = reports.ContainsKey(thread) ? reports[thread] : new List<string>();
+                    if (mine.Count != 300)
+                        lock (failures) failures.Add(mine.Count + " reports on the thread of " + argument);
+                    foreach (string report in mine.Where(r => !r.Contains("InvalidArgument: " + argument + " ")).Take(3))
+                        lock (failures) failures.Add(report);
                 }
             })).ToList();
             threads.ForEach(t => t.Start());
@@ -803,13 +910,146 @@ namespace StintSdk.Tests
             Stint.Shutdown(Long);
         }
 
+        // ---- Consent, deletion, the network switch ----
+
+        private static readonly Regex Uuid = new Regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$");
+
+        [Test]
+        public void TrackingEnabledRoundTripsAndPersistsAcrossShutdownAndInitialize()
+        {
+            var options = Options(withCollector: false);
+            Stint.Initialize(ApiKey, options);
+            Assert.Equal(true, Stint.TrackingEnabled, "enabled without RequireConsent");
+            Stint.OpenSession();
+            Assert.Equal(1UL, Stint.Stats.DatapointsPending, "the ss is queued");
+
+            Stint.TrackingEnabled = false;
+            Assert.Equal(false, Stint.TrackingEnabled, "disabled");
+            Assert.Equal(0UL, Stint.Stats.DatapointsPending, "disabling deletes what was not delivered");
+            Assert.Equal(null, Stint.SessionId, "the open session is dropped");
+            Assert.Equal(StintStatus.Ok, Stint.OpenSession(), "OpenSession while disabled");
+            Assert.Equal(StintStatus.Ok, Stint.LogCustomEvent("ignored"), "LogCustomEvent while disabled");
+            Assert.Equal(StintStatus.Ok, Stint.ChangeUser("nobody"), "ChangeUser while disabled");
+            Assert.Equal(0UL, Stint.Stats.DatapointsPending, "nothing recorded while disabled");
+            Assert.Equal(null, Stint.SessionId, "no session while disabled");
+            Stint.Shutdown(Long);
+
+            Stint.Initialize(ApiKey, options);
+            Assert.Equal(false, Stint.TrackingEnabled, "the choice survives a restart");
+            Assert.Equal(StintStatus.Ok, Stint.SetTrackingEnabled(true), "SetTrackingEnabled(true)");
+            Assert.Equal(true, Stint.TrackingEnabled, "enabled again");
+            Stint.OpenSession();
+            Assert.True(Stint.SessionId != null, "the next OpenSession starts a session");
+            Stint.Shutdown(Long);
+
+            options.RequireConsent = true;
+            Stint.Initialize(ApiKey, options);
+            Assert.Equal(true, Stint.TrackingEnabled, "a saved choice wins over RequireConsent");
+            Stint.Shutdown(Long);
+        }
+
+        [Test]
+        public void RequireConsentStartsDisabledUntilTrackingIsEnabled()
+        {
+            var options = Options(withCollector: false);
+            options.RequireConsent = true;
+            Stint.Initialize(ApiKey, options);
+            Assert.Equal(false, Stint.TrackingEnabled, "disabled until consent");
+            Stint.OpenSession();
+            Stint.LogCustomEvent("before consent");
+            Assert.Equal(0UL, Stint.Stats.DatapointsRecorded, "nothing recorded before consent");
+            Stint.TrackingEnabled = true;
+            Assert.Equal(true, Stint.TrackingEnabled, "enabled");
+            Stint.OpenSession();
+            Stint.LogCustomEvent("after consent");
+            Assert.Equal(2UL, Stint.Stats.DatapointsRecorded, "ss and ce after consent");
+            Stint.Shutdown(Long);
+        }
+
+        [Test]
+        public void DeviceIdIsAUuidThatWipeDataReplaces()
+        {
+            var options = Options(withCollector: false);
+            Stint.Initialize(ApiKey, options);
+            string before = Stint.DeviceId;
+            Assert.True(before != null && Uuid.IsMatch(before), "a UUID: " + before);
+            Assert.Equal(36, before.Length, "36 characters");
+            Assert.Equal(before, Stint.DeviceId, "stable");
+            Stint.ChangeUser(UniqueUser("wiped"));
+            Stint.OpenSession();
+            Stint.LogCustomEvent("before wipe");
+
+            Assert.Equal(StintStatus.Ok, Stint.WipeData(), "WipeData");
+            string after = Stint.DeviceId;
+            Assert.True(after != null && Uuid.IsMatch(after), "a UUID after the wipe: " + after);
+            Assert.True(after != before, "a new device id after the wipe");
+            Assert.Equal(null, Stint.SessionId, "no session after the wipe");
+            Assert.Equal(0UL, Stint.Stats.DatapointsPending, "nothing left to send");
+            Assert.Equal(true, Stint.TrackingEnabled, "the tracking choice is kept");
+            Stint.Shutdown(Long);
+
+            Stint.Initialize(ApiKey, options);
+            Assert.Equal(after, Stint.DeviceId, "the new id is the saved one");
+            Assert.Equal(0UL, Stint.Stats.DatapointsPending, "still nothing queued after a restart");
+            Stint.Shutdown(Long);
+        }
+
+        [Test]
+        public void NetworkDisabledThenEnabledDeliversEverything()
+        {
+            var options = Options(withCollector: true);
+            options.FlushIntervalInSeconds = 1;
+            Stint.Initialize(ApiKey, options);
+            Assert.Equal(StintStatus.Ok, Stint.SetNetworkEnabled(false), "SetNetworkEnabled(false)");
+            string user = UniqueUser("offline");
+            Stint.ChangeUser(user);
+            Stint.OpenSession();
+            for (int i = 0; i < 20; i++)
+                Assert.Equal(StintStatus.Ok, Stint.LogCustomEvent("offline", new Dictionary<string, object> { { "i", i } }), "recording goes on");
+            var e = Assert.Throws(StintStatus.Timeout, () => Stint.Flush(Long), "Flush with the network disabled");
+            Assert.Contains("network", e.Message, "the message says why");
+            Stint.RequestImmediateDataFlush();
+            Thread.Sleep(2500); // more than two flush intervals
+            Assert.Equal(21UL, Stint.Stats.DatapointsPending, "everything still queued");
+            Assert.Equal(0, Collector.Datapoints().Count(d => (string)d["user_id"] == user), "nothing at the collector");
+
+            Assert.Equal(StintStatus.Ok, Stint.SetNetworkEnabled(true), "SetNetworkEnabled(true)");
+            Stint.Flush(Long);
+            Assert.Equal(0UL, Stint.Stats.DatapointsPending, "delivered");
+            var received = Collector.Datapoints().Where(d => (string)d["user_id"] == user).ToList();
+            Assert.Equal("ss " + string.Join(" ", Enumerable.Repeat("ce", 20).ToArray()),
+                string.Join(" ", received.Select(d => (string)d["name"]).ToArray()), "everything arrived, in order");
+            Stint.Shutdown(Long);
+        }
+
+        [Test]
+        public void AppVersionReachesTheCollectorWithTheSessionStartAndABadOneIsNamed()
+        {
+            var options = Options(withCollector: false);
+            options.AppVersion = new string('v', 65);
+            var e = Assert.Throws(StintStatus.InvalidArgument, () => Stint.Initialize(ApiKey, options), "65-byte appVersion");
+            Assert.Contains("appVersion", e.Message, "the message names appVersion");
+            options.AppVersion = "1.0\n";
+            Assert.Throws(StintStatus.InvalidArgument, () => Stint.Initialize(ApiKey, options), "appVersion with a control character");
+            options.AppVersion = "3.1.4 (build 15)";
+            options.BaseUrl = Collector.Url;
+            Stint.Initialize(ApiKey, options);
+            string user = UniqueUser("versioned");
+            Stint.ChangeUser(user);
+            Assert.Equal(StintStatus.Ok, Stint.OpenSession(), "runs with a good appVersion");
+            Stint.Flush(Long);
+            var start = Collector.Datapoints().Single(d => (string)d["user_id"] == user && (string)d["name"] == "ss");
+            Assert.Equal("3.1.4 (build 15)", ((Dictionary<string, object>)start["data"])["app_version"], "the session start carries it");
+            Stint.Shutdown(Long);
+        }
+
         // ---- Domain reload ----
 
         [Test]
         public void DomainReloadHookShutsDownTheInstanceLeftRunningSoInitializeWorksAgain()
         {
             Stint.OnDomainLoaded(); // nothing running: harmless
-            Assert.Throws(StintStatus.NotInitialized, () => Stint.OpenSession(), "still nothing running");
+            Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "still nothing running");
 
             var options = Options(withCollector: false);
             Stint.Initialize(ApiKey, options);
@@ -818,7 +1058,7 @@ namespace StintSdk.Tests
             // What a new domain finds: the native instance of the previous one still running.
             Assert.Throws(StintStatus.AlreadyInitialized, () => Stint.Initialize(ApiKey, options), "before the hook");
             Stint.OnDomainLoaded();
-            Assert.Throws(StintStatus.NotInitialized, () => Stint.OpenSession(), "the hook shut it down");
+            Assert.Equal(StintStatus.NotInitialized, Stint.OpenSession(), "the hook shut it down");
             Stint.Initialize(ApiKey, options); // the data directory lock was released too
             Assert.Equal(session, Stint.SessionId, "the session continues in the new domain");
             Stint.Shutdown(Long);
@@ -887,6 +1127,71 @@ namespace StintSdk.Tests
                 Stint.OpenSession();
                 domain.SetData("sessionId", Stint.SessionId);
             }
+        }
+
+        /// <summary>What a child process (TestRunner --child) does; its output is read by the test.</summary>
+        public static int RunChild(string mode)
+        {
+            if (mode != "missing-library")
+                return 2;
+            var lines = new List<string>();
+            Stint.SetLogHandler((level, message) => { lock (lines) lines.Add("log " + level + " " + message); });
+            Action<string> add = line => { lock (lines) lines.Add(line); };
+            add("OpenSession=" + Stint.OpenSession());
+            add("LogCustomEvent=" + Stint.LogCustomEvent("e", new Dictionary<string, object> { { "k", 1 } }));
+            add("WipeData=" + Stint.WipeData());
+            add("TrackingEnabled=" + Stint.TrackingEnabled);
+            add("DeviceId=" + (Stint.DeviceId ?? "null"));
+            try
+            {
+                Stint.Initialize(ApiKey, new StintOptions { DataDirectory = Path.Combine(Path.GetTempPath(), "stint-never-created") });
+                add("Initialize returned");
+            }
+            catch (StintException e)
+            {
+                add("Initialize threw " + e.Status);
+            }
+            catch (Exception e)
+            {
+                add("Initialize threw " + e.GetType().Name);
+            }
+            try
+            {
+                // What Unity runs at start-up and at a domain reload: a warning, no exception.
+                Stint.OnDomainLoaded();
+                Stint.OnDomainUnloading();
+                add("DomainHooks=ok");
+            }
+            catch (Exception e)
+            {
+                add("DomainHooks threw " + e.GetType().Name);
+            }
+            lock (lines)
+                foreach (string line in lines)
+                    Console.WriteLine(line.Replace('\n', ' '));
+            return 0;
+        }
+
+        /// <summary>Runs this test program as a child in `mode` with LD_LIBRARY_PATH = libraryPath; returns its stdout.</summary>
+        private string RunSelf(string mode, string libraryPath)
+        {
+            var info = new ProcessStartInfo("mono", "--debug \"" + typeof(StintTests).Assembly.Location + "\" --child " + mode)
+            {
+                UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            info.EnvironmentVariables["LD_LIBRARY_PATH"] = libraryPath;
+            var child = Process.Start(info);
+            processes.Add(child);
+            var errors = new System.Text.StringBuilder();
+            child.ErrorDataReceived += (sender, line) => { lock (errors) errors.Append(line.Data).Append('\n'); };
+            child.BeginErrorReadLine();
+            string output = child.StandardOutput.ReadToEnd();
+            Assert.True(child.WaitForExit(60000), "the child exited");
+            lock (errors)
+                Assert.Equal(0, child.ExitCode, "the child's exit code (stderr: " + errors + ")");
+            return output;
         }
 
         // ---- Helpers ----
@@ -963,6 +1268,19 @@ namespace StintSdk.Tests
         private static string UniqueUser(string name)
         {
             return name + "-" + Guid.NewGuid().ToString("N").Substring(0, 12);
+        }
+
+        private static KeyValuePair<string, Func<StintStatus>> Call(string method, string argument, Func<StintStatus> call)
+        {
+            return new KeyValuePair<string, Func<StintStatus>>(method + " " + argument, call);
+        }
+
+        /// <summary>Sets a log handler that files every message for the test to read.</summary>
+        private static LogInbox RecordLogs()
+        {
+            var inbox = new LogInbox();
+            Stint.SetLogHandler(inbox.Add);
+            return inbox;
         }
 
         private static KeyValuePair<string, Action<StintOptions>> Case(string key, Action<StintOptions> change)

@@ -72,6 +72,11 @@ namespace StintSdk.Tests
 
         public static int Main(string[] args)
         {
+            if (args.Length == 2 && args[0] == "--child")
+            {
+                Exit(StintTests.RunChild(args[1]));
+                return 1;
+            }
             var include = args.Where(a => !a.StartsWith("!")).ToList();
             var exclude = args.Where(a => a.StartsWith("!")).Select(a => a.Substring(1)).ToList();
             Func<string, string, bool> matches = (name, part) => name.IndexOf(part, StringComparison.OrdinalIgnoreCase) >= 0;

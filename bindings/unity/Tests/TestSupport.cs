@@ -234,6 +234,55 @@ namespace StintSdk.Tests
         }
     }
 
+    /// <summary>Log messages as a log handler receives them, for a test to wait on in order.</summary>
+    public sealed class LogInbox
+    {
+        private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+        private readonly Queue<KeyValuePair<StintLogLevel, string>> messages = new Queue<KeyValuePair<StintLogLevel, string>>();
+
+        public void Add(StintLogLevel level, string message)
+        {
+            lock (messages)
+            {
+                messages.Enqueue(new KeyValuePair<StintLogLevel, string>(level, message));
+                Monitor.PulseAll(messages);
+            }
+        }
+
+        public int Count
+        {
+            get { lock (messages) return messages.Count; }
+        }
+
+        /// <summary>The next message; fails after a minute without one.</summary>
+        public KeyValuePair<StintLogLevel, string> Next(string what)
+        {
+            var deadline = DateTime.UtcNow + Patience;
+            lock (messages)
+            {
+                while (messages.Count == 0)
+                {
+                    var left = deadline - DateTime.UtcNow;
+                    if (left <= TimeSpan.Zero)
+                        throw new AssertionException("no log message for " + what);
+                    Monitor.Wait(messages, left);
+                }
+                return messages.Dequeue();
+            }
+        }
+
+        /// <summary>The next report of a failed `method` call, skipping the library's own messages.</summary>
+        public string NextReport(string method)
+        {
+            while (true)
+            {
+                string message = Next("the report of " + method).Value;
+                if (message.StartsWith(method + " failed: ", StringComparison.Ordinal))
+                    return message;
+            }
+        }
+    }
+
     public static class Wait
     {
         /// <summary>Polls `condition` (every 20 ms) until it holds or `timeout` passes; returns whether it held.</summary>

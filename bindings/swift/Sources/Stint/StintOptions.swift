@@ -1,19 +1,22 @@
 import Foundation
 
-/// The options of ``Stint/initialize(apiKey:options:)``. Every property is optional: nil leaves
-/// the library's default and is left out of the options JSON. The coding keys are the C API's
-/// option names.
+/// The options of ``Stint/initialize(apiKey:options:)``. Every property but
+/// `keepOpenWhileForeground` is optional: nil leaves the library's default and is left out of
+/// the options JSON. `keepOpenWhileForeground` is true unless set false (the C API's default is
+/// false), and always written. The coding keys are the C API's option names.
 public struct StintOptions: Codable, Equatable {
-    /// How much log output the library produces (on stderr).
+    /// How much log output the library produces (to the log handler, else stderr); also the
+    /// level of each message passed to ``Stint/setLogHandler(_:)`` (never `.off` there).
     public enum LogLevel: String, Codable, CaseIterable {
         case off, error, warn, info, debug
     }
 
     /// A session ends after this long without activity (1...31536000; default 1800).
     public var sessionTimeoutInSeconds: Int?
-    /// Keep the session open while the app is in the foreground, however long it stays idle
-    /// (default false).
-    public var keepOpenWhileForeground: Bool?
+    /// Keep the session open while the app is in the foreground, however long it stays idle.
+    /// True by default, as in other mobile SDKs: a foreground app never loses its session to an
+    /// idle stretch (reading, video). The C API's default is false (web semantics).
+    public var keepOpenWhileForeground: Bool
     /// Absolute path of the directory where Stint keeps its data (created 0700 if missing).
     /// On iOS use a directory in Application Support, see docs/ios.md.
     public var dataDirectory: String?
@@ -27,15 +30,24 @@ public struct StintOptions: Codable, Equatable {
     public var maxQueuedDatapoints: Int?
     /// Default `.warn`.
     public var logLevel: LogLevel?
+    /// With no saved choice in the data directory, start with tracking disabled until the app
+    /// sets ``Stint/trackingEnabled`` to true (the user's consent). A saved choice wins. Default
+    /// false.
+    public var requireConsent: Bool?
+    /// The app's version, sent with each session start (1-64 printable bytes), e.g. from
+    /// `CFBundleShortVersionString`. Nil: not sent.
+    public var appVersion: String?
 
     public init(
         sessionTimeoutInSeconds: Int? = nil,
-        keepOpenWhileForeground: Bool? = nil,
+        keepOpenWhileForeground: Bool = true,
         dataDirectory: String? = nil,
         baseUrl: String? = nil,
         flushIntervalInSeconds: Int? = nil,
         maxQueuedDatapoints: Int? = nil,
-        logLevel: LogLevel? = nil
+        logLevel: LogLevel? = nil,
+        requireConsent: Bool? = nil,
+        appVersion: String? = nil
     ) {
         self.sessionTimeoutInSeconds = sessionTimeoutInSeconds
         self.keepOpenWhileForeground = keepOpenWhileForeground
@@ -44,9 +56,27 @@ public struct StintOptions: Codable, Equatable {
         self.flushIntervalInSeconds = flushIntervalInSeconds
         self.maxQueuedDatapoints = maxQueuedDatapoints
         self.logLevel = logLevel
+        self.requireConsent = requireConsent
+        self.appVersion = appVersion
     }
 
-    /// The options JSON of the C API, e.g. `{"dataDirectory":"/tmp/stint","logLevel":"info"}`:
+    /// Decodes the options JSON; a missing `keepOpenWhileForeground` is true, as in ``init``.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        sessionTimeoutInSeconds = try container.decodeIfPresent(Int.self, forKey: .sessionTimeoutInSeconds)
+        keepOpenWhileForeground =
+            try container.decodeIfPresent(Bool.self, forKey: .keepOpenWhileForeground) ?? true
+        dataDirectory = try container.decodeIfPresent(String.self, forKey: .dataDirectory)
+        baseUrl = try container.decodeIfPresent(String.self, forKey: .baseUrl)
+        flushIntervalInSeconds = try container.decodeIfPresent(Int.self, forKey: .flushIntervalInSeconds)
+        maxQueuedDatapoints = try container.decodeIfPresent(Int.self, forKey: .maxQueuedDatapoints)
+        logLevel = try container.decodeIfPresent(LogLevel.self, forKey: .logLevel)
+        requireConsent = try container.decodeIfPresent(Bool.self, forKey: .requireConsent)
+        appVersion = try container.decodeIfPresent(String.self, forKey: .appVersion)
+    }
+
+    /// The options JSON of the C API, e.g.
+    /// `{"dataDirectory":"/tmp/stint","keepOpenWhileForeground":true,"logLevel":"info"}`:
     /// keys sorted, nil options left out, slashes not escaped. The library validates the values.
     public func jsonString() throws -> String {
         let encoder = JSONEncoder()

@@ -10,19 +10,97 @@ import Glibc
 @testable import Stint
 
 final class ErrorTests: StintTestCase {
-    func testEveryCallBeforeInitializeIsNotInitialized() {
-        assertStintError(try Stint.openSession(), .notInitialized)
-        assertStintError(try Stint.closeSession(), .notInitialized)
-        assertStintError(try Stint.changeUser("alice"), .notInitialized)
-        assertStintError(try Stint.logCustomEvent("event"), .notInitialized)
-        assertStintError(try Stint.logCustomEvent("event", properties: ["a": 1]), .notInitialized)
+    func testFireAndForgetCallsBeforeInitializeReturnNotInitializedAndAreReported() {
+        let logs = LogRecorder()
+        Stint.setLogHandler { level, message in logs.append(level, message) }
+        assertFailure(Stint.openSession(), .notInitialized)
+        assertFailure(Stint.closeSession(), .notInitialized)
+        assertFailure(Stint.changeUser("alice"), .notInitialized)
+        assertFailure(Stint.logCustomEvent("event"), .notInitialized)
+        assertFailure(Stint.logCustomEvent("event", properties: ["a": 1]), .notInitialized)
+        assertFailure(Stint.requestImmediateDataFlush(), .notInitialized)
+        assertFailure(Stint.setTrackingEnabled(true), .notInitialized)
+        assertFailure(Stint.setNetworkEnabled(false), .notInitialized)
+        assertFailure(Stint.wipeData(), .notInitialized)
+        Stint.trackingEnabled = false  // a setter: reported all the same
+        XCTAssertFalse(Stint.trackingEnabled, "nothing is tracked before initialize")
+        XCTAssertNil(Stint.deviceId)
+
+        // Reported on the calling thread, so already there; the queries are answers, not failures.
+        let reports = logs.reports
+        XCTAssertEqual(
+            reports.map { String($0.1.prefix(while: { $0 != " " })) },
+            ["openSession", "closeSession", "changeUser", "logCustomEvent", "logCustomEvent",
+             "requestImmediateDataFlush", "setTrackingEnabled", "setNetworkEnabled", "wipeData",
+             "setTrackingEnabled"])
+        XCTAssertTrue(reports.allSatisfy { $0.0 == .warn && $0.1.contains("failed: notInitialized: ") }, "\(reports)")
+    }
+
+    func testCallsTheAppMustHandleStillThrowNotInitialized() {
         assertStintError(try Stint.flush(timeout: 0), .notInitialized)
         assertStintError(try Stint.shutdown(timeout: 0), .notInitialized)
         assertStintError(try Stint.sessionId, .notInitialized)
         assertStintError(try Stint.stats, .notInitialized)
-        assertStintError(try Stint.requestImmediateDataFlush(), .notInitialized)
         Stint.setSessionListener { _ in }  // allowed before initialize
         Stint.setSessionListener(nil)
+    }
+
+    func testBadArgumentsReachTheLogHandlerAsErrorsNamingThem() throws {
+        let logs = LogRecorder()
+        Stint.setLogHandler { level, message in logs.append(level, message) }
+        var options = makeOptions()
+        options.logLevel = .warn  // makeOptions() is quiet (.off), which would hide the reports too
+        try Stint.initialize(apiKey: "swift-test-key", options: options)
+        assertFailure(Stint.changeUser(""), .invalidArgument, messageContains: "user_id")
+        assertFailure(Stint.logCustomEvent("when", properties: ["date": Date()]), .invalidArgument)
+        let reports = logs.reports
+        XCTAssertEqual(reports.count, 2, "\(reports)")
+        XCTAssertTrue(reports.allSatisfy { $0.0 == .error }, "\(reports)")
+        XCTAssertTrue(reports.first?.1.hasPrefix("changeUser failed: invalidArgument: user_id") ?? false, "\(reports)")
+        XCTAssertTrue(reports.last?.1.hasPrefix("logCustomEvent failed: invalidArgument: properties") ?? false, "\(reports)")
+    }
+
+    func testWithLogLevelOffAFailedCallIsNotReported() throws {
+        let logs = LogRecorder()
+        Stint.setLogHandler { level, message in logs.append(level, message) }
+        var options = makeOptions()
+        options.logLevel = .off
+        try Stint.initialize(apiKey: "swift-test-key", options: options)
+        assertFailure(Stint.changeUser(""), .invalidArgument)
+        try Stint.shutdown()
+        XCTAssertEqual(logs.all.count, 0, "\(logs.all)")
+        assertFailure(Stint.openSession(), .notInitialized)
+        XCTAssertEqual(logs.reports.count, 1, "the default level (warn) applies again after shutdown")
+    }
+
+    func testTheLogHandlerReceivesTheLibrarysMessages() throws {
+        let logs = LogRecorder()
+        let received = expectation(description: "a message from the library")
+        received.assertForOverFulfill = false
+        Stint.setLogHandler { level, message in
+            logs.append(level, message)
+            received.fulfill()
+        }
+        var options = makeOptions()
+        options.logLevel = .debug
+        try Stint.initialize(apiKey: "swift-secret-api-key", options: options)
+        wait(for: [received], timeout: 60)
+        try Stint.shutdown()
+        XCTAssertTrue(logs.all.contains { $0.0 == .info || $0.0 == .debug }, "\(logs.all)")
+        XCTAssertFalse(logs.all.contains { $0.1.contains("swift-secret-api-key") }, "never the API key")
+    }
+
+    func testAReplacedLogHandlerIsReleased() {
+        final class Token {}
+        weak var weakToken: Token?
+        do {
+            let token = Token()
+            weakToken = token
+            Stint.setLogHandler { _, _ in withExtendedLifetime(token) {} }
+        }
+        XCTAssertNotNil(weakToken, "the registered closure is retained")
+        Stint.setLogHandler(nil)
+        XCTAssertNil(weakToken, "released once replaced")
     }
 
     func testABadOptionIsInvalidArgumentNamingItAndInitializesNothing() throws {
@@ -50,7 +128,7 @@ final class ErrorTests: StintTestCase {
         options.maxQueuedDatapoints = 99
         assertRejected(options, naming: "maxQueuedDatapoints")
 
-        assertStintError(try Stint.openSession(), .notInitialized, messageContains: nil)
+        assertFailure(Stint.openSession(), .notInitialized, messageContains: nil)
         try startStint()  // the same directory works: nothing was left behind
     }
 
@@ -67,26 +145,23 @@ final class ErrorTests: StintTestCase {
     func testInitializingTwiceIsAlreadyInitialized() throws {
         try startStint()
         assertStintError(try startStint(), .alreadyInitialized)
-        try Stint.openSession()  // the first instance is unaffected
+        Stint.openSession()  // the first instance is unaffected
     }
 
     func testBadArgumentsAreInvalidArgumentAndChangeNothing() throws {
         try startStint()
-        try Stint.openSession()
+        Stint.openSession()
         let session = try Stint.sessionId
 
-        assertStintError(try Stint.changeUser(""), .invalidArgument)
-        assertStintError(try Stint.changeUser(String(repeating: "u", count: 998)), .invalidArgument)
-        assertStintError(try Stint.changeUser("al\u{0}ice"), .invalidArgument, messageContains: "userId")
-        assertStintError(try Stint.logCustomEvent(""), .invalidArgument, messageContains: "name")
-        assertStintError(
-            try Stint.logCustomEvent(String(repeating: "n", count: 256)), .invalidArgument,
+        assertFailure(Stint.changeUser(""), .invalidArgument)
+        assertFailure(Stint.changeUser(String(repeating: "u", count: 998)), .invalidArgument)
+        assertFailure(Stint.changeUser("al\u{0}ice"), .invalidArgument, messageContains: "userId")
+        assertFailure(Stint.logCustomEvent(""), .invalidArgument, messageContains: "name")
+        assertFailure(Stint.logCustomEvent(String(repeating: "n", count: 256)), .invalidArgument,
             messageContains: "name")
-        assertStintError(
-            try Stint.logCustomEvent("when", properties: ["date": Date()]), .invalidArgument,
+        assertFailure(Stint.logCustomEvent("when", properties: ["date": Date()]), .invalidArgument,
             messageContains: "properties")
-        assertStintError(
-            try Stint.logCustomEvent("big", properties: ["text": String(repeating: "x", count: 60_000)]),
+        assertFailure(Stint.logCustomEvent("big", properties: ["text": String(repeating: "x", count: 60_000)]),
             .invalidArgument, messageContains: "properties")
 
         XCTAssertEqual(try Stint.sessionId, session)
@@ -122,11 +197,11 @@ final class ErrorTests: StintTestCase {
     func testAFlushThatCannotDeliverInTimeIsATimeout() throws {
         // Nothing listens on port 1: delivery keeps failing, the data stays queued.
         try startStint(baseUrl: "http://127.0.0.1:1")
-        try Stint.openSession()
+        Stint.openSession()
         assertStintError(try Stint.flush(timeout: 0.2), .timeout)
         XCTAssertEqual(try Stint.stats.datapointsPending, 1)
         assertStintError(try Stint.shutdown(timeout: 0.2), .timeout)
-        assertStintError(try Stint.openSession(), .notInitialized, messageContains: nil)
+        assertFailure(Stint.openSession(), .notInitialized, messageContains: nil)
     }
 
     func testAnErrorDescribesItself() {

@@ -16,19 +16,19 @@ final class LifecycleTests: StintTestCase {
         try startStint()
         XCTAssertNil(try Stint.sessionId, "no session before openSession")
 
-        try Stint.openSession()
+        Stint.openSession()
         let anonymousSession = try XCTUnwrap(try Stint.sessionId)
-        try Stint.logCustomEvent(
+        Stint.logCustomEvent(
             "level_up",
             properties: ["level": 3, "hero": "wizard", "bonus": 1.5, "first": true,
                          "items": ["sword", "shield"], "stats": ["hp": 10], "note": NSNull()])
-        try Stint.logCustomEvent("no_properties")
-        try Stint.changeUser("alice")
+        Stint.logCustomEvent("no_properties")
+        Stint.changeUser("alice")
         let aliceSession = try XCTUnwrap(try Stint.sessionId)
         XCTAssertNotEqual(anonymousSession, aliceSession, "a new user gets a new session")
-        try Stint.changeUser("alice")
+        Stint.changeUser("alice")
         XCTAssertEqual(try Stint.sessionId, aliceSession, "the same user is only activity")
-        try Stint.closeSession()
+        Stint.closeSession()
         XCTAssertEqual(try Stint.sessionId, aliceSession, "closing keeps the session for its timeout")
 
         let stats = try Stint.stats
@@ -39,7 +39,7 @@ final class LifecycleTests: StintTestCase {
         XCTAssertEqual(stats.datapointsDelivered, 0)
         XCTAssertEqual(stats.datapointsDropped, 0)
 
-        try Stint.requestImmediateDataFlush()
+        Stint.requestImmediateDataFlush()
         try Stint.flush(timeout: 5)
         try Stint.shutdown(timeout: 5)
         wait(for: [threeEvents], timeout: 5)
@@ -58,16 +58,16 @@ final class LifecycleTests: StintTestCase {
 
     func testASessionContinuesAcrossShutdownAndInitializeAgain() throws {
         try startStint()
-        try Stint.openSession()
+        Stint.openSession()
         let session = try XCTUnwrap(try Stint.sessionId)
-        try Stint.logCustomEvent("before_restart")
+        Stint.logCustomEvent("before_restart")
         try Stint.shutdown()
         assertStintError(try Stint.sessionId, .notInitialized)
 
         try startStint()
         XCTAssertEqual(try Stint.sessionId, session, "back within the timeout: the same session")
         XCTAssertEqual(try Stint.stats.datapointsPending, 2, "ss and ce were recovered")
-        try Stint.openSession()
+        Stint.openSession()
         XCTAssertEqual(try Stint.stats.sessionsStarted, 0, "no new session was started")
     }
 
@@ -84,11 +84,11 @@ final class LifecycleTests: StintTestCase {
             idSeenInListener = try? Stint.sessionId
             XCTAssertEqual(idSeenInListener, event.sessionId)
             _ = try? Stint.stats
-            try? Stint.requestImmediateDataFlush()
+            Stint.requestImmediateDataFlush()
             calledBack.fulfill()
         }
         try startStint()
-        try Stint.openSession()
+        Stint.openSession()
         wait(for: [calledBack], timeout: 5)
         XCTAssertEqual(idSeenInListener, try Stint.sessionId)
     }
@@ -113,7 +113,7 @@ final class LifecycleTests: StintTestCase {
         }
         XCTAssertNotNil(weakToken, "the registered closure is retained")
         try startStint()
-        try Stint.openSession()
+        Stint.openSession()
         // The listener is chosen when an event is dispatched: wait until this one has been.
         wait(for: [oldListenerCalled], timeout: 5)
 
@@ -125,7 +125,7 @@ final class LifecycleTests: StintTestCase {
         flagLock.unlock()
         XCTAssertNil(weakToken, "the replaced closure is released once setSessionListener returns")
 
-        try Stint.changeUser("bob")  // ended + started
+        Stint.changeUser("bob")  // ended + started
         wait(for: [newListenerCalled], timeout: 5)
         flagLock.lock()
         XCTAssertFalse(oldListenerCalledAfterReplacement)
@@ -148,9 +148,9 @@ final class LifecycleTests: StintTestCase {
             }
         }
         try startStint()
-        try Stint.openSession()
+        Stint.openSession()
         wait(for: [firstCall], timeout: 5)
-        try Stint.changeUser("carol")  // ended + started, for nobody
+        Stint.changeUser("carol")  // ended + started, for nobody
         try Stint.shutdown()  // waits until the library has dispatched everything
         XCTAssertEqual(calls.all.count, 1)
         XCTAssertNil(weakToken)
@@ -158,7 +158,7 @@ final class LifecycleTests: StintTestCase {
 
     func testConcurrentCallsFromManyThreadsAreAllRecorded() throws {
         try startStint()
-        try Stint.openSession()
+        Stint.openSession()
         let loggingThreads = 7
         let eventsPerThread = 250
         let failures = FailureCollector()
@@ -166,8 +166,8 @@ final class LifecycleTests: StintTestCase {
             if thread == loggingThreads {
                 for _ in 0..<50 {
                     do {
-                        try Stint.closeSession()
-                        try Stint.openSession()
+                        try Stint.closeSession().get()
+                        try Stint.openSession().get()
                         _ = try Stint.sessionId
                     } catch {
                         failures.add("\(error)")
@@ -176,9 +176,7 @@ final class LifecycleTests: StintTestCase {
                 return
             }
             for index in 0..<eventsPerThread {
-                do {
-                    try Stint.logCustomEvent("tick", properties: ["thread": thread, "index": index])
-                } catch {
+                if case .failure(let error) = Stint.logCustomEvent("tick", properties: ["thread": thread, "index": index]) {
                     failures.add("\(error)")
                 }
             }

@@ -4,8 +4,10 @@ import XCTest
 @testable import Stint
 
 final class OptionsTests: StintTestCase {
-    func testDefaultOptionsAreAnEmptyObject() throws {
-        XCTAssertEqual(try StintOptions().jsonString(), "{}")
+    func testDefaultOptionsHoldOnlyKeepOpenWhileForegroundTrue() throws {
+        // The library's defaults, but keepOpenWhileForeground: true here, false in C.
+        XCTAssertTrue(StintOptions().keepOpenWhileForeground)
+        XCTAssertEqual(try StintOptions().jsonString(), #"{"keepOpenWhileForeground":true}"#)
     }
 
     func testEveryOptionIsEncodedUnderTheCApiKeyWithItsJsonType() throws {
@@ -16,13 +18,15 @@ final class OptionsTests: StintTestCase {
             baseUrl: "https://collector.example.com/v1",
             flushIntervalInSeconds: 30,
             maxQueuedDatapoints: 5000,
-            logLevel: .debug)
+            logLevel: .debug,
+            requireConsent: true,
+            appVersion: "2.1.0")
         XCTAssertEqual(
             try options.jsonString(),
-            #"{"baseUrl":"https://collector.example.com/v1","#
+            #"{"appVersion":"2.1.0","baseUrl":"https://collector.example.com/v1","#
                 + #""dataDirectory":"/var/mobile/Library/Application Support/stint","#
                 + #""flushIntervalInSeconds":30,"keepOpenWhileForeground":true,"logLevel":"debug","#
-                + #""maxQueuedDatapoints":5000,"sessionTimeoutInSeconds":900}"#)
+                + #""maxQueuedDatapoints":5000,"requireConsent":true,"sessionTimeoutInSeconds":900}"#)
     }
 
     func testOnlyTheOptionsThatAreSetAreEncoded() throws {
@@ -30,13 +34,16 @@ final class OptionsTests: StintTestCase {
         options.keepOpenWhileForeground = false
         XCTAssertEqual(try options.jsonString(), #"{"keepOpenWhileForeground":false}"#)
         options = StintOptions(dataDirectory: "/tmp/a \"quoted\" dir")
-        XCTAssertEqual(try options.jsonString(), #"{"dataDirectory":"/tmp/a \"quoted\" dir"}"#)
+        XCTAssertEqual(
+            try options.jsonString(),
+            #"{"dataDirectory":"/tmp/a \"quoted\" dir","keepOpenWhileForeground":true}"#)
     }
 
     func testEveryLogLevelIsEncodedAsTheCApiName() throws {
         for level in StintOptions.LogLevel.allCases {
             XCTAssertEqual(
-                try StintOptions(logLevel: level).jsonString(), #"{"logLevel":"\#(level.rawValue)"}"#)
+                try StintOptions(logLevel: level).jsonString(),
+                #"{"keepOpenWhileForeground":true,"logLevel":"\#(level.rawValue)"}"#)
         }
         XCTAssertEqual(
             StintOptions.LogLevel.allCases.map { $0.rawValue }, ["off", "error", "warn", "info", "debug"])
@@ -48,6 +55,7 @@ final class OptionsTests: StintTestCase {
         XCTAssertEqual(
             options,
             StintOptions(sessionTimeoutInSeconds: 60, baseUrl: "https://c.example", logLevel: .warn))
+        XCTAssertTrue(options.keepOpenWhileForeground, "missing from the JSON: true, as by default")
         XCTAssertEqual(try JSONDecoder().decode(StintOptions.self, from: Data(try options.jsonString().utf8)), options)
     }
 

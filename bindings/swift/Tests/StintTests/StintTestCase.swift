@@ -19,6 +19,7 @@ class StintTestCase: XCTestCase {
 
     override func tearDownWithError() throws {
         Stint.setSessionListener(nil)
+        Stint.setLogHandler(nil)
         _ = try? Stint.shutdown(timeout: 1)
         if let directory = dataDirectory {
             _ = try? FileManager.default.removeItem(at: directory)
@@ -65,6 +66,54 @@ class StintTestCase: XCTestCase {
                     file: file, line: line)
             }
         }
+    }
+}
+
+extension StintTestCase {
+    /// Asserts that a fire-and-forget call failed with `status` and a message (containing
+    /// `fragment`, if given); it returned instead of throwing.
+    func assertFailure(
+        _ outcome: Stint.Outcome,
+        _ status: StintError.Status,
+        messageContains fragment: String? = nil,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
+        switch outcome {
+        case .success:
+            XCTFail("expected a failure with \(status), got success", file: file, line: line)
+        case .failure(let error):
+            XCTAssertEqual(error.status, status, "\(error)", file: file, line: line)
+            XCTAssertFalse(error.message.isEmpty, "no message", file: file, line: line)
+            if let fragment = fragment {
+                XCTAssertTrue(
+                    error.message.contains(fragment),
+                    "message \"\(error.message)\" does not mention \(fragment)", file: file, line: line)
+            }
+        }
+    }
+}
+
+/// Collects log messages, which arrive on a library thread or on the calling thread.
+final class LogRecorder {
+    private let lock = NSLock()
+    private var messages: [(StintOptions.LogLevel, String)] = []
+
+    func append(_ level: StintOptions.LogLevel, _ message: String) {
+        lock.lock()
+        messages.append((level, message))
+        lock.unlock()
+    }
+
+    var all: [(StintOptions.LogLevel, String)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return messages
+    }
+
+    /// The binding's reports of failed calls (the library's own messages left out).
+    var reports: [(StintOptions.LogLevel, String)] {
+        return all.filter { $0.1.contains(" failed: ") }
     }
 }
 

@@ -3,18 +3,39 @@ package io.stint
 import com.sun.jna.CallbackThreadInitializer
 import com.sun.jna.Native
 import com.sun.jna.Pointer
+import com.sun.jna.ptr.ByteByReference
 import java.time.Duration
 
 /**
  * Stint, the session-tracking SDK: a thin layer over the C API of `libstint` (all session logic
- * is in the library). Every call may be made from any thread. A call whose C function returns a
- * status other than OK throws [StintException] carrying that status and the library's message.
+ * is in the library). Every call may be made from any thread.
+ *
+ * Two kinds of calls:
+ * - [initialize], [flush] and [shutdown] may fail in ways the app must handle: a status other than
+ *   OK throws [StintException] carrying that status and the library's message.
+ * - Fire-and-forget calls ([openSession], [closeSession], [changeUser], [logCustomEvent],
+ *   [requestImmediateDataFlush], [trackingEnabled]'s setter, [setNetworkEnabled], [wipeData])
+ *   never throw, whatever happens (a bad argument, a call before [initialize], the library
+ *   failing to load): they return the [StintStatus] and report a failure to the log handler
+ *   (see [setLogHandler]), so that analytics can never crash the app.
  *
  * The library is loaded on first use: from the path in the system property `stint.library.path`
  * if set, else as "stint" (`libstint.so` from the app's `jniLibs`, or `jna.library.path`).
  */
 object Stint {
-    private val library: StintLibrary by lazy { StintLibrary.load() }
+    private val loadedLibrary: StintLibrary by lazy { StintLibrary.load() }
+
+    /**
+     * The library, loaded on first use. A library that cannot be loaded is a [StintException]
+     * (INTERNAL_ERROR, naming the cause) rather than an UnsatisfiedLinkError, so that an app
+     * catching [StintException] around [initialize] catches this too; the next use tries again.
+     */
+    private val library: StintLibrary
+        get() = try {
+            loadedLibrary
+        } catch (error: LinkageError) {
+            throw StintException(StintStatus.INTERNAL_ERROR, "libstint could not be loaded: $error")
+        }
 
     /** The session listener, read by [sessionTrampoline] on each call. */
     @Volatile
@@ -22,6 +43,13 @@ object Stint {
 
     @Volatile
     private var logHandler: ((StintLogLevel, String) -> Unit)? = null
+
+    /**
+     * The `logLevel` of the running instance (WARN when none runs): the binding's own reports of
+     * failed fire-and-forget calls pass the same filter as the library's messages.
+     */
+    @Volatile
+    private var reportLevel: StintLogLevel = StintLogLevel.WARN
 
     /**
      * The one JNA callback ever registered as the session listener. A field of this object, so it
@@ -74,6 +102,7 @@ object Stint {
         val key = cString(apiKey, "apiKey")
         val json = cString(options.toJson(), "options")
         checkStatus(library.stint_initialize(key, json))
+        reportLevel = options.logLevel
     }
 
     /**
@@ -86,45 +115,116 @@ object Stint {
     @JvmStatic
     @JvmOverloads
     fun shutdown(timeout: Duration = Duration.ofSeconds(5)) {
-        checkStatus(library.stint_shutdown(timeoutMillis(timeout)))
+        shutdownMillis(timeoutMillis(timeout))
     }
 
     /** [shutdown] with a timeout in milliseconds (for Android below API 26 without desugaring). */
     @JvmStatic
     fun shutdown(timeoutMillis: Long) {
-        checkStatus(library.stint_shutdown(clampMillis(timeoutMillis)))
+        shutdownMillis(clampMillis(timeoutMillis))
     }
 
-    /** The app came to the foreground: starts a session unless one is open. */
-    @JvmStatic
-    fun openSession() = checkStatus(library.stint_open_session())
+    private fun shutdownMillis(millis: Int) {
+        val status = library.stint_shutdown(millis)
+        // Stopped whatever the status (TIMEOUT too): reports fall back to the default level.
+        reportLevel = StintLogLevel.WARN
+        checkStatus(status)
+    }
 
-    /** The app went to the background: activity on the open session, records nothing, syncs to disk. */
+    /**
+     * The app came to the foreground: starts a session unless one is open. Never throws; a
+     * failure (e.g. NOT_INITIALIZED) is returned and reported to the log handler.
+     */
     @JvmStatic
-    fun closeSession() = checkStatus(library.stint_close_session())
+    fun openSession(): StintStatus = fireAndForget("openSession") { library.stint_open_session() }
+
+    /**
+     * The app went to the background: activity on the open session, records nothing. Never
+     * waits on the disk; never throws (a failure is returned and reported to the log handler).
+     */
+    @JvmStatic
+    fun closeSession(): StintStatus = fireAndForget("closeSession") { library.stint_close_session() }
 
     /**
      * Sets the current user ([userId]: 1-997 bytes UTF-8). A different user ends the open session
-     * and starts a new one for the new user; the same user is only activity.
+     * and starts a new one for the new user; the same user is only activity. Never throws: a bad
+     * [userId] is INVALID_ARGUMENT, returned and reported to the log handler.
      */
     @JvmStatic
-    fun changeUser(userId: String) = checkStatus(library.stint_change_user(cString(userId, "userId")))
+    fun changeUser(userId: String?): StintStatus = fireAndForget("changeUser") {
+        library.stint_change_user(userId?.let { cString(it, "userId") })
+    }
 
     /**
      * Records a custom event in the open session, if any (it does not start one). [name]: 1-255
      * bytes UTF-8. [properties]: strings, numbers, booleans, null, nested maps and lists; at most
-     * 50 KB as JSON. An empty map sends no properties.
+     * 50 KB as JSON. An empty map sends no properties. Never throws: bad arguments are
+     * INVALID_ARGUMENT, returned and reported to the log handler, and record nothing.
      */
     @JvmStatic
     @JvmOverloads
-    fun logCustomEvent(name: String, properties: Map<String, Any?> = emptyMap()) {
-        val json = if (properties.isEmpty()) null else cString(StintJson.encode(properties, "properties"), "properties")
-        checkStatus(library.stint_log_custom_event(cString(name, "name"), json))
+    fun logCustomEvent(name: String?, properties: Map<String, Any?>? = emptyMap()): StintStatus = fireAndForget("logCustomEvent") {
+        val json = if (properties == null || properties.isEmpty()) null else cString(StintJson.encode(properties, "properties"), "properties")
+        library.stint_log_custom_event(name?.let { cString(it, "name") }, json)
     }
 
-    /** Asks the worker to deliver queued datapoints now. Never blocks. */
+    /** Asks the worker to deliver queued datapoints now. Never blocks, never throws. */
     @JvmStatic
-    fun requestImmediateDataFlush() = checkStatus(library.stint_request_immediate_data_flush())
+    fun requestImmediateDataFlush(): StintStatus =
+        fireAndForget("requestImmediateDataFlush") { library.stint_request_immediate_data_flush() }
+
+    /**
+     * Whether Stint records and sends anything; the user's choice, kept in the data directory
+     * across restarts (with the `requireConsent` option, false until the app sets it true).
+     *
+     * Setting false drops the open session without recording its end and deletes every
+     * undelivered datapoint, on disk too; from then on the fire-and-forget calls return OK and
+     * record nothing. Setting true starts again: the next [openSession] starts a new session.
+     * The setter never throws (a failure is reported to the log handler); the getter is false
+     * while Stint is not initialized (nothing is tracked then) and never throws either.
+     */
+    @JvmStatic
+    var trackingEnabled: Boolean
+        get() {
+            val out = ByteByReference()
+            val status = query("trackingEnabled") { library.stint_get_tracking_enabled(out) }
+            return status == StintStatus.OK && out.value != 0.toByte()
+        }
+        set(enabled) {
+            fireAndForget("trackingEnabled") { library.stint_set_tracking_enabled(if (enabled) 1 else 0) }
+        }
+
+    /**
+     * Lets the worker send (true, the state each [initialize] starts in) or holds every request
+     * (false: recording goes on, a request in flight may finish, [flush] throws TIMEOUT at once).
+     * Not persisted. Use it for the app's own network policy (e.g. Wi-Fi only). Never throws.
+     */
+    @JvmStatic
+    fun setNetworkEnabled(enabled: Boolean): StintStatus =
+        fireAndForget("setNetworkEnabled") { library.stint_set_network_enabled(if (enabled) 1 else 0) }
+
+    /**
+     * Deletes every undelivered datapoint, the saved session, the user and the device id, on disk
+     * too (for a user's deletion request); Stint goes on with a new [deviceId], no user and no
+     * session. Nothing recorded before is sent after it returns; the tracking choice is kept.
+     * Never throws.
+     */
+    @JvmStatic
+    fun wipeData(): StintStatus = fireAndForget("wipeData") { library.stint_wipe_data() }
+
+    /**
+     * The id of this installation (a UUID), as sent with every datapoint: what a user's deletion
+     * request names. Null while Stint is not initialized. Never throws.
+     */
+    @JvmStatic
+    val deviceId: String?
+        get() {
+            val buffer = ByteArray(SESSION_ID_BUFFER_LEN)
+            val status = query("deviceId") { library.stint_get_device_id(buffer, SizeT(buffer.size.toLong())) }
+            if (status != StintStatus.OK) return null
+            val id = fromCString(buffer)
+            return if (id.length == 0) null else id
+        }
 
     /**
      * Blocks until every datapoint recorded before the call is delivered, or [timeout] passes
@@ -192,13 +292,23 @@ object Stint {
     }
 
     /**
-     * Sets the log handler (null removes it: the library then writes to stderr). Messages at or
-     * above the `logLevel` option arrive on a library thread; never the API key. Same guarantees
-     * as [setSessionListener].
+     * Sets the log handler (null removes it: messages then go to stderr, where Android's logcat
+     * shows them under the tag System.err). Messages at or above the `logLevel` option arrive on a
+     * library thread; never the API key. A fire-and-forget call that fails reports it here too,
+     * on the calling thread, at WARN for NOT_INITIALIZED and ERROR otherwise. So the handler may
+     * run on several threads at once. Same guarantees as [setSessionListener].
      */
     @JvmStatic
     fun setLogHandler(handler: ((StintLogLevel, String) -> Unit)?) {
         logHandler = handler
+        // Set on this side even without a library: reports of failed calls (the library failing
+        // to load among them) still reach it.
+        try {
+            library
+        } catch (error: StintException) {
+            report("setLogHandler", error.status, error.message)
+            return
+        }
         if (handler != null) {
             checkStatus(library.stint_set_log_handler(logTrampoline, null))
         } else {
@@ -207,7 +317,7 @@ object Stint {
         }
     }
 
-    /** The buffer size `stint_get_session_id` needs: a UUID and its NUL. */
+    /** The buffer size `stint_get_session_id` and `stint_get_device_id` need: a UUID and its NUL. */
     const val SESSION_ID_BUFFER_LEN = 37
 
     private fun readEvent(event: NativeSessionEvent) = StintSessionEvent(
@@ -217,6 +327,71 @@ object Stint {
         startTime = event.start_time,
         endTime = event.end_time
     )
+
+    /**
+     * Runs a fire-and-forget [call] and returns its status; nothing escapes: a non-OK status, a
+     * [StintException] from the binding (a NUL in a string, a property JSON cannot hold) and any
+     * other throwable (the library failing to load: UnsatisfiedLinkError) are reported to the log
+     * handler and returned as a status.
+     */
+    private inline fun fireAndForget(what: String, call: () -> Int): StintStatus {
+        val (status, message) = attempt(call)
+        if (status != StintStatus.OK) report(what, status, message)
+        return status
+    }
+
+    /** Like [fireAndForget], for a query: NOT_INITIALIZED is an answer (null, false), not reported. */
+    private inline fun query(what: String, call: () -> Int): StintStatus {
+        val (status, message) = attempt(call)
+        if (status != StintStatus.OK && status != StintStatus.NOT_INITIALIZED) report(what, status, message)
+        return status
+    }
+
+    private inline fun attempt(call: () -> Int): Pair<StintStatus, String> = try {
+        val code = call()
+        if (code == StintStatus.OK.code) {
+            StintStatus.OK to ""
+        } else {
+            val message = lastErrorMessage()
+            val known = StintStatus.fromCode(code)
+            if (known != null) known to message else StintStatus.INTERNAL_ERROR to "unknown status $code from libstint: $message"
+        }
+    } catch (error: StintException) {
+        error.status to error.message
+    } catch (error: Throwable) {
+        // Includes UnsatisfiedLinkError (no libstint, or one without this function) and bugs.
+        StintStatus.INTERNAL_ERROR to "$error"
+    }
+
+    /** True on a thread while it runs the log handler for a report. */
+    private val reporting = ThreadLocal<Boolean>()
+
+    /** Passes a failed fire-and-forget call to the log handler, or stderr without one. Never throws. */
+    private fun report(what: String, status: StintStatus, message: String) {
+        val level = if (status == StintStatus.NOT_INITIALIZED) StintLogLevel.WARN else StintLogLevel.ERROR
+        if (reportLevel == StintLogLevel.OFF || level.code > reportLevel.code) return
+        val line = "$what failed: $status: $message"
+        try {
+            val handler = logHandler
+            // A handler whose own Stint call fails is not called again for it (no endless loop).
+            if (handler != null && reporting.get() != true) {
+                reporting.set(true)
+                try {
+                    handler(level, line)
+                } finally {
+                    reporting.set(false)
+                }
+            } else {
+                System.err.println("stint [${level.jsonName}] $line")
+            }
+        } catch (error: Throwable) {
+            try {
+                System.err.println("stint: the log handler threw $error while reporting: $line")
+            } catch (ignored: Throwable) {
+                // Nowhere left to report to.
+            }
+        }
+    }
 
     /** Throws for a non-OK status, with this thread's last error message (read right away). */
     private fun checkStatus(status: Int) {

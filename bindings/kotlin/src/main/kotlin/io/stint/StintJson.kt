@@ -11,17 +11,22 @@ object StintJson {
     /**
      * [value] as JSON text. A value JSON cannot hold (NaN, infinity, a map key that is not a
      * string, an object of another type) is a [StintException] with
-     * [StintStatus.INVALID_ARGUMENT] naming where it is, starting at [name].
+     * [StintStatus.INVALID_ARGUMENT] naming where it is, starting at [name]; so is nesting deeper
+     * than 64 levels (a map or list that contains itself).
      */
     @JvmStatic
     @JvmOverloads
     fun encode(value: Any?, name: String = "value"): String {
         val out = StringBuilder()
-        write(value, out, name)
+        write(value, out, name, 0)
         return out.toString()
     }
 
-    private fun write(value: Any?, out: StringBuilder, path: String) {
+    /** Deeper than this is refused: a map or list that contains itself would never end. */
+    private const val MAX_DEPTH = 64
+
+    private fun write(value: Any?, out: StringBuilder, path: String, depth: Int) {
+        if (depth > MAX_DEPTH) throw invalid("$path is nested more than $MAX_DEPTH levels deep (a cycle?)")
         when (value) {
             null -> out.append("null")
             is Boolean -> out.append(if (value) "true" else "false")
@@ -46,31 +51,31 @@ object StintJson {
                     first = false
                     writeString(key, out)
                     out.append(':')
-                    write(item, out, "$path.$key")
+                    write(item, out, "$path.$key", depth + 1)
                 }
                 out.append('}')
             }
-            is Iterable<*> -> writeList(value.iterator(), out, path)
-            is Array<*> -> writeList(value.iterator(), out, path)
-            is IntArray -> writeList(value.iterator(), out, path)
-            is LongArray -> writeList(value.iterator(), out, path)
-            is ShortArray -> writeList(value.iterator(), out, path)
-            is ByteArray -> writeList(value.iterator(), out, path)
-            is DoubleArray -> writeList(value.iterator(), out, path)
-            is FloatArray -> writeList(value.iterator(), out, path)
-            is BooleanArray -> writeList(value.iterator(), out, path)
+            is Iterable<*> -> writeList(value.iterator(), out, path, depth)
+            is Array<*> -> writeList(value.iterator(), out, path, depth)
+            is IntArray -> writeList(value.iterator(), out, path, depth)
+            is LongArray -> writeList(value.iterator(), out, path, depth)
+            is ShortArray -> writeList(value.iterator(), out, path, depth)
+            is ByteArray -> writeList(value.iterator(), out, path, depth)
+            is DoubleArray -> writeList(value.iterator(), out, path, depth)
+            is FloatArray -> writeList(value.iterator(), out, path, depth)
+            is BooleanArray -> writeList(value.iterator(), out, path, depth)
             else -> throw invalid(
                 "$path is a ${value.javaClass.name}; use strings, numbers, booleans, null, maps and lists"
             )
         }
     }
 
-    private fun writeList(items: Iterator<*>, out: StringBuilder, path: String) {
+    private fun writeList(items: Iterator<*>, out: StringBuilder, path: String, depth: Int) {
         out.append('[')
         var index = 0
         for (item in items) {
             if (index > 0) out.append(',')
-            write(item, out, "$path[$index]")
+            write(item, out, "$path[$index]", depth + 1)
             index++
         }
         out.append(']')

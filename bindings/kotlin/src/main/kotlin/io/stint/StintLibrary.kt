@@ -6,6 +6,7 @@ import com.sun.jna.Library
 import com.sun.jna.Native
 import com.sun.jna.Pointer
 import com.sun.jna.Structure
+import com.sun.jna.ptr.ByteByReference
 
 /**
  * The C API of `include/stint.h`, one method per export, as JNA maps it. Strings go in as
@@ -27,6 +28,14 @@ interface StintLibrary : Library {
     fun stint_set_session_listener(listener: NativeSessionListener?, userData: Pointer?): Int
     fun stint_set_log_handler(handler: NativeLogHandler?, userData: Pointer?): Int
     fun stint_version(): Pointer?
+
+    // C `bool` is one byte: passed as a Byte (0 or 1) and read through a ByteByReference. JNA's
+    // Kotlin/Java `boolean` would be a 4-byte int, which is not the C type.
+    fun stint_set_tracking_enabled(enabled: Byte): Int
+    fun stint_get_tracking_enabled(outEnabled: ByteByReference?): Int
+    fun stint_wipe_data(): Int
+    fun stint_get_device_id(buffer: ByteArray?, bufferLen: SizeT): Int
+    fun stint_set_network_enabled(enabled: Byte): Int
 
     companion object {
         /** System property: the full path of `libstint` to load instead of looking up "stint". */

@@ -10,29 +10,46 @@ import java.math.BigInteger
 
 class OptionsTest : StintTestBase() {
     @Test
-    fun defaultsAreTheCApiDefaults() {
+    fun defaultsAreTheCApiDefaultsButKeepOpenWhileForegroundIsTrue() {
         assertEquals(
-            """{"sessionTimeoutInSeconds":1800,"keepOpenWhileForeground":false,"flushIntervalInSeconds":10,""" +
+            """{"sessionTimeoutInSeconds":1800,"keepOpenWhileForeground":true,"flushIntervalInSeconds":10,""" +
                 """"maxQueuedDatapoints":100000,"logLevel":"warn"}""",
             StintOptions().toJson()
         )
+        assertEquals(true, StintOptions().keepOpenWhileForeground)
+        assertEquals(true, (TestJson.parse(StintOptions(dataDirectory = "/d", baseUrl = "https://c.example").toJson()) as Map<*, *>)["keepOpenWhileForeground"])
+        assertEquals(false, (TestJson.parse(StintOptions(keepOpenWhileForeground = false).toJson()) as Map<*, *>)["keepOpenWhileForeground"])
+    }
+
+    @Test
+    fun requireConsentAndAppVersionAreWrittenOnlyWhenSet() {
+        val options = StintOptions(requireConsent = true, appVersion = "2.4.1 (build 77)")
+        val parsed = TestJson.parse(options.toJson()) as Map<*, *>
+        assertEquals(true, parsed["requireConsent"])
+        assertEquals("2.4.1 (build 77)", parsed["appVersion"])
+        val defaults = TestJson.parse(StintOptions().toJson()) as Map<*, *>
+        assertTrue("false is the library's default: $defaults", !defaults.containsKey("requireConsent"))
+        assertTrue("no appVersion unless set: $defaults", !defaults.containsKey("appVersion"))
     }
 
     @Test
     fun everyKeyIsSerialised() {
         val options = StintOptions(
             sessionTimeoutInSeconds = 60,
-            keepOpenWhileForeground = true,
+            keepOpenWhileForeground = false,
             dataDirectory = "/data/user/0/com.example/files/stint",
             baseUrl = "https://collector.example.com",
             flushIntervalInSeconds = 30,
             maxQueuedDatapoints = 5000,
-            logLevel = StintLogLevel.DEBUG
+            logLevel = StintLogLevel.DEBUG,
+            requireConsent = true,
+            appVersion = "1.2.3"
         )
         assertEquals(
-            """{"sessionTimeoutInSeconds":60,"keepOpenWhileForeground":true,""" +
+            """{"sessionTimeoutInSeconds":60,"keepOpenWhileForeground":false,""" +
                 """"dataDirectory":"/data/user/0/com.example/files/stint","baseUrl":"https://collector.example.com",""" +
-                """"flushIntervalInSeconds":30,"maxQueuedDatapoints":5000,"logLevel":"debug"}""",
+                """"flushIntervalInSeconds":30,"maxQueuedDatapoints":5000,"logLevel":"debug",""" +
+                """"requireConsent":true,"appVersion":"1.2.3"}""",
             options.toJson()
         )
         val names = StintLogLevel.values().map { StintOptions(logLevel = it).toJson() }

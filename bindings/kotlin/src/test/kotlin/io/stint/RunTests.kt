@@ -16,7 +16,8 @@ object RunTests {
         "io.stint.StatusTest",
         "io.stint.LifecycleTest",
         "io.stint.ListenerTest",
-        "io.stint.ConcurrencyTest"
+        "io.stint.ConcurrencyTest",
+        "io.stint.PrivacyTest"
     )
 
     @JvmStatic

@@ -24,13 +24,35 @@ class StatusTest : StintTestBase() {
     }
 
     @Test
-    fun everyCallBeforeInitializeIsNotInitialized() {
-        val calls = linkedMapOf<String, () -> Unit>(
+    fun fireAndForgetCallsBeforeInitializeReturnNotInitializedWithoutThrowingAndReachTheLogHandler() {
+        val logs = Inbox<Pair<StintLogLevel, String>>()
+        Stint.setLogHandler { level, message -> logs.add(level to message) }
+        val calls = linkedMapOf<String, () -> StintStatus>(
             "openSession" to { Stint.openSession() },
             "closeSession" to { Stint.closeSession() },
             "changeUser" to { Stint.changeUser("dave") },
             "logCustomEvent" to { Stint.logCustomEvent("e", mapOf("k" to 1)) },
             "requestImmediateDataFlush" to { Stint.requestImmediateDataFlush() },
+            "setNetworkEnabled" to { Stint.setNetworkEnabled(false) },
+            "wipeData" to { Stint.wipeData() }
+        )
+        for ((name, call) in calls) {
+            assertEquals(name, StintStatus.NOT_INITIALIZED, call())
+            val (level, message) = logs.next("the report of $name")
+            assertEquals(name, StintLogLevel.WARN, level)
+            assertTrue(message, message.startsWith("$name failed: NOT_INITIALIZED"))
+            assertTrue(message, message.contains("not initialized"))
+        }
+        Stint.trackingEnabled = false // a setter: nothing to return, reported all the same
+        assertTrue(logs.next("the report of trackingEnabled").second.startsWith("trackingEnabled failed: NOT_INITIALIZED"))
+        assertEquals("nothing is tracked before initialize", false, Stint.trackingEnabled)
+        assertNull(Stint.deviceId)
+        assertTrue("queries that answer are not reported: ${logs.drain()}", logs.isEmpty())
+    }
+
+    @Test
+    fun callsTheAppMustHandleStillThrowNotInitialized() {
+        val calls = linkedMapOf<String, () -> Unit>(
             "flush" to { Stint.flush(Duration.ofSeconds(1)) },
             "flushMillis" to { Stint.flush(1000L) },
             "sessionId" to { Stint.sessionId; Unit },
@@ -41,6 +63,71 @@ class StatusTest : StintTestBase() {
             val error = assertThrowsStatus(StintStatus.NOT_INITIALIZED, call)
             assertTrue("$name: ${error.message}", error.message.contains("not initialized"))
         }
+    }
+
+    @Test
+    fun withoutALogHandlerAFailedCallIsReportedOnStandardError() {
+        val saved = System.err
+        val captured = java.io.ByteArrayOutputStream()
+        System.setErr(java.io.PrintStream(captured, true, "UTF-8"))
+        val status = try {
+            Stint.logCustomEvent("before-initialize")
+        } finally {
+            System.setErr(saved)
+        }
+        assertEquals(StintStatus.NOT_INITIALIZED, status)
+        val text = captured.toString("UTF-8")
+        assertTrue(text, text.contains("stint [warn] logCustomEvent failed: NOT_INITIALIZED"))
+    }
+
+    @Test
+    fun aThrowingLogHandlerDoesNotMakeAFireAndForgetCallThrow() {
+        Stint.setLogHandler { _, _ -> throw IllegalStateException("thrown on purpose by the test") }
+        assertEquals(StintStatus.NOT_INITIALIZED, Stint.openSession())
+        assertEquals(StintStatus.INVALID_ARGUMENT, Stint.changeUser("a\u0000b"))
+    }
+
+    @Test
+    fun aLogHandlerWhoseOwnCallFailsIsNotCalledAgainForIt() {
+        val seen = Inbox<String>()
+        Stint.setLogHandler { _, message ->
+            seen.add(message)
+            Stint.logCustomEvent("from the handler") // fails too: reported to stderr, not here
+        }
+        assertEquals(StintStatus.NOT_INITIALIZED, Stint.openSession())
+        assertTrue(seen.next("the report").startsWith("openSession failed"))
+        assertTrue("one report, no loop: ${seen.drain()}", seen.isEmpty())
+    }
+
+    @Test
+    fun aLibraryThatCannotBeLoadedMakesFireAndForgetCallsFailQuietlyAndInitializeThrowStintException() {
+        // A file that is not a shared library: loading it throws UnsatisfiedLinkError.
+        val notALibrary = File(temp, "libnot-stint.so")
+        notALibrary.writeText("not a shared object")
+        val saved = System.getProperty(StintLibrary.LIBRARY_PATH_PROPERTY)
+        System.setProperty(StintLibrary.LIBRARY_PATH_PROPERTY, notALibrary.absolutePath)
+        val results = try {
+            val isolated = Class.forName("io.stint.IsolatedCalls", true, FreshStintLoader())
+            @Suppress("UNCHECKED_CAST")
+            isolated.getMethod("run").invoke(null) as List<String>
+        } finally {
+            if (saved != null) System.setProperty(StintLibrary.LIBRARY_PATH_PROPERTY, saved)
+            else System.clearProperty(StintLibrary.LIBRARY_PATH_PROPERTY)
+        }
+        assertEquals(
+            listOf(
+                "openSession=INTERNAL_ERROR", "logCustomEvent=INTERNAL_ERROR", "wipeData=INTERNAL_ERROR",
+                "trackingEnabled=false", "deviceId=null", "initialize threw INTERNAL_ERROR"
+            ),
+            results.filter { !it.startsWith("log ") }
+        )
+        val logs = results.filter { it.startsWith("log ") }
+        assertEquals(
+            "one report per failed call: $logs",
+            listOf("setLogHandler", "openSession", "logCustomEvent", "wipeData", "trackingEnabled", "deviceId"),
+            logs.map { it.removePrefix("log ERROR ").substringBefore(" failed: INTERNAL_ERROR: libstint could not be loaded") }
+        )
+        assertTrue(logs.toString(), logs.all { it.contains("UnsatisfiedLinkError") })
     }
 
     @Test
@@ -58,7 +145,7 @@ class StatusTest : StintTestBase() {
             val withDirectory = if (key == "dataDirectory") options else options.copy(dataDirectory = dataDirectory)
             val error = assertThrowsStatus(StintStatus.INVALID_ARGUMENT) { Stint.initialize("key", withDirectory) }
             assertTrue("message names $key: ${error.message}", error.message.contains(key))
-            assertThrowsStatus(StintStatus.NOT_INITIALIZED) { Stint.openSession() }
+            assertEquals(StintStatus.NOT_INITIALIZED, Stint.openSession())
         }
         val zero = expectStintException { Stint.initialize("key", StintOptions(sessionTimeoutInSeconds = 0, dataDirectory = dataDirectory)) }
         assertEquals("sessionTimeoutInSeconds must be an integer >= 1, got 0", zero.message)
@@ -66,19 +153,53 @@ class StatusTest : StintTestBase() {
     }
 
     @Test
-    fun badArgumentsAreInvalidArgumentNamingThem() {
+    fun badArgumentsAreInvalidArgumentReturnedNotThrownAndReachTheLogHandler() {
         assertTrue(assertThrowsStatus(StintStatus.INVALID_ARGUMENT) { Stint.initialize("", StintOptions(dataDirectory = dataDirectory)) }
             .message.contains("api_key"))
+        val logs = Inbox<Pair<StintLogLevel, String>>()
+        Stint.setLogHandler { level, message -> logs.add(level to message) }
         Stint.initialize("key", StintOptions(dataDirectory = dataDirectory))
-        assertTrue(assertThrowsStatus(StintStatus.INVALID_ARGUMENT) { Stint.changeUser("") }.message.contains("user_id"))
-        assertTrue(assertThrowsStatus(StintStatus.INVALID_ARGUMENT) { Stint.changeUser("x".repeat(998)) }.message.contains("user_id"))
-        assertTrue(assertThrowsStatus(StintStatus.INVALID_ARGUMENT) { Stint.logCustomEvent("") }.message.contains("name"))
-        assertTrue(assertThrowsStatus(StintStatus.INVALID_ARGUMENT) { Stint.logCustomEvent("n".repeat(256)) }.message.contains("name"))
-        // Refused by the binding before C: NUL would cut the string, NaN is no JSON.
-        assertTrue(assertThrowsStatus(StintStatus.INVALID_ARGUMENT) { Stint.changeUser("a\u0000b") }.message.contains("userId"))
-        assertTrue(assertThrowsStatus(StintStatus.INVALID_ARGUMENT) { Stint.logCustomEvent("e", mapOf("x" to Double.NaN)) }
-            .message.contains("properties.x"))
+        val cyclic = HashMap<String, Any?>()
+        cyclic["self"] = cyclic
+        // Each call, and the argument the report must name.
+        val calls = listOf<Triple<String, String, () -> StintStatus>>(
+            Triple("changeUser", "user_id", { Stint.changeUser("") }),
+            Triple("changeUser", "user_id", { Stint.changeUser("x".repeat(998)) }),
+            Triple("changeUser", "user_id", { Stint.changeUser(null) }),
+            Triple("logCustomEvent", "name", { Stint.logCustomEvent("") }),
+            Triple("logCustomEvent", "name", { Stint.logCustomEvent("n".repeat(256)) }),
+            Triple("logCustomEvent", "name", { Stint.logCustomEvent(null) }),
+            Triple("logCustomEvent", "properties_json", { Stint.logCustomEvent("big", mapOf("text" to "x".repeat(60 * 1024))) }),
+            // Refused by the binding before C: NUL would cut the string, NaN is no JSON, a cycle never ends.
+            Triple("changeUser", "userId", { Stint.changeUser("a\u0000b") }),
+            Triple("logCustomEvent", "properties.x", { Stint.logCustomEvent("e", mapOf("x" to Double.NaN)) }),
+            Triple("logCustomEvent", "properties.o", { Stint.logCustomEvent("e", mapOf("o" to Any())) }),
+            Triple("logCustomEvent", "properties.self", { Stint.logCustomEvent("e", cyclic) })
+        )
+        for ((name, argument, call) in calls) {
+            assertEquals("$name naming $argument", StintStatus.INVALID_ARGUMENT, call())
+            var report = logs.next("the report of $name naming $argument")
+            // The library's own messages (if any) may come in between.
+            while (!report.second.startsWith("$name failed")) report = logs.next("the report of $name naming $argument")
+            assertEquals(report.second, StintLogLevel.ERROR, report.first)
+            assertTrue(report.second, report.second.startsWith("$name failed: INVALID_ARGUMENT: $argument"))
+        }
         assertEquals("no state changed", 0L, Stint.stats.datapointsRecorded)
+        assertEquals("a good call after the bad ones records", StintStatus.OK, Stint.logCustomEvent("fine"))
+    }
+
+    @Test
+    fun withLogLevelOffAFailedCallIsNotReported() {
+        val logs = Inbox<Pair<StintLogLevel, String>>()
+        Stint.setLogHandler { level, message -> logs.add(level to message) }
+        Stint.initialize("key", StintOptions(dataDirectory = dataDirectory, logLevel = StintLogLevel.OFF))
+        assertEquals(StintStatus.INVALID_ARGUMENT, Stint.changeUser(""))
+        assertEquals(StintStatus.OK, Stint.openSession())
+        Stint.shutdown(PATIENCE)
+        assertTrue("nothing reported at logLevel off: ${logs.drain()}", logs.isEmpty())
+        // Stopped: the default level (warn) applies again.
+        assertEquals(StintStatus.NOT_INITIALIZED, Stint.openSession())
+        assertTrue(logs.next("the report after shutdown").second.startsWith("openSession failed: NOT_INITIALIZED"))
     }
 
     @Test
@@ -120,7 +241,7 @@ class StatusTest : StintTestBase() {
                 Stint.initialize("key", StintOptions(dataDirectory = dataDirectory))
             }
             assertTrue(error.message, error.message.contains(dataDirectory))
-            assertThrowsStatus(StintStatus.NOT_INITIALIZED) { Stint.openSession() }
+            assertEquals(StintStatus.NOT_INITIALIZED, Stint.openSession())
         } finally {
             holder.outputStream.close()
             if (!holder.waitFor(30, TimeUnit.SECONDS)) holder.destroyForcibly().waitFor()
@@ -135,7 +256,7 @@ class StatusTest : StintTestBase() {
         val below = File(file, "stint").absolutePath
         val error = assertThrowsStatus(StintStatus.STORAGE_ERROR) { Stint.initialize("key", StintOptions(dataDirectory = below)) }
         assertTrue(error.message, error.message.contains(below))
-        assertThrowsStatus(StintStatus.NOT_INITIALIZED) { Stint.openSession() }
+        assertEquals(StintStatus.NOT_INITIALIZED, Stint.openSession())
     }
 
     @Test
@@ -150,7 +271,7 @@ class StatusTest : StintTestBase() {
         assertTrue(flushError.message, flushError.message.length > 0)
         assertEquals(2L, Stint.stats.datapointsPending)
         assertThrowsStatus(StintStatus.TIMEOUT) { Stint.shutdown(Duration.ofMillis(1000)) }
-        assertThrowsStatus(StintStatus.NOT_INITIALIZED) { Stint.openSession() } // shut down all the same
+        assertEquals(StintStatus.NOT_INITIALIZED, Stint.openSession()) // shut down all the same
 
         // The next run sends what the first could not.
         Stint.initialize("key", StintOptions(dataDirectory = dataDirectory, baseUrl = TestCollector.url))

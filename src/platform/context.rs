@@ -54,6 +54,7 @@ fn locale_tag(raw: &str) -> Option<String> {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+#[allow(clippy::unnecessary_cast)] // c_char is i8 on some targets, u8 on others
 fn c_text(bytes: &[libc::c_char]) -> Option<String> {
     let bytes: Vec<u8> = bytes
         .iter()

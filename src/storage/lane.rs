@@ -1,13 +1,13 @@
-//! Lanes: where `log_custom_event` records without taking the tracker's lock.
+//! Lanes: where `log_custom_event` records without taking the engine's lock.
 //!
-//! Two threads recording through one lock take turns, and every call then pulls the tracker's
+//! Two threads recording through one lock take turns, and every call then pulls the engine's
 //! state (some twenty cache lines) across the cores: a call cost 2-2.5× its one-thread time. A
 //! lane is a small memory-mapped file used by one thread (threads are spread over `LANES` of
 //! them). A custom event on a session that cannot have expired is written there, as a journal
 //! record and so as kill-safe as the journal, under the lane's own lock, which no other thread
 //! normally takes.
 //!
-//! The tracker moves lane records into the journal, in time order (`Held::absorb`), before any
+//! The engine moves lane records into the journal, in time order (`Held::absorb`), before any
 //! call that may record or change the session, before sending, and when a lane is half full.
 //! Such a call holds every lane, so a lane's view of the session is replaced only when the lane
 //! is empty and no lane call is running: a lane record always belongs to the session its view
@@ -25,26 +25,29 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 
+use super::datapoint::{Datapoint, StoredHead};
+use super::format::{lane, names};
+use super::journal::Journal;
+use super::mapping::MappedFile;
+use super::record::{self, Kind, Recovery};
 use crate::clock;
-use crate::data_dir::create_private_dir;
-use crate::datapoint::{Datapoint, StoredHead};
 use crate::ids::IdGenerator;
 use crate::input::CustomEvent;
-use crate::journal::{self, Journal, Kind, Recovery};
 use crate::log;
-use crate::mmap::MappedFile;
+use crate::platform::create_private_dir;
 use crate::session::{self, Millis, Rules, SessionId, SessionState, UserName};
 
 /// Enough for the threads that record at once in practice; more threads share lanes.
-pub const LANES: usize = 4;
+pub const LANES: usize = lane::COUNT;
 /// Room for ~1,800 typical custom events; absorbed when half full.
-const LANE_LEN: usize = 256 * 1024;
+const LANE_LEN: usize = lane::LEN;
 
+/// The lanes of one data directory.
 pub(crate) struct Lanes {
-    /// `None`: lanes are off (no directory for them) and every call takes the tracker's lock.
+    /// `None`: lanes are off (no directory for them) and every call takes the engine's lock.
     dir: Option<PathBuf>,
     lanes: [Padded<Mutex<Lane>>; LANES],
-    /// The open session's last activity as the tracker last saw it: a lane stamps no event
+    /// The open session's last activity as the engine last saw it: a lane stamps no event
     /// earlier (activity never moves back) and uses it to know the session has not expired.
     last_activity: Padded<AtomicI64>,
     /// Some lane holds records not yet in the journal.
@@ -69,7 +72,7 @@ struct Lane {
     ids: IdGenerator,
 }
 
-/// What a lane may assume about the tracker; replaced only while every lane is held.
+/// What a lane may assume about the engine; replaced only while every lane is held.
 #[derive(Default)]
 struct View {
     closed: bool,
@@ -83,8 +86,8 @@ pub(crate) enum Recorded {
     /// Recorded. `first`: the first since the lanes were absorbed (delivery is not scheduled
     /// yet); `half_full`: the worker should absorb.
     Here { first: bool, half_full: bool },
-    /// Not recorded: the call must take the tracker's lock (the session may have expired, the
-    /// tracker is closed, or this lane is full or has no file).
+    /// Not recorded: the call must take the engine's lock (the session may have expired, the
+    /// engine is closed, or this lane is full or has no file).
     NotHere,
 }
 
@@ -126,7 +129,7 @@ impl Lanes {
                 file: None,
                 end: 0,
                 absorbed: 0,
-                // Closed until the tracker gives its view (`refresh`).
+                // Closed until the engine gives its view (`refresh`).
                 view: View {
                     closed: true,
                     ..View::default()
@@ -138,7 +141,7 @@ impl Lanes {
             if path.exists() {
                 match MappedFile::open(&path, LANE_LEN) {
                     Ok(map) => {
-                        lane.end = journal::scan(map.bytes(), &mut Recovery::default(), |_| {});
+                        lane.end = record::scan(map.bytes(), &mut Recovery::default(), |_| {});
                         lane.file = Some(map);
                     }
                     Err(error) => log::warn(|| format!("cannot open a lane: {error}")),
@@ -183,11 +186,11 @@ impl Lanes {
         let datapoint = Datapoint::custom(ids.uuid_raw(), time, session_id, user, event);
         let len = datapoint.stored_len();
         let bytes = file.bytes_mut();
-        if *end + journal::record_len(len) > bytes.len() {
+        if *end + record::record_len(len) > bytes.len() {
             return Recorded::NotHere;
         }
         let before = *end;
-        *end += journal::put_record(&mut bytes[before..], Kind::CustomEvent, 0, len, |out| {
+        *end += record::put_record(&mut bytes[before..], Kind::CustomEvent, 0, len, |out| {
             datapoint.store(out)
         });
         if open {
@@ -259,7 +262,7 @@ impl Held<'_> {
             let Some(file) = &lane.file else { continue };
             let from = lane.absorbed;
             let bytes = &file.bytes()[from..lane.end];
-            journal::scan(bytes, &mut Recovery::default(), |record| {
+            record::scan(bytes, &mut Recovery::default(), |record| {
                 let offset = from + record.offset;
                 let len = record.payload.len();
                 // Only a corrupted file holds what does not read: skipped, in its place.
@@ -267,9 +270,9 @@ impl Held<'_> {
                 queue.push(LaneRecord {
                     time: head.map_or(Millis::MIN, |h| h.time),
                     lane: index,
-                    start: offset + journal::record_len(0),
+                    start: offset + record::record_len(0),
                     len,
-                    end: offset + journal::record_len(len),
+                    end: offset + record::record_len(len),
                     id: head.map(|h| h.id),
                     in_session: head.is_some_and(|h| h.in_session),
                 });
@@ -344,7 +347,7 @@ impl Held<'_> {
         }
     }
 
-    /// Gives the lanes the tracker's current view (after absorbing: a view changes only while
+    /// Gives the lanes the engine's current view (after absorbing: a view changes only while
     /// its lane holds nothing recorded under it).
     pub fn refresh(&mut self, state: &SessionState, closed: bool) {
         for lane in &mut self.lanes {
@@ -403,7 +406,7 @@ fn lane_of_this_thread() -> usize {
 }
 
 fn lane_path(dir: &Path, index: usize) -> PathBuf {
-    dir.join(format!("{index}.lane"))
+    dir.join(format!("{index}.{}", names::LANE_EXTENSION))
 }
 
 /// Zeroes `bytes` from the end, page by page: a kill midway leaves intact records only at the
@@ -440,7 +443,7 @@ mod tests {
 
     /// Lanes in `dir`, the calling thread's lane with a file, viewing `state`.
     fn lanes_viewing(dir: &Path, state: &SessionState) -> Lanes {
-        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os());
+        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os().unwrap());
         let mut held = lanes.hold_all();
         held.open_lane_of_this_thread();
         held.refresh(state, false);
@@ -461,7 +464,7 @@ mod tests {
         let mut names = Vec::new();
         for pending in journal.oldest(usize::MAX, usize::MAX) {
             let datapoint = Datapoint::load(pending.payload).unwrap();
-            if let crate::datapoint::Data::Custom { name, .. } = datapoint.data {
+            if let crate::storage::datapoint::Data::Custom { name, .. } = datapoint.data {
                 names.push(name.to_owned());
             }
         }
@@ -542,11 +545,11 @@ mod tests {
             panic!("the lane has its file")
         };
         let mut moved = Vec::new();
-        journal::scan(&file.bytes()[..*end], &mut Recovery::default(), |r| {
+        record::scan(&file.bytes()[..*end], &mut Recovery::default(), |r| {
             moved = r.payload.to_vec();
         });
         journal.append(Kind::CustomEvent, &moved).unwrap();
-        *end += journal::put_record(
+        *end += record::put_record(
             &mut file.bytes_mut()[*end..],
             Kind::CustomEvent,
             0,
@@ -556,7 +559,7 @@ mod tests {
         drop(held);
         drop(lanes);
 
-        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os());
+        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os().unwrap());
         let skip = journal.pending_ids();
         let absorbed = lanes.hold_all().absorb(&mut journal, Some(&skip));
         assert_eq!(absorbed.recorded, 1, "only the event not moved before");

@@ -1,18 +1,14 @@
 //! A small value overwritten in place, kill-safe: two checksummed slots in a mapped file, each
 //! write goes to the older slot, so a write torn by a crash leaves the previous value intact.
+//! Byte map: `format::slot`.
 
 use std::io;
 use std::path::Path;
 
-use crate::mmap::MappedFile;
+use super::format::slot::{CRC, FILE_LEN, GENERATION, LEN, MAX_VALUE, SLOT_LEN, VALUE};
+use super::mapping::MappedFile;
 
-const FILE_LEN: usize = 8192;
-const SLOT_LEN: usize = FILE_LEN / 2;
-const HEADER: usize = 16; // generation u64, crc u32, len u32
-
-/// The largest value a slot holds.
-pub(crate) const MAX_VALUE: usize = SLOT_LEN - HEADER;
-
+/// A slot file, open and mapped.
 pub struct SlotFile {
     map: MappedFile,
     generation: u64,
@@ -30,6 +26,7 @@ impl SlotFile {
         Ok((SlotFile { map, generation }, newest.map(|(_, v)| v)))
     }
 
+    /// Replaces the value (kill-safe at once; durable against power loss after `sync`).
     pub fn write(&mut self, value: &[u8]) {
         assert!(value.len() <= MAX_VALUE, "slot value too large");
         self.generation += 1;
@@ -38,25 +35,38 @@ impl SlotFile {
         let mut crc = crc32fast::Hasher::new();
         crc.update(&self.generation.to_le_bytes());
         crc.update(value);
-        bytes[HEADER..HEADER + value.len()].copy_from_slice(value);
-        bytes[8..12].copy_from_slice(&crc.finalize().to_le_bytes());
-        bytes[12..16].copy_from_slice(&(value.len() as u32).to_le_bytes());
-        bytes[0..8].copy_from_slice(&self.generation.to_le_bytes());
+        bytes[VALUE..VALUE + value.len()].copy_from_slice(value);
+        bytes[CRC..LEN].copy_from_slice(&crc.finalize().to_le_bytes());
+        bytes[LEN..VALUE].copy_from_slice(&(value.len() as u32).to_le_bytes());
+        // The generation goes last: until it is written, the slot reads as torn.
+        bytes[GENERATION..CRC].copy_from_slice(&self.generation.to_le_bytes());
     }
 
+    /// Writes `value` into both slots, zeroing what follows it: nothing of an earlier value is
+    /// left in the file (data wiped).
+    pub fn scrub(&mut self, value: &[u8]) {
+        for _ in 0..2 {
+            self.write(value);
+            let slot = (self.generation % 2) as usize;
+            self.map.bytes_mut()[slot * SLOT_LEN + VALUE + value.len()..(slot + 1) * SLOT_LEN]
+                .fill(0);
+        }
+    }
+
+    /// Makes the value durable against power loss.
     pub fn sync(&self) -> io::Result<()> {
         self.map.sync()
     }
 }
 
 fn read_slot(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let generation = u64::from_le_bytes(bytes[0..8].try_into().ok()?);
-    let crc = u32::from_le_bytes(bytes[8..12].try_into().ok()?);
-    let len = u32::from_le_bytes(bytes[12..16].try_into().ok()?) as usize;
+    let generation = u64::from_le_bytes(bytes[GENERATION..CRC].try_into().ok()?);
+    let crc = u32::from_le_bytes(bytes[CRC..LEN].try_into().ok()?);
+    let len = u32::from_le_bytes(bytes[LEN..VALUE].try_into().ok()?) as usize;
     if generation == 0 || len > MAX_VALUE {
         return None;
     }
-    let value = &bytes[HEADER..HEADER + len];
+    let value = &bytes[VALUE..VALUE + len];
     let mut check = crc32fast::Hasher::new();
     check.update(&generation.to_le_bytes());
     check.update(value);
@@ -66,6 +76,20 @@ fn read_slot(bytes: &[u8]) -> Option<(u64, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrubbing_leaves_nothing_of_earlier_values() {
+        let dir = crate::test_support::temp_dir("slot-scrub");
+        let path = dir.join("s");
+        let (mut file, _) = SlotFile::open(&path).unwrap();
+        file.write(b"a-long-secret-value");
+        file.write(b"another-long-secret");
+        file.scrub(b"x");
+        drop(file);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"secret"));
+        assert_eq!(SlotFile::open(&path).unwrap().1.as_deref(), Some(&b"x"[..]));
+    }
 
     #[test]
     fn the_newest_value_survives_reopening() {
@@ -96,7 +120,7 @@ mod tests {
         drop(file);
         // Corrupt the slot holding "new" (generation 2 lives in slot 0).
         let mut raw = std::fs::read(&path).unwrap();
-        raw[HEADER] ^= 0xff;
+        raw[VALUE] ^= 0xff;
         std::fs::write(&path, &raw).unwrap();
         assert_eq!(
             SlotFile::open(&path).unwrap().1.as_deref(),

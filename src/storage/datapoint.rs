@@ -1,42 +1,54 @@
 //! Datapoints in two forms. The stored form is what a call copies into the journal: the fields
 //! as raw bytes, so the caller's thread never formats ids, times or escapes. The wire form is
-//! one JSON object, written from the stored form when the worker builds a batch.
+//! one JSON object, written from the stored form when the worker builds a batch. Byte map of
+//! the stored form: `format::datapoint`.
 
+use super::format::datapoint::{ABSENT, ID, ID_LEN, SESSION_ID, STRING_LEN, TIME};
+use super::record::Kind;
 use crate::ids;
 use crate::input::CustomEvent;
-use crate::journal::Kind;
 use crate::session::{Millis, Record};
 
 /// The first byte of a stored datapoint. Journals written before the stored form held the JSON
 /// itself, which starts with `{`: those are sent as they are.
-const STORED_FORMAT: u8 = 1;
-/// A length that marks an absent optional string.
-const ABSENT: u32 = u32::MAX;
+const STORED_FORMAT: u8 = super::format::datapoint::FORMAT;
 
 /// One datapoint's fields, borrowed from a record and its event or from stored bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Datapoint<'a> {
+    /// Its id, a UUID v4.
     pub id: [u8; 16],
+    /// What it is.
     pub kind: Kind,
+    /// When it happened.
     pub time: Millis,
+    /// The session it belongs to, if any.
     pub session_id: Option<&'a str>,
+    /// The user, if any.
     pub user: Option<&'a str>,
+    /// What its `data` object holds.
     pub data: Data<'a>,
 }
 
 /// What a datapoint's `data` object holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Data<'a> {
-    /// `context`: the device and app context's JSON members (see `context`), stored with the
-    /// session's start.
+    /// A session start.
     Start {
+        /// The device and app context's JSON members (see `platform::context`), stored with
+        /// the session's start.
         context: Option<&'a str>,
     },
+    /// A session end: how long the session lasted.
     End {
+        /// Milliseconds.
         duration: Millis,
     },
+    /// A custom event.
     Custom {
+        /// Its name.
         name: &'a str,
+        /// Its properties, a JSON object.
         properties: Option<&'a str>,
     },
 }
@@ -114,14 +126,14 @@ impl<'a> Datapoint<'a> {
 
     /// The size of the stored form.
     pub fn stored_len(&self) -> usize {
-        let optional = |s: Option<&str>| 4 + s.map_or(0, str::len);
+        let optional = |s: Option<&str>| STRING_LEN + s.map_or(0, str::len);
         let data = match self.data {
             // Without a context nothing is stored: the form of journals written before it.
-            Data::Start { context } => context.map_or(0, |c| 4 + c.len()),
-            Data::End { .. } => 8,
-            Data::Custom { name, properties } => 4 + name.len() + optional(properties),
+            Data::Start { context } => context.map_or(0, |c| STRING_LEN + c.len()),
+            Data::End { .. } => size_of::<Millis>(),
+            Data::Custom { name, properties } => optional(Some(name)) + optional(properties),
         };
-        2 + 16 + 8 + optional(self.session_id) + optional(self.user) + data
+        SESSION_ID + optional(self.session_id) + optional(self.user) + data
     }
 
     /// Writes the stored form into `out`, which is exactly `stored_len()` bytes.
@@ -223,21 +235,25 @@ impl<'a> Datapoint<'a> {
 /// decoding the rest (`None` for legacy JSON payloads and anything too short).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoredHead {
+    /// The datapoint id.
     pub id: [u8; 16],
+    /// Its time.
     pub time: Millis,
     /// It carries a session id.
     pub in_session: bool,
 }
 
 impl StoredHead {
+    /// The head of a stored datapoint, if `stored` is one.
     pub fn of(stored: &[u8]) -> Option<StoredHead> {
         if stored.first() != Some(&STORED_FORMAT) {
             return None;
         }
-        let session_len = u32::from_le_bytes(stored.get(26..30)?.try_into().ok()?);
+        let session_len = stored.get(SESSION_ID..SESSION_ID + STRING_LEN)?;
+        let session_len = u32::from_le_bytes(session_len.try_into().ok()?);
         Some(StoredHead {
-            id: stored.get(2..18)?.try_into().ok()?,
-            time: Millis::from_le_bytes(stored.get(18..26)?.try_into().ok()?),
+            id: stored.get(ID..ID + ID_LEN)?.try_into().ok()?,
+            time: Millis::from_le_bytes(stored.get(TIME..SESSION_ID)?.try_into().ok()?),
             in_session: session_len != ABSENT,
         })
     }

@@ -1,4 +1,4 @@
-//! The durable queue of datapoints waiting for delivery.
+//! The durable queue of datapoints waiting for delivery (byte map: `format`, docs/format.md).
 //!
 //! Records are appended to memory-mapped segment files (`journal/<n>.seg`), so an append is a
 //! copy into the page cache: it survives SIGKILL at memory speed, and `sync` (msync) makes it
@@ -13,52 +13,23 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::data_dir::create_private_dir;
-use crate::mmap::MappedFile;
-use crate::slot_file::SlotFile;
+use super::datapoint::StoredHead;
+use super::format::{names, record::HEADER_LEN as HEADER, segment};
+use super::mapping::MappedFile;
+use super::record::{self, record_len, scan};
+use super::slot_file::SlotFile;
+use crate::platform::create_private_dir;
+
+pub use super::record::{Kind, Recovery};
 
 /// Segment size; a record never spans segments (the largest datapoint is ~60 KB).
-const SEGMENT_LEN: usize = 1 << 20;
-const HEADER: usize = 24; // len u32, crc u32, seq u64, kind u8, flags u8, 6 reserved
-/// Bytes 8..FLAGS (seq, kind) are checksummed with the payload; the flags byte is not, so it can
-/// be set in place with one store.
-const FLAGS: usize = 17;
-const DROPPED: u8 = 1;
-const ALIGN: usize = 8;
+const SEGMENT_LEN: usize = segment::LEN;
+const ALIGN: usize = super::format::record::ALIGN;
 /// The next segment, created and faulted in ahead of time by the worker, so that rolling over
 /// costs a caller one rename instead of creating, allocating and faulting in a megabyte.
-const SPARE: &str = "next.spare";
+const SPARE: &str = names::SPARE_SEGMENT;
 /// The room the newest segment must have left to be resumed at start-up.
-const RESUME_ROOM: usize = 4096;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Kind {
-    SessionStart = 1,
-    SessionEnd = 2,
-    CustomEvent = 3,
-    /// The API key the following datapoints of this segment were recorded under.
-    ApiKey = 16,
-}
-
-impl Kind {
-    pub(crate) fn from_u8(byte: u8) -> Option<Kind> {
-        Some(match byte {
-            1 => Kind::SessionStart,
-            2 => Kind::SessionEnd,
-            3 => Kind::CustomEvent,
-            16 => Kind::ApiKey,
-            _ => return None,
-        })
-    }
-
-    pub(crate) fn is_datapoint(self) -> bool {
-        matches!(
-            self,
-            Kind::SessionStart | Kind::SessionEnd | Kind::CustomEvent
-        )
-    }
-}
+const RESUME_ROOM: usize = segment::RESUME_ROOM;
 
 /// A pending datapoint: where its bytes are.
 #[derive(Clone, Copy, Debug)]
@@ -82,21 +53,17 @@ struct Segment {
     synced_end: usize,
 }
 
-/// What recovery found, for the log.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Recovery {
-    pub records: usize,
-    pub corrupt_bytes_skipped: usize,
-}
-
 /// One datapoint handed to the uploader.
 pub struct Pending<'a> {
+    /// Its sequence number: acknowledging it acknowledges all before it.
     pub seq: u64,
+    /// The API key it was recorded under.
     pub api_key: &'a str,
     /// The datapoint as stored (see `datapoint`).
     pub payload: &'a [u8],
 }
 
+/// The journal of one data directory (see the module doc).
 pub struct Journal {
     dir: PathBuf,
     segments: BTreeMap<u64, Segment>,
@@ -120,7 +87,7 @@ impl Journal {
     /// `api_key`; at most `max_live` are kept.
     pub fn open(dir: &Path, api_key: &str, max_live: u64) -> io::Result<(Journal, Recovery)> {
         create_private_dir(dir)?;
-        let (cursor, acked) = SlotFile::open(&dir.join("cursor"))?;
+        let (cursor, acked) = SlotFile::open(&dir.join(names::CURSOR))?;
         let acked_through = acked
             .and_then(|v| v.try_into().ok())
             .map(u64::from_le_bytes)
@@ -152,7 +119,8 @@ impl Journal {
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
-                name.strip_suffix(".seg")?.parse().ok()
+                let (number, extension) = name.split_once('.')?;
+                (extension == names::SEGMENT_EXTENSION).then(|| number.parse().ok())?
             })
             .collect();
         numbers.sort_unstable();
@@ -224,7 +192,7 @@ impl Journal {
     /// per launch, and with the disk full it could not start at all.
     fn resume_or_start_segment(&mut self) -> io::Result<()> {
         let key = &self.keys[self.current_key as usize];
-        let key_record = HEADER + key.len().next_multiple_of(ALIGN);
+        let key_record = record_len(key.len());
         if self.segments.is_empty() || !self.active_fits(key_record + RESUME_ROOM) {
             return self.start_segment();
         }
@@ -324,6 +292,7 @@ impl Journal {
         MappedFile::open_prefaulted(path, SEGMENT_LEN)
     }
 
+    /// Keeps the spare segment made by `prepare_spare` for the next roll-over.
     pub fn install_spare(&mut self, spare: MappedFile) {
         self.spare = Some(spare);
     }
@@ -390,7 +359,8 @@ impl Journal {
         }
         let segment = self.active_segment_mut();
         let offset = segment.end;
-        segment.end += put_record(&mut segment.map.bytes_mut()[offset..], kind, seq, len, fill);
+        let bytes = &mut segment.map.bytes_mut()[offset..];
+        segment.end += record::put_record(bytes, kind, seq, len, fill);
         Ok((self.active_number(), offset))
     }
 
@@ -415,7 +385,7 @@ impl Journal {
         }
         let entry = self.entries[index];
         if let Some(segment) = self.segments.get_mut(&entry.segment) {
-            segment.map.bytes_mut()[entry.offset as usize + FLAGS] |= DROPPED;
+            record::mark_dropped(segment.map.bytes_mut(), entry.offset as usize);
             segment.live -= 1;
         }
         self.entries[index].dropped = true;
@@ -478,7 +448,7 @@ impl Journal {
         self.entries
             .iter()
             .filter(|entry| !entry.dropped)
-            .filter_map(|entry| crate::datapoint::StoredHead::of(self.payload(entry)))
+            .filter_map(|entry| StoredHead::of(self.payload(entry)))
             .map(|head| head.id)
             .collect()
     }
@@ -551,7 +521,8 @@ impl Journal {
     pub fn sync(&mut self) -> io::Result<()> {
         for segment in self.segments.values_mut() {
             if segment.synced_end != segment.end {
-                segment.map.sync()?;
+                let written = segment.synced_end..segment.end;
+                segment.map.sync_range(written.start, written.len())?;
                 segment.synced_end = segment.end;
             }
         }
@@ -560,106 +531,7 @@ impl Journal {
 }
 
 fn segment_path(dir: &Path, number: u64) -> PathBuf {
-    dir.join(format!("{number:020}.seg"))
-}
-
-/// The bytes a record of `len` payload bytes takes.
-pub(crate) fn record_len(len: usize) -> usize {
-    HEADER + len.next_multiple_of(ALIGN)
-}
-
-/// Writes a record at the start of `bytes` (which must hold `record_len(len)`), its payload by
-/// `fill`; returns the bytes used. Kill-safe: the length is written last.
-pub(crate) fn put_record(
-    bytes: &mut [u8],
-    kind: Kind,
-    seq: u64,
-    len: usize,
-    fill: impl FnOnce(&mut [u8]),
-) -> usize {
-    let needed = record_len(len);
-    let (header, payload) = bytes[..needed].split_at_mut(HEADER);
-    fill(&mut payload[..len]);
-    header[8..16].copy_from_slice(&seq.to_le_bytes());
-    header[16] = kind as u8;
-    header[FLAGS] = 0;
-    let crc = checksum(&header[8..FLAGS], &payload[..len]);
-    header[4..8].copy_from_slice(&crc.to_le_bytes());
-    // The length goes last: until it is written, recovery sees no record here.
-    header[0..4].copy_from_slice(&(len as u32).to_le_bytes());
-    needed
-}
-
-fn checksum(header_tail: &[u8], payload: &[u8]) -> u32 {
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(header_tail);
-    crc.update(payload);
-    crc.finalize()
-}
-
-pub(crate) struct RawRecord<'a> {
-    pub offset: usize,
-    pub seq: u64,
-    pub kind: Kind,
-    pub dropped: bool,
-    pub payload: &'a [u8],
-}
-
-/// Reads the records of one segment, skipping corrupted bytes; returns where the data ends.
-pub(crate) fn scan(
-    bytes: &[u8],
-    recovery: &mut Recovery,
-    mut each: impl FnMut(RawRecord<'_>),
-) -> usize {
-    let mut offset = 0;
-    let mut end = 0;
-    while offset + HEADER <= bytes.len() {
-        let header = &bytes[offset..offset + HEADER];
-        if header.iter().all(|&b| b == 0) {
-            break; // never written
-        }
-        match parse(bytes, offset) {
-            Some(record) => {
-                let next = offset + HEADER + record.payload.len().next_multiple_of(ALIGN);
-                if offset > end {
-                    recovery.corrupt_bytes_skipped += offset - end;
-                }
-                recovery.records += 1;
-                each(record);
-                offset = next;
-                end = next;
-            }
-            None => offset += ALIGN, // look for the next intact record
-        }
-    }
-    if offset > end && end < bytes.len() {
-        recovery.corrupt_bytes_skipped += offset.min(bytes.len()) - end;
-    }
-    end
-}
-
-fn parse(bytes: &[u8], offset: usize) -> Option<RawRecord<'_>> {
-    let header = &bytes[offset..offset + HEADER];
-    let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
-    let payload = bytes.get(offset + HEADER..(offset + HEADER).checked_add(len)?)?;
-    if len == 0 || checksum(&header[8..FLAGS], payload) != crc {
-        return None;
-    }
-    Some(RawRecord {
-        offset,
-        seq: u64::from_le_bytes(header[8..16].try_into().ok()?),
-        kind: Kind::from_u8(header[16])?,
-        dropped: header[FLAGS] & DROPPED != 0,
-        payload,
-    })
-}
-
-/// Recovery over arbitrary bytes, for the fuzzer: must never panic.
-pub fn recover_from_bytes(bytes: &[u8]) -> Recovery {
-    let mut recovery = Recovery::default();
-    scan(bytes, &mut recovery, |_| {});
-    recovery
+    dir.join(format!("{number:020}.{}", names::SEGMENT_EXTENSION))
 }
 
 #[cfg(test)]
@@ -925,19 +797,5 @@ mod tests {
         fs::write(&path, &raw).unwrap();
         let j = open(&dir);
         assert_eq!(payloads(&j), ["record-0", "record-2"]);
-    }
-
-    #[test]
-    fn arbitrary_bytes_never_panic() {
-        let mut seed = 12345u64;
-        for len in [0, 1, 23, 24, 25, 100, 4096] {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-                    (seed >> 56) as u8
-                })
-                .collect();
-            recover_from_bytes(&bytes);
-        }
     }
 }

@@ -1,48 +1,53 @@
-//! The data directory: created 0700, locked to one process, holding the device id, the
-//! session state and the journal.
+//! The data directory: created private, locked to one process, holding the device id, the
+//! session state, the journal and the lanes (byte map: `format`, docs/format.md).
+//!
+//! The lock is what makes the memory maps sound (see `mapping`): while a `DataDir` lives, no
+//! other process and no other Stint instance in this process opens the files below it.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File, TryLockError};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use super::format::{names, DEVICE_ID_LEN};
 use crate::error::Error;
 use crate::ids::IdGenerator;
+use crate::platform::{create_private_dir, private_file, sync_directory};
 
-const DEVICE_ID: &str = "device_id";
-/// The user's tracking choice (`stint_set_tracking_enabled`): "enabled" or "disabled".
-const TRACKING: &str = "tracking";
-
+/// A data directory, open and locked.
 pub struct DataDir {
+    /// Where it is.
     pub path: PathBuf,
-    /// Held open for as long as this process uses the directory; closing it unlocks.
+    /// Held open and locked for as long as this process uses the directory; closing it unlocks.
     _lock: File,
 }
 
 impl DataDir {
+    /// Creates (private) and locks the directory at `path`: `DataDirectoryLocked` if another
+    /// process or Stint instance holds it.
     pub fn open(path: &Path) -> Result<DataDir, Error> {
         create_private_dir(path).map_err(|e| {
             Error::storage(&format!("cannot create dataDirectory {}", shown(path)), e)
         })?;
-        let lock = OpenOptions::new()
+        let lock = private_file()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o600)
-            .open(path.join("lock"))
+            .open(path.join(names::LOCK))
             .map_err(|e| Error::storage(&format!("cannot use dataDirectory {}", shown(path)), e))?;
-        // SAFETY: plain syscall on an open descriptor.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let error = io::Error::last_os_error();
-            if error.kind() == io::ErrorKind::WouldBlock {
+        // An advisory lock (flock on Unix, LockFileEx on Windows), released by the OS when the
+        // process dies, however it dies: a killed app never leaves its directory locked.
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
                 return Err(Error::DataDirectoryLocked(format!(
                     "dataDirectory {} is in use by another process (or another Stint instance)",
                     shown(path)
-                )));
+                )))
             }
-            return Err(Error::storage("cannot lock dataDirectory", error));
+            Err(TryLockError::Error(error)) => {
+                return Err(Error::storage("cannot lock dataDirectory", error))
+            }
         }
         Ok(DataDir {
             path: path.to_owned(),
@@ -52,10 +57,10 @@ impl DataDir {
 
     /// The device id: random, created once per data directory.
     pub fn device_id(&self, ids: &mut IdGenerator) -> Result<String, Error> {
-        let path = self.path.join(DEVICE_ID);
+        let path = self.path.join(names::DEVICE_ID);
         if let Ok(text) = fs::read_to_string(&path) {
             let id = text.trim();
-            if id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            if id.len() == DEVICE_ID_LEN && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
                 return Ok(id.to_owned());
             }
         }
@@ -69,12 +74,12 @@ impl DataDir {
     /// never waits on the disk: it survives the process being killed, and `sync_small_files`
     /// (on the worker) makes it durable.
     pub fn replace_device_id(&self, id: &str) -> io::Result<()> {
-        write_file(&self.path.join(DEVICE_ID), id.as_bytes(), false)
+        write_file(&self.path.join(names::DEVICE_ID), id.as_bytes(), false)
     }
 
     /// The user's saved tracking choice, if any.
     pub fn tracking_choice(&self) -> Option<bool> {
-        match fs::read(self.path.join(TRACKING)).ok()?.as_slice() {
+        match fs::read(self.path.join(names::TRACKING)).ok()?.as_slice() {
             b"enabled" => Some(true),
             b"disabled" => Some(false),
             _ => None,
@@ -84,38 +89,35 @@ impl DataDir {
     /// Saves the tracking choice: page cache only, like `replace_device_id`.
     pub fn save_tracking_choice(&self, enabled: bool) -> io::Result<()> {
         let text: &[u8] = if enabled { b"enabled" } else { b"disabled" };
-        write_file(&self.path.join(TRACKING), text, false)
+        write_file(&self.path.join(names::TRACKING), text, false)
     }
 
     /// Makes the device id, the tracking choice and their renames durable.
     pub fn sync_small_files(&self) -> io::Result<()> {
-        for name in [DEVICE_ID, TRACKING] {
+        for name in [names::DEVICE_ID, names::TRACKING] {
             match File::open(self.path.join(name)) {
                 Ok(file) => file.sync_all()?,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
                 Err(error) => return Err(error),
             }
         }
-        sync_dir(&self.path)
+        sync_directory(&self.path)
     }
 
+    /// The journal's directory.
     pub fn journal(&self) -> PathBuf {
-        self.path.join("journal")
+        self.path.join(names::JOURNAL)
     }
 
+    /// The lanes' directory.
     pub fn lanes(&self) -> PathBuf {
-        self.path.join("lanes")
+        self.path.join(names::LANES)
     }
 
+    /// The saved session's file.
     pub fn session_state(&self) -> PathBuf {
-        self.path.join("session")
+        self.path.join(names::SESSION)
     }
-}
-
-/// Creates `path` and its missing parents 0700, whatever the umask: what Stint keeps there
-/// (the journal, the lanes) is the host's and carries its API key.
-pub fn create_private_dir(path: &Path) -> io::Result<()> {
-    DirBuilder::new().recursive(true).mode(0o700).create(path)
 }
 
 /// A path in a message: long ones are shortened so that a hostile option cannot flood the log.
@@ -126,27 +128,20 @@ fn shown(path: &Path) -> String {
 /// Writes a whole file so a crash leaves either the old or the new content; `durable` syncs it
 /// before returning (otherwise it is in the page cache: safe from a kill, not a power loss).
 fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-    let temporary = path.with_extension("tmp");
-    let mut file = OpenOptions::new()
+    let temporary = path.with_extension(names::TEMPORARY_EXTENSION);
+    let mut file = private_file()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
         .open(&temporary)?;
     file.write_all(bytes)?;
     if durable {
         file.sync_all()?;
     }
+    drop(file); // closed before it is renamed (Windows)
     fs::rename(&temporary, path)?;
-    if durable {
-        if let Some(parent) = path.parent() {
-            sync_dir(parent)?;
-        }
+    match path.parent() {
+        Some(parent) if durable => sync_directory(parent),
+        _ => Ok(()),
     }
-    Ok(())
-}
-
-/// Makes renames in `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }

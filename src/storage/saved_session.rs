@@ -1,17 +1,18 @@
 //! The user and the open session, saved on every change so they survive restarts and kills.
+//! Byte map: `format::saved_session`.
 
 use std::path::Path;
 
+use super::format::saved_session::VERSION;
+use super::slot_file::SlotFile;
 use crate::error::Error;
 use crate::session::{OpenSession, SessionState};
-use crate::slot_file::SlotFile;
 
+/// The saved session's slot file.
 pub struct SavedSession {
     file: SlotFile,
     buffer: Vec<u8>,
 }
-
-const VERSION: u8 = 1;
 
 impl SavedSession {
     /// Opens the saved state; foreground always starts false.
@@ -28,11 +29,19 @@ impl SavedSession {
         ))
     }
 
+    /// Saves `state` (kill-safe at once).
     pub fn save(&mut self, state: &SessionState) {
         encode(state, &mut self.buffer);
         self.file.write(&self.buffer);
     }
 
+    /// `save`, leaving nothing of earlier states in the file (data wiped).
+    pub fn scrub(&mut self, state: &SessionState) {
+        encode(state, &mut self.buffer);
+        self.file.scrub(&self.buffer);
+    }
+
+    /// Makes the saved state durable against power loss.
     pub fn sync(&self) -> std::io::Result<()> {
         self.file.sync()
     }

@@ -1,0 +1,121 @@
+//! The request: one batch's body, gzip-compressed when that pays, POSTed over HTTPS with the
+//! platform's TLS (glean-core's `upload/request.rs`). Requests run on their own short-lived
+//! thread, so a server that never answers cannot hold up shutdown.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use super::response::{judge, parse_retry_after, Outcome};
+
+/// The `User-Agent` and the envelope's `sdk_version`.
+pub const SDK_VERSION: &str = concat!("stint/", env!("CARGO_PKG_VERSION"));
+const MAX_RESPONSE_BYTES: u64 = 16 * 1024;
+/// Bodies smaller than this are not worth compressing.
+const GZIP_THRESHOLD: usize = 512;
+
+/// Gzip-compresses `body` when that makes it smaller.
+pub fn compress(body: Vec<u8>) -> (Vec<u8>, bool) {
+    if body.len() < GZIP_THRESHOLD {
+        return (body, false);
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    if encoder.write_all(&body).is_err() {
+        return (body, false);
+    }
+    match encoder.finish() {
+        Ok(compressed) if compressed.len() < body.len() => (compressed, true),
+        _ => (body, false),
+    }
+}
+
+/// The HTTP client: the OS's TLS, no redirects, bounded time.
+pub fn agent() -> ureq::Agent {
+    use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+    // See Cargo.toml: the OS's TLS and trust store, except on Android.
+    let tls = if cfg!(target_os = "android") {
+        TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(RootCerts::WebPki)
+    } else {
+        TlsConfig::builder()
+            .provider(TlsProvider::NativeTls)
+            .root_certs(RootCerts::PlatformVerifier)
+    }
+    .build();
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(SDK_VERSION)
+        .tls_config(tls)
+        .build()
+        .new_agent()
+}
+
+/// Sends one batch and judges the response; a panic in the HTTP stack is a failed attempt.
+pub fn send(agent: &ureq::Agent, base_url: &str, body: Vec<u8>) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| post(agent, base_url, body)))
+        .unwrap_or_else(|_| Outcome::Retry {
+            reason: "internal error in the HTTP client".into(),
+            retry_after: None,
+        })
+}
+
+fn post(agent: &ureq::Agent, base_url: &str, body: Vec<u8>) -> Outcome {
+    let (body, gzipped) = compress(body);
+    let mut request = agent
+        .post(format!("{base_url}/api/v3/data"))
+        .header("Content-Type", "application/json");
+    if gzipped {
+        request = request.header("Content-Encoding", "gzip");
+    }
+    let mut response = match request.send(&body[..]) {
+        Ok(response) => response,
+        Err(error) => {
+            return Outcome::Retry {
+                reason: error.to_string(),
+                retry_after: None,
+            }
+        }
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("Retry-After")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    // Read a little of the body so the connection can be reused; never much.
+    let mut sink = Vec::new();
+    let _ = response
+        .body_mut()
+        .as_reader()
+        .take(MAX_RESPONSE_BYTES)
+        .read_to_end(&mut sink);
+    judge(status, retry_after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::batch::body;
+    use super::*;
+
+    #[test]
+    fn bodies_are_compressed_only_when_smaller() {
+        let small = body("k", "d", &[b"{}"]);
+        assert!(!compress(small).1);
+        let events: Vec<Vec<u8>> = (0..100)
+            .map(|i| format!("{{\"i\":{i}}}").into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = events.iter().map(|e| &e[..]).collect();
+        let big = body("k", "d", &refs);
+        let parsed: serde_json::Value = serde_json::from_slice(&big).unwrap();
+        assert_eq!(parsed["events"].as_array().unwrap().len(), 100);
+        assert_eq!(parsed["sdk_version"], SDK_VERSION);
+        let (compressed, gzipped) = compress(big.clone());
+        assert!(gzipped && compressed.len() < big.len());
+    }
+}

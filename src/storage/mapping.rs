@@ -1,0 +1,139 @@
+//! A file mapped into memory, read-write and shared (memmap2): a store to it is in the page
+//! cache at once, so it survives the process being killed without a system call per write.
+//!
+//! Mapping a file is `unsafe` because another process (or another mapping in this one) could
+//! change or truncate the file under us, which Rust's aliasing rules cannot see. Stint's
+//! invariant: every mapped file lives in a data directory whose lock (`DataDir`, `File::try_lock`)
+//! this process holds for as long as any mapping of it exists, and inside the process each file
+//! is mapped by exactly one `MappedFile`. No other Stint instance, in this process or another,
+//! opens the directory's files while the lock is held, so nothing else writes or truncates them.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+use memmap2::{MmapMut, MmapOptions};
+
+use crate::platform::private_file;
+
+/// One mapped file (see the module doc for who else may touch it: nobody).
+pub struct MappedFile {
+    map: MmapMut,
+    /// Kept open for as long as the mapping (Windows flushes through it).
+    _file: File,
+}
+
+impl MappedFile {
+    /// Opens (creating it private if missing) and maps `path`, growing it to at least `len`
+    /// bytes with real disk blocks, so a full disk fails here instead of as SIGBUS on a later
+    /// store. The caller holds the data directory's lock.
+    pub fn open(path: &Path, len: usize) -> io::Result<MappedFile> {
+        let file = private_file()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let current = usize::try_from(file.metadata()?.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large to map"))?;
+        let len = len.max(current);
+        if current < len {
+            reserve(&file, len)?;
+        }
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty mapping"));
+        }
+        // SAFETY: the file is at least `len` bytes long (grown above, and nothing shrinks it),
+        // and nothing outside this mapping reads or writes it while it lives: it is in a data
+        // directory whose lock this process holds, and this is its only mapping (module doc).
+        let map = unsafe { MmapOptions::new().len(len).map_mut(&file)? };
+        Ok(MappedFile { map, _file: file })
+    }
+
+    /// `open`, then `prefault`: for a file about to be written all through (a new segment, a
+    /// lane), so that writing to it costs no page faults.
+    pub fn open_prefaulted(path: &Path, len: usize) -> io::Result<MappedFile> {
+        let mut map = MappedFile::open(path, len)?;
+        map.prefault();
+        Ok(map)
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// The mapped bytes, to write; a store is in the page cache (kill-safe) at once.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.map
+    }
+
+    /// Faults every page in now, so later stores into it cost no page fault (~200 ns each).
+    pub fn prefault(&mut self) {
+        #[cfg(target_os = "linux")]
+        if self.map.advise(memmap2::Advice::PopulateWrite).is_ok() {
+            return; // Linux 5.14+
+        }
+        #[cfg(target_os = "android")]
+        {
+            // memmap2 offers MADV_POPULATE_WRITE on Linux only; Android kernels have it too.
+            const MADV_POPULATE_WRITE: libc::c_int = 23; // Linux 5.14+
+            let (start, len) = (self.map.as_mut_ptr(), self.map.len());
+            // SAFETY: advice over exactly our own live mapping; populating pages for writing
+            // changes no byte of it.
+            if unsafe { libc::madvise(start.cast(), len, MADV_POPULATE_WRITE) } == 0 {
+                return;
+            }
+        }
+        const PAGE: usize = 4096;
+        for byte in self.map.iter_mut().step_by(PAGE) {
+            let byte: *mut u8 = byte;
+            // SAFETY: `byte` comes from a live `&mut u8` into the mapping; a volatile store of
+            // the byte's own value changes nothing, and cannot be optimised away as a plain
+            // store of an unchanged value could.
+            unsafe { byte.write_volatile(byte.read_volatile()) };
+        }
+    }
+
+    /// Makes the whole mapping durable against power loss (msync on Unix, FlushViewOfFile and
+    /// FlushFileBuffers on Windows).
+    pub fn sync(&self) -> io::Result<()> {
+        self.map.flush()
+    }
+
+    /// Makes `len` bytes from `offset` durable against power loss (rounded out to pages).
+    pub fn sync_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.map.flush_range(offset, len)
+    }
+}
+
+/// Gives the file `len` bytes with disk blocks behind them where the platform can.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn reserve(file: &File, len: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let Ok(len) = libc::off_t::try_from(len) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "mapping too large",
+        ));
+    };
+    // SAFETY: a plain system call on a descriptor that `file` keeps open for its duration; it
+    // reads no memory of ours.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    match rc {
+        0 => Ok(()),
+        // Filesystems without fallocate: fall back to a sparse size.
+        libc::EOPNOTSUPP | libc::EINVAL => file.set_len(len as u64),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+/// Elsewhere the file is only grown to `len` (std has no portable fallocate): where the
+/// filesystem makes that sparse, a full disk shows up when pages are written back, not here.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn reserve(file: &File, len: usize) -> io::Result<()> {
+    file.set_len(len as u64)
+}
