@@ -2,6 +2,7 @@
 //!
 //!     cargo run --example quickstart            # prints the result and exits
 //!     cargo run --example quickstart -- --serve # keeps the dashboard up until Ctrl-C
+//!     cargo run --example quickstart -- --serve --db stint.db  # ... and keeps the data in a file
 //!
 //! The session timeout is 2 seconds so the whole story takes a few seconds.
 
@@ -11,11 +12,18 @@ use std::time::Duration;
 use stint::dispatch::{self, SessionChange, SessionNotice};
 use stint::input::{CustomEvent, UserId};
 use stint::{Options, Tracker};
-use stint_collector::Collector;
+use stint_collector::{Collector, CollectorOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let serve = std::env::args().any(|a| a == "--serve");
-    let collector = Collector::start()?;
+    let args: Vec<String> = std::env::args().collect();
+    let serve = args.iter().any(|a| a == "--serve");
+    // `--db PATH`: keep what the collector receives in that SQLite file (default: in memory).
+    let collector = match args.iter().position(|a| a == "--db") {
+        Some(i) => Collector::start_with(
+            CollectorOptions::default().with_db_file(args.get(i + 1).ok_or("--db needs a path")?),
+        )?,
+        None => Collector::start()?,
+    };
     let data_directory =
         std::env::temp_dir().join(format!("stint-quickstart-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_directory);
@@ -101,6 +109,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "dashboard: {}/ (add `-- --serve` to keep it up)",
         collector.url()
     );
+    if let Some(alice) = collector.users_json()["users"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|user| user["user_id"] == "alice")
+    {
+        let device = alice["device_id"].as_str().unwrap_or_default();
+        println!(
+            "alice's App Usage: {}",
+            collector.user_page_url(device, Some("alice"))
+        );
+    }
     let _ = std::fs::remove_dir_all(&data_directory);
     if serve {
         println!("serving the dashboard; press Ctrl-C to stop");

@@ -3,6 +3,7 @@
 
 use flate2::read::GzDecoder;
 use serde_json::Value;
+use std::fmt::Display;
 use std::io::Read;
 
 /// A gzip body may not inflate past this (a compression bomb would otherwise fill memory).
@@ -50,8 +51,10 @@ pub struct Datapoint {
     pub duration: Option<f64>,
     /// `data.n` of a custom event.
     pub custom_name: Option<String>,
-    /// The datapoint exactly as received.
-    pub raw: Value,
+    /// The device and app a session started on (`ss` only; empty otherwise).
+    pub context: SessionContext,
+    /// The datapoint as received, as JSON text (written here, before any lock is taken).
+    pub raw: String,
 }
 
 impl Datapoint {
@@ -62,6 +65,41 @@ impl Datapoint {
             Kind::SessionEnd => "se",
             Kind::Custom => "ce",
         }
+    }
+}
+
+/// The keys an `ss` datapoint's `data` may carry about the device and app, each optional.
+pub const CONTEXT_KEYS: [&str; 6] = [
+    "app_version",
+    "os_name",
+    "os_version",
+    "device_model",
+    "arch",
+    "locale",
+];
+
+/// `data` of a session start: whichever of [`CONTEXT_KEYS`] the SDK knew on its platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionContext {
+    pub app_version: Option<String>,
+    pub os_name: Option<String>,
+    pub os_version: Option<String>,
+    pub device_model: Option<String>,
+    pub arch: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl SessionContext {
+    /// The values in [`CONTEXT_KEYS`] order.
+    pub fn values(&self) -> [Option<&str>; 6] {
+        [
+            self.app_version.as_deref(),
+            self.os_name.as_deref(),
+            self.os_version.as_deref(),
+            self.device_model.as_deref(),
+            self.arch.as_deref(),
+            self.locale.as_deref(),
+        ]
     }
 }
 
@@ -131,13 +169,13 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
         .as_object()
         .ok_or_else(|| Rejection::bad_request(format!("{path}: expected an object")))?;
     let field = |name: &str| object.get(name).unwrap_or(&Value::Null);
-    let id = required_string(field("id"), &format!("{path}.id"))?;
+    let id = required_string(field("id"), format_args!("{path}.id"))?;
     if !is_uuid(&id) {
         return Err(Rejection::bad_request(format!(
             "{path}.id: expected a UUID, got {id:?}"
         )));
     }
-    let name = required_string(field("name"), &format!("{path}.name"))?;
+    let name = required_string(field("name"), format_args!("{path}.name"))?;
     let kind = match name.as_str() {
         "ss" => Kind::SessionStart,
         "se" => Kind::SessionEnd,
@@ -148,21 +186,21 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
             )))
         }
     };
-    let time = required_number(field("time"), &format!("{path}.time"))?;
-    let session_id = optional_string(field("session_id"), &format!("{path}.session_id"))?;
+    let time = required_number(field("time"), format_args!("{path}.time"))?;
+    let session_id = optional_string(field("session_id"), format_args!("{path}.session_id"))?;
     if kind != Kind::Custom && session_id.is_none() {
         return Err(Rejection::bad_request(format!(
             "{path}.session_id: required for \"{name}\""
         )));
     }
-    let user_id = optional_string(field("user_id"), &format!("{path}.user_id"))?;
+    let user_id = optional_string(field("user_id"), format_args!("{path}.user_id"))?;
     let data = field("data")
         .as_object()
         .ok_or_else(|| Rejection::bad_request(format!("{path}.data: expected an object")))?;
     let data_field = |name: &str| data.get(name).unwrap_or(&Value::Null);
     let duration = match kind {
         Kind::SessionEnd => {
-            let duration = required_number(data_field("d"), &format!("{path}.data.d"))?;
+            let duration = required_number(data_field("d"), format_args!("{path}.data.d"))?;
             if duration < 0.0 {
                 return Err(Rejection::bad_request(format!(
                     "{path}.data.d: a session length cannot be negative ({duration})"
@@ -173,8 +211,26 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
         _ => None,
     };
     let custom_name = match kind {
-        Kind::Custom => Some(required_string(data_field("n"), &format!("{path}.data.n"))?),
+        Kind::Custom => Some(required_string(
+            data_field("n"),
+            format_args!("{path}.data.n"),
+        )?),
         _ => None,
+    };
+    let context = match kind {
+        Kind::SessionStart => {
+            let text =
+                |key: &str| optional_string(data_field(key), format_args!("{path}.data.{key}"));
+            SessionContext {
+                app_version: text("app_version")?,
+                os_name: text("os_name")?,
+                os_version: text("os_version")?,
+                device_model: text("device_model")?,
+                arch: text("arch")?,
+                locale: text("locale")?,
+            }
+        }
+        _ => SessionContext::default(),
     };
     Ok(Datapoint {
         id,
@@ -184,11 +240,14 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
         user_id,
         duration,
         custom_name,
-        raw: event.clone(),
+        context,
+        raw: event.to_string(),
     })
 }
 
-fn required_string(value: &Value, path: &str) -> Result<String, Rejection> {
+// Paths are `impl Display` (often `format_args!`) so that no message is formatted unless a
+// field is actually wrong: validation runs for every datapoint of every batch.
+fn required_string(value: &Value, path: impl Display) -> Result<String, Rejection> {
     match value {
         Value::String(s) => Ok(s.clone()),
         Value::Null => Err(Rejection::bad_request(format!("{path}: missing"))),
@@ -199,14 +258,14 @@ fn required_string(value: &Value, path: &str) -> Result<String, Rejection> {
     }
 }
 
-fn optional_string(value: &Value, path: &str) -> Result<Option<String>, Rejection> {
+fn optional_string(value: &Value, path: impl Display) -> Result<Option<String>, Rejection> {
     match value {
         Value::Null => Ok(None),
         _ => required_string(value, path).map(Some),
     }
 }
 
-fn required_number(value: &Value, path: &str) -> Result<f64, Rejection> {
+fn required_number(value: &Value, path: impl Display) -> Result<f64, Rejection> {
     match value {
         Value::Number(n) => n
             .as_f64()
@@ -301,7 +360,10 @@ mod tests {
         assert_eq!(batch.events[1].duration, Some(123.333));
         assert_eq!(batch.events[2].custom_name.as_deref(), Some("level_up"));
         assert_eq!(batch.events[0].user_id, None);
-        assert_eq!(batch.events[1].raw, session_end());
+        assert_eq!(
+            serde_json::from_str::<Value>(&batch.events[1].raw).unwrap(),
+            session_end()
+        );
     }
 
     #[test]
@@ -344,6 +406,31 @@ mod tests {
         assert!(rejection_of(events_not_array).starts_with("events"));
 
         assert!(rejection_of(json!([])).contains("object"));
+    }
+
+    #[test]
+    fn a_session_start_carries_its_device_context() {
+        let start = json!({"id": ID, "name": "ss", "time": 1.0, "session_id": SESSION,
+            "user_id": null, "data": {"app_version": "2.4.1", "os_name": "Android",
+            "os_version": "14", "device_model": "Pixel 8", "arch": "aarch64", "locale": "de-DE"}});
+        let batch = validate(&batch_with(start.clone())).unwrap();
+        let context = &batch.events[0].context;
+        assert_eq!(context.app_version.as_deref(), Some("2.4.1"));
+        assert_eq!(context.os_name.as_deref(), Some("Android"));
+        assert_eq!(context.locale.as_deref(), Some("de-DE"));
+        assert_eq!(context.values().iter().flatten().count(), 6);
+
+        // Each key is optional; one that is present must be a string.
+        let mut partial = start.clone();
+        partial["data"] = json!({"os_name": "Linux"});
+        let batch = validate(&batch_with(partial)).unwrap();
+        assert_eq!(batch.events[0].context.app_version, None);
+        let mut wrong = start;
+        wrong["data"]["os_version"] = json!(14);
+        assert_eq!(
+            rejection_of(batch_with(wrong)),
+            "events[0].data.os_version: expected a string, got a number"
+        );
     }
 
     #[test]

@@ -7,24 +7,65 @@
 //! collector.wait_for_datapoints(3, std::time::Duration::from_secs(10));
 //! ```
 //!
-//! HTTP endpoints: `POST /api/v3/data`, `GET /` (dashboard), `GET /api/users`,
+//! Data lives in SQLite: in memory by default (each test's collector is independent), or in a
+//! file that survives restarts (`CollectorOptions::with_db_file`, `stint-collector --db`).
+//!
+//! HTTP endpoints: `POST /api/v3/data`, `GET /` (overview), `GET /user?device=&user=` (App
+//! Usage), `GET /api/live`, `GET /api/overview`, `GET /api/user`, `GET /api/users`,
 //! `GET /api/stats`, `GET /api/datapoints`, `GET /api/requests`, `GET|POST /admin/faults`,
 //! `POST /admin/reset`, `GET /healthz`.
 
 mod batch;
+mod chart;
 mod dashboard;
 mod faults;
-mod http;
 mod server;
 mod store;
 
+pub use batch::CONTEXT_KEYS;
 pub use faults::{Faults, DEFAULT_REDIRECT_LOCATION, HUGE_BODY_BYTES};
+pub use store::Database;
 
 use server::Shared;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
+use store::Store;
+
+/// The database file `stint-collector` uses without `--db`: in the working directory.
+pub const DEFAULT_DB_FILE: &str = "stint-collector.db";
+
+/// How long stopping waits for threads still misbehaving on a socket (they notice within
+/// milliseconds; this only bounds a bug).
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How to start a collector: `CollectorOptions::default()` is a free port and a private
+/// in-memory database, which is what tests want.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorOptions {
+    /// 0 picks a free port.
+    pub port: u16,
+    pub database: Database,
+}
+
+impl Default for CollectorOptions {
+    fn default() -> Self {
+        CollectorOptions {
+            port: 0,
+            database: Database::Memory,
+        }
+    }
+}
+
+impl CollectorOptions {
+    /// Keeps the data in `path` (created if missing), across restarts.
+    pub fn with_db_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.database = Database::File(path.into());
+        self
+    }
+}
 
 /// One `POST /api/v3/data` as the collector saw it, whatever it answered.
 #[derive(Clone, Debug)]
@@ -73,28 +114,57 @@ impl RequestRecord {
 pub struct Collector {
     port: u16,
     shared: Arc<Shared>,
-    accept_thread: Option<JoinHandle<Vec<JoinHandle<()>>>>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Collector {
-    /// Starts on a free port.
+    /// Starts on a free port, with an in-memory database of its own.
     pub fn start() -> std::io::Result<Collector> {
-        Collector::start_on_port(0)
+        Collector::start_with(CollectorOptions::default())
     }
 
-    /// Starts on `port` (0 picks a free one). Fails if the port is taken.
+    /// Starts on `port` (0 picks a free one), in memory. Fails if the port is taken.
     pub fn start_on_port(port: u16) -> std::io::Result<Collector> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+        Collector::start_with(CollectorOptions {
+            port,
+            ..CollectorOptions::default()
+        })
+    }
+
+    /// Starts with a port and a database; fails if the port is taken or the database cannot
+    /// be opened (or is not a collector database).
+    pub fn start_with(options: CollectorOptions) -> std::io::Result<Collector> {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, options.port)))?;
         let port = listener.local_addr()?.port();
-        let shared = Arc::new(Shared::new());
-        let for_thread = Arc::clone(&shared);
-        let accept_thread = thread::Builder::new()
-            .name("stint-collector-accept".into())
-            .spawn(move || server::accept_loop(listener, for_thread))?;
+        listener.set_nonblocking(true)?;
+        let store = Store::open(&options.database).map_err(|error| {
+            std::io::Error::other(format!(
+                "cannot open the database {}: {error}",
+                options.database
+            ))
+        })?;
+        let reader = store::open_reader(&options.database).map_err(|error| {
+            std::io::Error::other(format!(
+                "cannot open the database {}: {error}",
+                options.database
+            ))
+        })?;
+        let shared = Arc::new(Shared::new(store, reader));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("stint-collector")
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        runtime.spawn(server::accept_loop(listener, Arc::clone(&shared)));
         Ok(Collector {
             port,
             shared,
-            accept_thread: Some(accept_thread),
+            runtime: Some(runtime),
         })
     }
 
@@ -107,19 +177,26 @@ impl Collector {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The address of the "App Usage" page of a user (`None`: the anonymous user) on a device.
+    pub fn user_page_url(&self, device_id: &str, user_id: Option<&str>) -> String {
+        format!("{}{}", self.url(), dashboard::user_link(device_id, user_id))
+    }
+
     /// Accepted datapoints, de-duplicated by id, in arrival order, exactly as sent.
     pub fn datapoints(&self) -> Vec<serde_json::Value> {
-        self.shared.state().store.datapoints().to_vec()
+        self.shared
+            .read(|reader| reader.datapoints())
+            .expect("reading the collector's database")
     }
 
     /// `datapoints().len()` without the copy (cheap enough to poll).
     pub fn datapoint_count(&self) -> usize {
-        self.shared.state().store.datapoints().len()
+        self.shared.store().datapoint_count()
     }
 
     /// Datapoints in accepted batches, duplicates included.
     pub fn datapoints_received_total(&self) -> usize {
-        self.shared.state().store.received_total()
+        self.shared.store().received_total()
     }
 
     /// Every `POST /api/v3/data` seen, in order, including refused and faulted ones.
@@ -140,7 +217,9 @@ impl Collector {
 
     /// The same document as `GET /api/users`.
     pub fn users_json(&self) -> serde_json::Value {
-        self.shared.state().store.users_json()
+        self.shared
+            .read(|reader| reader.users_json())
+            .expect("reading the collector's database")
     }
 
     /// Replaces the fault configuration (`Faults::default()` clears it).
@@ -155,9 +234,11 @@ impl Collector {
 
     /// Forgets stored datapoints and the request log (faults are kept), like `POST /admin/reset`.
     pub fn reset(&self) {
-        let mut state = self.shared.state();
-        state.store = Default::default();
-        state.requests.clear();
+        self.shared
+            .store()
+            .reset()
+            .expect("resetting the collector's database");
+        self.shared.state().requests.clear();
     }
 
     /// Polls `cond` until it holds or `timeout` passes; returns whether it held.
@@ -186,22 +267,11 @@ impl Collector {
 impl Drop for Collector {
     fn drop(&mut self) {
         self.shared.begin_stop();
-        let Some(accept_thread) = self.accept_thread.take() else {
-            return;
-        };
-        // accept() has no timeout: a connection of our own wakes it up to see the flag.
-        let woke = TcpStream::connect_timeout(
-            &SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
-            Duration::from_secs(5),
-        )
-        .is_ok();
-        if !woke {
-            return; // Leave the thread behind rather than block the caller forever.
-        }
-        let workers = accept_thread.join().unwrap_or_default();
         self.shared.shut_down_connections();
-        for worker in workers {
-            let _ = worker.join();
+        if let Some(runtime) = self.runtime.take() {
+            // Drops every task (the listener with the accept loop, every hyper connection) and
+            // waits for the threads that misbehave on a raw socket, now shut down.
+            runtime.shutdown_timeout(STOP_GRACE);
         }
     }
 }

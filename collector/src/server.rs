@@ -1,37 +1,52 @@
-//! The listener, one thread per connection, and routing. Connections are registered so that
-//! stopping the collector can shut every socket down, which unblocks any thread parked in a
-//! read (keep-alive idle, `hang`) or a write (`endless_body` to a client that stopped reading).
+//! The listener and routing. HTTP/1.1 itself is hyper's (`http1::Builder::serve_connection`),
+//! but the collector accepts each socket itself and keeps a duplicate of it, for two reasons:
+//! stopping shuts every socket down, which unblocks anything parked on one (keep-alive idle,
+//! `hang`, `endless_body` to a client that stopped reading); and a fault that is not a proper
+//! HTTP answer (hang, drop, garbage, endless or huge body) ends hyper's connection without a
+//! response and then misbehaves on the raw socket, as a broken server would.
 
 use crate::batch::{self, Batch, Rejection};
-use crate::dashboard;
+use crate::dashboard::{self, Overview, UserKey};
 use crate::faults::{Faults, RequestFault, HUGE_BODY_BYTES};
-use crate::http::{self, ReadError, Request, Response};
-use crate::store::Store;
+use crate::store::{Reader, Store};
 use crate::RequestRecord;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::StatusCode;
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
-/// Longer than ureq's pool idle age (15 s by default), so the client always gives up on an idle
-/// connection before the server does and never reuses a socket the server is closing.
-const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(60);
+/// Compressed or not, a request body above this is refused with 413 (the SDK's own cap is 512 KB).
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Stop point for `endless_body`, so that a client that reads forever still ends.
 const ENDLESS_BODY_CAP: usize = 1 << 30;
 
 pub(crate) struct Shared {
     state: Mutex<State>,
+    store: Mutex<Store>,
+    /// A second connection for the pages and the API, for a file database (WAL): reads then
+    /// never wait for ingest, nor ingest for them.
+    reader: Option<Mutex<rusqlite::Connection>>,
+    /// When this collector started (ns since the epoch), to tell its revisions from another's.
+    started: u128,
     stopping: AtomicBool,
-    connections: Mutex<HashMap<u64, TcpStream>>,
+    /// A duplicate of every open connection's socket, for `shut_down_connections`.
+    connections: Mutex<HashMap<u64, Arc<TcpStream>>>,
 }
 
+/// What lives only in memory: the request log (a debugging aid for tests) and the faults.
 #[derive(Default)]
 pub(crate) struct State {
-    pub store: Store,
     pub requests: Vec<RequestRecord>,
     pub faults: Faults,
 }
@@ -45,9 +60,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new() -> Shared {
+    pub fn new(store: Store, reader: Option<rusqlite::Connection>) -> Shared {
         Shared {
             state: Mutex::new(State::default()),
+            store: Mutex::new(store),
+            reader: reader.map(Mutex::new),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
             stopping: AtomicBool::new(false),
             connections: Mutex::new(HashMap::new()),
         }
@@ -55,6 +75,24 @@ impl Shared {
 
     pub fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+
+    /// Identifies the data the pages show: this collector's start and its store's revision,
+    /// so a page left open across a restart refreshes.
+    pub fn revision(&self) -> String {
+        format!("{}-{}", self.started, self.store().revision())
+    }
+
+    /// Runs queries on the read connection, or on the writer's when there is no other.
+    pub fn read<T>(&self, query: impl FnOnce(&Reader) -> T) -> T {
+        match &self.reader {
+            Some(conn) => query(&Reader::new(&lock(conn))),
+            None => query(&self.store().reader()),
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -65,8 +103,7 @@ impl Shared {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// Unblocks every connection thread; called once the accept loop has ended, so no new
-    /// connection can register afterwards.
+    /// Unblocks every connection and every misbehaving thread.
     pub fn shut_down_connections(&self) {
         for stream in lock(&self.connections).values() {
             let _ = stream.shutdown(Shutdown::Both);
@@ -74,158 +111,421 @@ impl Shared {
     }
 }
 
-/// Runs until `begin_stop` plus a wake-up connection; returns the live connection threads.
-pub(crate) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
-    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+/// Accepts until the runtime shuts down (which drops this task and with it the listener).
+pub(crate) async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     let mut next_id: u64 = 0;
-    for incoming in listener.incoming() {
-        if shared.stopping() {
-            break;
-        }
-        let stream = match incoming {
-            Ok(stream) => stream,
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
             // E.g. out of file descriptors: back off instead of spinning.
             Err(_) => {
-                thread::sleep(Duration::from_millis(20));
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
         };
-        let Ok(registered) = stream.try_clone() else {
+        if shared.stopping() {
+            return;
+        }
+        let Some((stream, raw)) = duplicate(stream) else {
             continue;
         };
         next_id += 1;
         let id = next_id;
-        lock(&shared.connections).insert(id, registered);
-        let for_thread = Arc::clone(&shared);
-        let spawned = thread::Builder::new()
-            .name("stint-collector-conn".into())
-            .spawn(move || {
-                serve_connection(stream, &for_thread);
-                lock(&for_thread.connections).remove(&id);
-            });
-        match spawned {
-            Ok(handle) => workers.push(handle),
-            Err(_) => {
-                lock(&shared.connections).remove(&id);
-            }
-        }
-        workers.retain(|handle| !handle.is_finished());
+        lock(&shared.connections).insert(id, Arc::clone(&raw));
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            serve_connection(stream, Arc::clone(&raw), Arc::clone(&shared)).await;
+            lock(&shared.connections).remove(&id);
+        });
     }
-    workers
 }
 
-enum Reply {
+/// The socket for hyper, and a duplicate descriptor of it that outlives hyper's.
+fn duplicate(stream: tokio::net::TcpStream) -> Option<(tokio::net::TcpStream, Arc<TcpStream>)> {
+    let _ = stream.set_nodelay(true);
+    let std_stream = stream.into_std().ok()?;
+    let raw = std_stream.try_clone().ok()?;
+    let stream = tokio::net::TcpStream::from_std(std_stream).ok()?;
+    Some((stream, Arc::new(raw)))
+}
+
+/// Ends hyper's connection without a response so the raw socket can misbehave.
+#[derive(Debug)]
+struct Hijacked;
+
+impl std::fmt::Display for Hijacked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection taken over by an injected fault")
+    }
+}
+
+impl std::error::Error for Hijacked {}
+
+async fn serve_connection(stream: tokio::net::TcpStream, raw: Arc<TcpStream>, shared: Arc<Shared>) {
+    let hijacked: Arc<Mutex<Option<RequestFault>>> = Arc::default();
+    let service = {
+        let shared = Arc::clone(&shared);
+        let hijacked = Arc::clone(&hijacked);
+        service_fn(move |request| handle(request, Arc::clone(&shared), Arc::clone(&hijacked)))
+    };
+    // No header timeout: an idle kept-alive client is closed by stop or by itself (ureq gives
+    // up on idle connections after 15 s), and the hang fault relies on no timer interfering.
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .half_close(false)
+        .header_read_timeout(None)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    // hyper has dropped its descriptor without a shutdown; the socket is still open through
+    // `raw`, with the request read and nothing answered.
+    let fault = lock(&hijacked).take();
+    if let Some(fault) = fault {
+        let _ = tokio::task::spawn_blocking(move || {
+            if raw.set_nonblocking(false).is_ok() {
+                misbehave(fault, &raw, &shared);
+            }
+        })
+        .await;
+    }
+}
+
+/// A request as `route` sees it: the body read whole.
+pub(crate) struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Request {
+    /// First value of a header, matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The first value of a query parameter, percent-decoded.
+    pub fn param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+        }
+    }
+
+    pub fn text(status: u16, message: impl Into<String>) -> Response {
+        let mut body = message.into();
+        body.push('\n');
+        Response::new(status, "text/plain; charset=utf-8", body)
+    }
+
+    pub fn json(status: u16, value: &Value) -> Response {
+        Response::new(status, "application/json", value.to_string())
+    }
+
+    pub fn html(status: u16, body: String) -> Response {
+        Response::new(status, "text/html; charset=utf-8", body)
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+type HyperResponse = hyper::Response<Full<Bytes>>;
+
+async fn handle(
+    request: hyper::Request<Incoming>,
+    shared: Arc<Shared>,
+    hijacked: Arc<Mutex<Option<RequestFault>>>,
+) -> Result<HyperResponse, Hijacked> {
+    let (parts, body) = request.into_parts();
+    let connection = parts
+        .headers
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|token| token.trim().to_ascii_lowercase())
+        .collect::<Vec<_>>();
+    let close = match parts.version {
+        hyper::Version::HTTP_10 => !connection.iter().any(|t| t == "keep-alive"),
+        _ => connection.iter().any(|t| t == "close"),
+    };
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        Ok(to_hyper(
+            Response::text(413, format!("body exceeds {MAX_BODY_BYTES} bytes")),
+            true,
+        ))
+    };
+    // Refused before it is read; the connection closes, the rest of the body unread.
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => return too_large(),
+        // The client went away mid-body: nothing to answer.
+        Err(_) => return Err(Hijacked),
+    };
+    let request = Request {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_string(), value)
+            })
+            .collect(),
+        body,
+    };
+    // Routing touches SQLite and may sleep (`response_delay_ms`): off the async threads.
+    let reply = tokio::task::spawn_blocking(move || route(&shared, &request))
+        .await
+        .unwrap_or_else(|_| Reply::Respond(Response::text(500, "the handler panicked")));
+    match reply {
+        Reply::Respond(response) => Ok(to_hyper(response, close)),
+        Reply::Hostile(fault) => {
+            *lock(&hijacked) = Some(fault);
+            Err(Hijacked)
+        }
+    }
+}
+
+fn to_hyper(response: Response, close: bool) -> HyperResponse {
+    let mut out = hyper::Response::new(Full::new(Bytes::from(response.body)));
+    *out.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+    let headers = out.headers_mut();
+    for (name, value) in response.headers {
+        // A header value from the fault configuration that HTTP cannot carry is left out.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        hyper::header::CONNECTION,
+        HeaderValue::from_static(if close { "close" } else { "keep-alive" }),
+    );
+    out
+}
+
+pub(crate) enum Reply {
     Respond(Response),
     /// Something that is not a well-formed answer; the connection ends afterwards.
     Hostile(RequestFault),
 }
 
-fn serve_connection(stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(KEEP_ALIVE_IDLE));
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    while !shared.stopping() {
-        let request = match http::read_request(&mut reader, || {
-            writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-        }) {
-            Ok(request) => request,
-            Err(ReadError::Closed) | Err(ReadError::Io(_)) => return,
-            Err(ReadError::Malformed(message)) => {
-                let _ =
-                    http::write_response(&mut writer, &Response::text(400, message), true, false);
-                return;
-            }
-            Err(ReadError::TooLarge(message)) => {
-                let _ =
-                    http::write_response(&mut writer, &Response::text(413, message), true, false);
-                return;
-            }
-        };
-        let close = request.wants_close() || shared.stopping();
-        match route(shared, &request) {
-            Reply::Respond(response) => {
-                let head_only = request.method == "HEAD";
-                if http::write_response(&mut writer, &response, close, head_only).is_err() || close
-                {
-                    return;
-                }
-            }
-            Reply::Hostile(fault) => {
-                misbehave(fault, reader.into_inner(), shared);
-                return;
-            }
-        }
-    }
+fn database_error(error: rusqlite::Error) -> Reply {
+    Reply::Respond(Response::text(500, format!("database error: {error}")))
 }
 
 fn route(shared: &Shared, request: &Request) -> Reply {
     let method = request.method.as_str();
     let read = method == "GET" || method == "HEAD";
     let ok = |value: Value| Reply::Respond(Response::json(200, &value));
-    match (request.path.as_str(), read, method) {
-        ("/api/v3/data", _, "POST") => handle_data(shared, request),
+    let result = match (request.path.as_str(), read, method) {
+        ("/api/v3/data", _, "POST") => return handle_data(shared, request),
         ("/" | "/index.html", true, _) => {
-            let state = shared.state();
-            let page = dashboard::render(&state.store.users(), state.store.datapoints().len());
-            Reply::Respond(Response::html(page))
+            let query = request.param("q").unwrap_or_default();
+            overview(shared, &query).map(|overview| {
+                Reply::Respond(Response::html(
+                    200,
+                    dashboard::overview_page(&overview.view(&query)),
+                ))
+            })
         }
-        ("/api/users", true, _) => ok(shared.state().store.users_json()),
-        ("/api/stats", true, _) => {
-            let state = shared.state();
+        ("/user", true, _) => match request.param("device") {
+            None => Ok(Reply::Respond(Response::text(
+                400,
+                "missing ?device= (and &user= unless the user is anonymous)",
+            ))),
+            Some(device_id) => {
+                let user_id = request.param("user");
+                let key = UserKey {
+                    device_id: &device_id,
+                    user_id: user_id.as_deref(),
+                };
+                shared
+                    .read(|reader| reader.user_usage(&device_id, user_id.as_deref()))
+                    .map(|usage| {
+                        let status = if usage.is_some() { 200 } else { 404 };
+                        Reply::Respond(Response::html(
+                            status,
+                            dashboard::user_page(&key, usage.as_ref()),
+                        ))
+                    })
+            }
+        },
+        ("/api/live", true, _) => live(shared, request).map(ok),
+        ("/api/overview", true, _) => shared.read(|reader| reader.days()).map(|days| {
             ok(json!({
-                "datapoints": state.store.datapoints().len(),
-                "received_total": state.store.received_total(),
-                "requests": state.requests.len(),
+                "sessions_per_day": crate::store::days_json(&days),
+                "datapoints": shared.store().datapoint_count(),
             }))
+        }),
+        ("/api/user", true, _) => {
+            let device_id = request.param("device").unwrap_or_default();
+            let user_id = request.param("user");
+            shared
+                .read(|reader| reader.user_usage(&device_id, user_id.as_deref()))
+                .map(|usage| match usage {
+                    Some(usage) => ok(usage.to_json()),
+                    None => Reply::Respond(Response::text(404, "no such user on that device")),
+                })
+        }
+        ("/api/users", true, _) => shared.read(|reader| reader.users_json()).map(ok),
+        ("/api/stats", true, _) => {
+            let (datapoints, received_total) = {
+                let store = shared.store();
+                (store.datapoint_count(), store.received_total())
+            };
+            Ok(ok(json!({
+                "datapoints": datapoints,
+                "received_total": received_total,
+                "requests": shared.state().requests.len(),
+            })))
         }
         ("/api/datapoints", true, _) => {
-            let state = shared.state();
-            ok(json!({
-                "datapoints": state.store.datapoints(),
-                "received_total": state.store.received_total(),
-            }))
+            shared.read(|reader| reader.datapoints()).map(|datapoints| {
+                ok(json!({
+                    "datapoints": datapoints,
+                    "received_total": shared.store().received_total(),
+                }))
+            })
         }
-        ("/api/requests", true, _) => ok(json!({
+        ("/api/requests", true, _) => Ok(ok(json!({
             "requests": shared.state().requests.iter().map(RequestRecord::to_json).collect::<Vec<_>>()
-        })),
-        ("/admin/faults", true, _) => ok(shared.state().faults.to_json()),
+        }))),
+        ("/admin/faults", true, _) => Ok(ok(shared.state().faults.to_json())),
         ("/admin/faults", _, "POST") => {
             let parsed = serde_json::from_slice::<Value>(&request.body)
                 .map_err(|e| format!("body is not valid JSON: {e}"))
                 .and_then(|value| Faults::from_json(&value));
-            match parsed {
+            Ok(match parsed {
                 Ok(faults) => {
                     let body = faults.to_json();
                     shared.state().faults = faults;
                     ok(body)
                 }
                 Err(message) => Reply::Respond(Response::text(400, message)),
-            }
+            })
         }
-        ("/admin/reset", _, "POST") => {
-            let mut state = shared.state();
-            state.store = Store::default();
-            state.requests.clear();
+        ("/admin/reset", _, "POST") => shared.store().reset().map(|()| {
+            shared.state().requests.clear();
             ok(json!({"reset": true}))
-        }
-        ("/healthz", true, _) => Reply::Respond(Response::text(200, "ok")),
+        }),
+        ("/healthz", true, _) => Ok(Reply::Respond(Response::text(200, "ok"))),
         (
-            "/" | "/index.html" | "/api/users" | "/api/stats" | "/api/datapoints" | "/api/requests"
-            | "/admin/faults" | "/admin/reset" | "/healthz" | "/api/v3/data",
+            "/" | "/index.html" | "/user" | "/api/live" | "/api/overview" | "/api/user"
+            | "/api/users" | "/api/stats" | "/api/datapoints" | "/api/requests" | "/admin/faults"
+            | "/admin/reset" | "/healthz" | "/api/v3/data",
             _,
             _,
-        ) => Reply::Respond(Response::text(
+        ) => Ok(Reply::Respond(Response::text(
             405,
             format!("{method} is not allowed on {}", request.path),
-        )),
-        _ => Reply::Respond(Response::text(
+        ))),
+        _ => Ok(Reply::Respond(Response::text(
             404,
             format!("no such page: {}", request.path),
-        )),
+        ))),
+    };
+    result.unwrap_or_else(database_error)
+}
+
+/// What the overview is made of.
+struct OverviewData {
+    users: Vec<crate::store::UserSummary>,
+    matching: usize,
+    total_users: usize,
+    days: Vec<crate::store::DayCount>,
+    datapoints: usize,
+}
+
+impl OverviewData {
+    fn view<'a>(&'a self, query: &'a str) -> Overview<'a> {
+        Overview {
+            users: &self.users,
+            matching: self.matching,
+            total_users: self.total_users,
+            days: &self.days,
+            datapoints: self.datapoints,
+            query,
+        }
     }
+}
+
+fn overview(shared: &Shared, query: &str) -> rusqlite::Result<OverviewData> {
+    let (users, matching, total_users, days) = shared.read(|reader| -> rusqlite::Result<_> {
+        let (users, matching) = reader.overview_users(query, dashboard::USERS_LISTED)?;
+        let (_, total_users) = reader.overview_users("", 0)?;
+        Ok((users, matching, total_users, reader.days()?))
+    })?;
+    Ok(OverviewData {
+        users,
+        matching,
+        total_users,
+        days,
+        datapoints: shared.store().datapoint_count(),
+    })
+}
+
+/// `GET /api/live?view=overview|user&...`: the page's `#live` fragment, re-rendered.
+fn live(shared: &Shared, request: &Request) -> rusqlite::Result<Value> {
+    // Taken before reading: a change racing the read shows up at the next poll.
+    let revision = shared.revision();
+    let datapoints = shared.store().datapoint_count();
+    if request.param("revision").as_deref() == Some(revision.as_str()) {
+        return Ok(json!({"revision": revision, "datapoints": datapoints}));
+    }
+    let html = match request.param("view").as_deref() {
+        Some("user") => {
+            let device_id = request.param("device").unwrap_or_default();
+            let user_id = request.param("user");
+            let usage = shared.read(|reader| reader.user_usage(&device_id, user_id.as_deref()))?;
+            dashboard::user_fragment(usage.as_ref())
+        }
+        _ => {
+            let query = request.param("q").unwrap_or_default();
+            let data = overview(shared, &query)?;
+            dashboard::overview_fragment(&data.view(&query))
+        }
+    };
+    Ok(json!({"html": html, "revision": revision, "datapoints": datapoints}))
 }
 
 fn handle_data(shared: &Shared, request: &Request) -> Reply {
@@ -235,41 +535,55 @@ fn handle_data(shared: &Shared, request: &Request) -> Reply {
     let summary = parsed.as_ref().map(batch::summarize).unwrap_or_default();
     let validated: Result<Batch, Rejection> = parsed.and_then(|body| batch::validate(&body));
 
-    let mut state = shared.state();
-    let fault = state.faults.take_request_fault();
-    let delay = Duration::from_millis(state.faults.response_delay_ms);
+    let (fault, commit_before_fault, delay, accepted) = {
+        let mut state = shared.state();
+        let fault = state.faults.take_request_fault();
+        // Without a per-request fault: the batch, or why it is refused.
+        let accepted: Result<&Batch, (u16, String)> = match &validated {
+            Err(r) => Err((r.status, r.message.clone())),
+            Ok(batch) => state.faults.batch_rejection(batch).map_or(Ok(batch), Err),
+        };
+        (
+            fault,
+            state.faults.commit_before_fault,
+            Duration::from_millis(state.faults.response_delay_ms),
+            accepted,
+        )
+    };
+    // Stored before the request is logged, so whoever sees the log entry sees the data.
+    let ingest = |batch: &Batch| shared.store().ingest(batch);
     let mut rejection = None;
     let (status, reply) = match &fault {
         Some(fault) => {
             let status = fault.status();
             // A 2xx means the server kept the data, however badly it then answers.
-            if state.faults.commit_before_fault || (200..300).contains(&status) {
+            let mut stored = Ok(());
+            if commit_before_fault || (200..300).contains(&status) {
                 if let Ok(batch) = &validated {
-                    state.store.ingest(batch);
+                    stored = ingest(batch).map(drop);
                 }
             }
-            (status, fault_reply(fault.clone()))
+            match stored {
+                Ok(()) => (status, fault_reply(fault.clone())),
+                Err(error) => (500, database_error(error)),
+            }
         }
-        None => {
-            let refused = match &validated {
-                Err(r) => Err((r.status, r.message.clone())),
-                Ok(batch) => state.faults.batch_rejection(batch).map_or(Ok(batch), Err),
-            };
-            match refused {
-                Ok(batch) => {
-                    let outcome = state.store.ingest(batch);
+        None => match accepted {
+            Ok(batch) => match ingest(batch) {
+                Ok(outcome) => {
                     let body =
                         json!({"accepted": batch.events.len(), "duplicates": outcome.duplicates});
                     (200, Reply::Respond(Response::json(200, &body)))
                 }
-                Err((status, message)) => {
-                    rejection = Some(message.clone());
-                    (status, Reply::Respond(Response::text(status, message)))
-                }
+                Err(error) => (500, database_error(error)),
+            },
+            Err((status, message)) => {
+                rejection = Some(message.clone());
+                (status, Reply::Respond(Response::text(status, message)))
             }
-        }
+        },
     };
-    state.requests.push(RequestRecord {
+    shared.state().requests.push(RequestRecord {
         at: Instant::now(),
         status,
         event_count: summary.event_count,
@@ -284,7 +598,6 @@ fn handle_data(shared: &Shared, request: &Request) -> Reply {
         fault: fault.as_ref().map(|f| f.name().to_string()),
         rejection,
     });
-    drop(state);
     sleep_unless_stopping(shared, delay);
     reply
 }
@@ -308,8 +621,16 @@ fn fault_reply(fault: RequestFault) -> Reply {
     }
 }
 
+/// The reason phrase of a status line written by hand.
+fn reason_phrase(status: u16) -> &'static str {
+    StatusCode::from_u16(status)
+        .ok()
+        .and_then(|status| status.canonical_reason())
+        .unwrap_or("Status")
+}
+
 /// Carries out a fault that is not a proper HTTP answer, then lets the connection end.
-fn misbehave(fault: RequestFault, mut stream: TcpStream, shared: &Shared) {
+fn misbehave(fault: RequestFault, mut stream: &TcpStream, shared: &Shared) {
     match fault {
         RequestFault::Drop => {
             let _ = stream.shutdown(Shutdown::Both);
@@ -333,7 +654,7 @@ fn misbehave(fault: RequestFault, mut stream: TcpStream, shared: &Shared) {
             // No Content-Length: the body is delimited by the close that never comes.
             let head = format!(
                 "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{{\"accepted\":",
-                http::reason_phrase(status)
+                reason_phrase(status)
             );
             let chunk = [b' '; 64 * 1024];
             let mut sent = 0;
@@ -346,7 +667,7 @@ fn misbehave(fault: RequestFault, mut stream: TcpStream, shared: &Shared) {
         RequestFault::HugeBody(status) => {
             let head = format!(
                 "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {HUGE_BODY_BYTES}\r\nConnection: close\r\n\r\n",
-                http::reason_phrase(status)
+                reason_phrase(status)
             );
             let chunk = [b' '; 64 * 1024];
             let mut remaining = HUGE_BODY_BYTES;

@@ -160,7 +160,7 @@ fn concurrent_clients_are_all_counted() {
 fn the_binary_prints_its_address_and_serves_until_killed() {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stint-collector"))
-        .args(["--port", "0"])
+        .args(["--port", "0", "--db", ":memory:"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -172,6 +172,8 @@ fn the_binary_prints_its_address_and_serves_until_killed() {
         .to_string();
     let second = lines.next().unwrap().unwrap();
     assert_eq!(second, format!("dashboard: {url}/"));
+    let third = lines.next().unwrap().unwrap();
+    assert_eq!(third, "database: in memory (kept until exit)");
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     assert!(url.starts_with("http://127.0.0.1:") && port != 0);
     let served = get(port, "/healthz").status;

@@ -38,9 +38,12 @@ fn a_valid_batch_is_accepted_and_summarized_per_user() {
     assert_eq!(
         alice["last_sessions"],
         json!([
-            {"session_id": "s3", "start": 1764190300.0, "end": null, "duration": null},
-            {"session_id": "s2", "start": 1764190100.0, "end": 1764190190.5, "duration": 90.5},
-            {"session_id": "s1", "start": 1764190000.0, "end": 1764190060.0, "duration": 60.0},
+            {"session_id": "s3", "start": 1764190300.0, "end": null, "duration": null,
+             "context": {}},
+            {"session_id": "s2", "start": 1764190100.0, "end": 1764190190.5, "duration": 90.5,
+             "context": {}},
+            {"session_id": "s1", "start": 1764190000.0, "end": 1764190060.0, "duration": 60.0,
+             "context": {}},
         ])
     );
 
