@@ -136,7 +136,7 @@ windows_c_examples() {
   # quickstart delivering to a collector (a Linux process) across loopback.
   cargo build -q -p stint-collector --bin stint-collector
   local log="$out/collector.log" collector_pid url=""
-  "$target_dir/debug/stint-collector" --port 0 >"$log" 2>&1 &
+  "$target_dir/debug/stint-collector" --port 0 --db :memory: >"$log" 2>&1 &
   collector_pid=$!
   for _ in $(seq 100); do
     url=$(sed -n 's/^stint-collector listening on //p' "$log")
