@@ -317,6 +317,13 @@ pub fn app_directory_name(api_key: &str) -> String {
 mod tests {
     use super::*;
 
+    /// An absolute path on the platform the tests run on.
+    const ABSOLUTE: &str = if cfg!(windows) { r"C:\stint\x" } else { "/tmp/x" };
+
+    fn json_string(text: &str) -> String {
+        serde_json::to_string(text).unwrap()
+    }
+
     fn err(json: &str) -> String {
         Options::parse(Some(json)).unwrap_err()
     }
@@ -369,8 +376,9 @@ mod tests {
 
     #[test]
     fn an_explicit_data_directory_is_used_as_it_is() {
-        let o = Options::parse(Some(r#"{"dataDirectory":"/tmp/x"}"#)).unwrap();
-        assert_eq!(o.data_directory_for("any-key"), Ok(PathBuf::from("/tmp/x")));
+        let json = format!(r#"{{"dataDirectory":{}}}"#, json_string(ABSOLUTE));
+        let o = Options::parse(Some(&json)).unwrap();
+        assert_eq!(o.data_directory_for("any-key"), Ok(PathBuf::from(ABSOLUTE)));
     }
 
     #[test]
@@ -397,14 +405,15 @@ mod tests {
     #[test]
     fn every_key_is_read() {
         let o = Options::parse(Some(
-            r#"{"sessionTimeoutInSeconds":2,"keepOpenWhileForeground":true,"dataDirectory":"/tmp/x",
+            &r#"{"sessionTimeoutInSeconds":2,"keepOpenWhileForeground":true,"dataDirectory":DIR,
                 "baseUrl":"https://c.example.com/","flushIntervalInSeconds":3,
-                "maxQueuedDatapoints":100,"logLevel":"debug"}"#,
+                "maxQueuedDatapoints":100,"logLevel":"debug"}"#
+                .replace("DIR", &json_string(ABSOLUTE)),
         ))
         .unwrap();
         assert_eq!(o.session_timeout_seconds, 2);
         assert!(o.keep_open_while_foreground);
-        assert_eq!(o.data_directory, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(o.data_directory, Some(PathBuf::from(ABSOLUTE)));
         assert_eq!(o.base_url.as_deref(), Some("https://c.example.com"));
         assert_eq!(o.flush_interval_seconds, 3);
         assert_eq!(o.max_queued_datapoints, 100);
