@@ -92,22 +92,9 @@ wine_stop() {
   WINEPREFIX="$STINT_WINEPREFIX" /usr/lib/wine/wineserver64 -k 2>/dev/null || true
 }
 
-# Two unit tests of src/options.rs give "/tmp/x" as an absolute dataDirectory, which is relative
-# on Windows (the library rightly refuses it there): their test data needs a per-platform path
-# (src/ is not this script's to change). Named here, printed, and in docs/platforms.md.
-windows_skipped_unit_tests=(
-  options::tests::an_explicit_data_directory_is_used_as_it_is
-  options::tests::every_key_is_read
-)
-
 windows_rust_tests() {
-  local skip=() name
-  for name in "${windows_skipped_unit_tests[@]}"; do
-    echo "cross.sh: windows: NOT RUN under Wine (Unix path in its test data): $name"
-    skip+=(--skip "$name")
-  done
-  cargo test --target x86_64-pc-windows-gnu --lib -- --exact "${skip[@]}"
-  cargo test --target x86_64-pc-windows-gnu --test c_api --test delivery --test kill_restart
+  cargo test --target x86_64-pc-windows-gnu \
+    --lib --test c_api --test delivery --test kill_restart
 }
 
 windows_c_examples() {
