@@ -119,7 +119,11 @@ mod tests {
                 drop(connection);
             }
         });
-        match send(&agent(), &format!("https://127.0.0.1:{port}"), b"{}".to_vec()) {
+        match send(
+            &agent(),
+            &format!("https://127.0.0.1:{port}"),
+            b"{}".to_vec(),
+        ) {
             Outcome::Retry { reason, .. } => {
                 assert_ne!(reason, "internal error in the HTTP client")
             }
