@@ -39,4 +39,16 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-10}" scripts/fuzz.sh
 step "sanitizers: concurrency and kill storms under ASan and TSan"
 scripts/sanitizers.sh
 
+step "Linux aarch64 under qemu-user: unit, C ABI and durability tests"
+scripts/cross.sh linux-aarch64
+
+step "Windows x86_64 under Wine: unit, C ABI, delivery and kill tests, the C examples"
+scripts/cross.sh windows
+
+step "Android aarch64, armv7, x86_64: the library built (no NDK here: no .so link)"
+scripts/cross.sh android
+
+step "iOS, iOS simulator, macOS arm64 and x86_64: the library checked"
+scripts/cross.sh apple
+
 printf '\nall tests passed\n'

@@ -25,6 +25,7 @@ use crate::storage::data_dir::DataDir;
 use crate::storage::datapoint::{Data, Datapoint};
 use crate::storage::journal::Journal;
 use crate::storage::lane::{Absorbed, Held, Lanes, Recorded};
+use crate::storage::mapping::Flusher;
 use crate::storage::saved_session::SavedSession;
 
 /// Counters; all but `datapoints_pending` count since `initialize`.
@@ -697,26 +698,43 @@ impl Engine {
         self.sync_now()
     }
 
+    /// Makes everything recorded so far durable against power loss. The locks are held only to
+    /// see what needs syncing; the disk work happens with none held (see `MappedFile::sync`),
+    /// so calls on other threads never wait for it.
     pub(crate) fn sync_now(&self) -> Result<(), Error> {
-        let mut state = self.state.lock();
-        if std::mem::take(&mut state.small_files_dirty) {
-            if let Some(dir) = &state.data_dir {
-                dir.sync_small_files()
-                    .map_err(|e| Error::storage("cannot sync the device id", e))?;
-            }
+        let mut later = Vec::new();
+        let small_files = {
+            let mut state = self.state.lock();
+            let dirty = std::mem::take(&mut state.small_files_dirty);
+            let small_files = state
+                .data_dir
+                .as_ref()
+                .filter(|_| dirty)
+                .map(|d| d.path.clone());
+            state
+                .saved_session
+                .sync(&mut later)
+                .map_err(|e| Error::storage("cannot sync the session state", e))?;
+            state
+                .journal
+                .sync(&mut later)
+                .map_err(|e| Error::storage("cannot sync the journal", e))?;
+            self.lanes
+                .hold_all()
+                .sync(&mut later)
+                .map_err(|e| Error::storage("cannot sync the custom events' lanes", e))?;
+            small_files
+        };
+        let synced = small_files
+            .map_or(Ok(()), |dir| DataDir::sync_small_files(&dir))
+            .and_then(|()| later.iter().try_for_each(Flusher::flush));
+        if let Err(error) = synced {
+            let mut state = self.state.lock();
+            state.journal.forget_synced();
+            state.small_files_dirty = true;
+            return Err(Error::storage("cannot sync the data directory", error));
         }
-        state
-            .saved_session
-            .sync()
-            .map_err(|e| Error::storage("cannot sync the session state", e))?;
-        state
-            .journal
-            .sync()
-            .map_err(|e| Error::storage("cannot sync the journal", e))?;
-        self.lanes
-            .hold_all()
-            .sync()
-            .map_err(|e| Error::storage("cannot sync the custom events' lanes", e))
+        Ok(())
     }
 }
 

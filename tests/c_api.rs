@@ -3,6 +3,7 @@
 mod common;
 
 use std::ffi::{c_char, c_void};
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::ptr::null;
 use std::time::Duration;
@@ -166,6 +167,8 @@ fn bad_options_name_the_key_and_initialize_nothing() {
     assert_eq!(stint_open_session(), StintStatus::NotInitialized);
 }
 
+// Unix: XDG_DATA_HOME and permission bits (Windows: the profile's ACL, docs/platforms.md).
+#[cfg(unix)]
 #[test]
 fn null_options_mean_defaults_and_a_directory_is_created_0700() {
     let _turn = serial();
@@ -194,6 +197,7 @@ fn null_options_mean_defaults_and_a_directory_is_created_0700() {
     }
 }
 
+#[cfg(unix)]
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

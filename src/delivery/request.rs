@@ -34,8 +34,12 @@ pub fn compress(body: Vec<u8>) -> (Vec<u8>, bool) {
 /// The HTTP client: the OS's TLS, no redirects, bounded time.
 pub fn agent() -> ureq::Agent {
     use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
-    // See Cargo.toml: the OS's TLS and trust store, except on Android.
-    let tls = if cfg!(target_os = "android") {
+    // See Cargo.toml: the OS's TLS and trust store, except where only rustls is built (the
+    // condition must match Cargo.toml's, or every HTTPS request panics inside ureq).
+    let tls = if cfg!(any(
+        target_os = "android",
+        all(target_os = "linux", target_arch = "aarch64")
+    )) {
         TlsConfig::builder()
             .provider(TlsProvider::Rustls)
             .root_certs(RootCerts::WebPki)
@@ -102,6 +106,30 @@ fn post(agent: &ureq::Agent, base_url: &str, body: Vec<u8>) -> Outcome {
 mod tests {
     use super::super::batch::body;
     use super::*;
+
+    #[test]
+    fn an_https_request_uses_the_tls_stack_this_target_was_built_with() {
+        // A server that closes each connection at once: the TLS handshake starts and fails
+        // with a transport error, not a panic of the HTTP client over a TLS provider that was
+        // not compiled in.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for connection in listener.incoming() {
+                drop(connection);
+            }
+        });
+        match send(
+            &agent(),
+            &format!("https://127.0.0.1:{port}"),
+            b"{}".to_vec(),
+        ) {
+            Outcome::Retry { reason, .. } => {
+                assert_ne!(reason, "internal error in the HTTP client")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn bodies_are_compressed_only_when_smaller() {

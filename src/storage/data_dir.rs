@@ -92,16 +92,17 @@ impl DataDir {
         write_file(&self.path.join(names::TRACKING), text, false)
     }
 
-    /// Makes the device id, the tracking choice and their renames durable.
-    pub fn sync_small_files(&self) -> io::Result<()> {
+    /// Makes the device id, the tracking choice and their renames in `dir` (a data directory)
+    /// durable; needs no lock.
+    pub fn sync_small_files(dir: &Path) -> io::Result<()> {
         for name in [names::DEVICE_ID, names::TRACKING] {
-            match File::open(self.path.join(name)) {
+            match File::open(dir.join(name)) {
                 Ok(file) => file.sync_all()?,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
                 Err(error) => return Err(error),
             }
         }
-        sync_directory(&self.path)
+        sync_directory(dir)
     }
 
     /// The journal's directory.

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use super::datapoint::StoredHead;
 use super::format::{names, record::HEADER_LEN as HEADER, segment};
-use super::mapping::MappedFile;
+use super::mapping::{Flusher, MappedFile};
 use super::record::{self, record_len, scan};
 use super::slot_file::SlotFile;
 use crate::platform::create_private_dir;
@@ -728,17 +728,25 @@ impl Journal {
         }
     }
 
-    /// Makes everything appended so far durable against power loss.
-    pub fn sync(&mut self) -> io::Result<()> {
+    /// Makes everything appended so far durable against power loss (see `MappedFile::sync`:
+    /// through `later` where the platform allows). Bulk appends are written first; an fsync of
+    /// the segment's file covers them as it covers stores through the mapping.
+    pub fn sync(&mut self, later: &mut Vec<Flusher>) -> io::Result<()> {
         self.commit()?;
         for segment in self.segments.values_mut() {
             if segment.synced_end != segment.end {
-                let written = segment.synced_end..segment.end;
-                segment.map.sync_range(written.start, written.len())?;
+                segment.map.sync(later)?;
                 segment.synced_end = segment.end;
             }
         }
-        self.cursor.sync()
+        self.cursor.sync(later)
+    }
+
+    /// A sync through `later` failed: the next one covers every segment again.
+    pub fn forget_synced(&mut self) {
+        for segment in self.segments.values_mut() {
+            segment.synced_end = usize::MAX;
+        }
     }
 }
 

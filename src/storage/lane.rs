@@ -34,7 +34,7 @@ use parking_lot::{Mutex, MutexGuard};
 use super::datapoint::{Datapoint, StoredHead};
 use super::format::{lane, names};
 use super::journal::Journal;
-use super::mapping::MappedFile;
+use super::mapping::{Flusher, MappedFile};
 use super::record::{self, Kind, Recovery};
 use crate::clock;
 use crate::ids::IdGenerator;
@@ -537,13 +537,13 @@ impl Held<'_> {
     }
 
     /// Makes the records still in lanes (storage refused to move them) durable in place.
-    pub fn sync(&self) -> io::Result<()> {
+    pub fn sync(&self, later: &mut Vec<Flusher>) -> io::Result<()> {
         for lane in &self.lanes {
             if let (Some(file), true) = (&lane.file, lane.end > 0) {
-                file.sync()?;
+                file.sync(later)?;
             }
             if let Some(retired) = &lane.retired {
-                retired.file.sync()?;
+                retired.file.sync(later)?;
             }
         }
         Ok(())

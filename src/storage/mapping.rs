@@ -95,18 +95,29 @@ impl MappedFile {
         }
     }
 
-    /// Makes the whole mapping durable against power loss (msync on Unix, FlushViewOfFile and
-    /// FlushFileBuffers on Windows).
-    pub fn sync(&self) -> io::Result<()> {
-        self.map.flush()
-    }
-
-    /// Makes `len` bytes from `offset` durable against power loss (rounded out to pages).
-    pub fn sync_range(&self, offset: usize, len: usize) -> io::Result<()> {
-        if len == 0 {
+    /// Makes the mapping durable against power loss, now or through `later`.
+    ///
+    /// On Linux and Android a duplicate of the file's descriptor goes into `later`, to be
+    /// fsynced by the worker with no lock held: there fsync writes back the pages dirtied
+    /// through a shared mapping, exactly as msync does, so callers never wait behind a sync.
+    /// Elsewhere the mapping is flushed now (msync; FlushViewOfFile and FlushFileBuffers on
+    /// Windows), under whatever lock the caller holds.
+    pub fn sync(&self, later: &mut Vec<Flusher>) -> io::Result<()> {
+        if cfg!(any(target_os = "linux", target_os = "android")) {
+            later.push(Flusher(self._file.try_clone()?));
             return Ok(());
         }
-        self.map.flush_range(offset, len)
+        self.map.flush()
+    }
+}
+
+/// A mapped file's descriptor, to make it durable without its mapping (see `MappedFile::sync`).
+pub struct Flusher(File);
+
+impl Flusher {
+    /// fsyncs the file's data.
+    pub fn flush(&self) -> io::Result<()> {
+        self.0.sync_data()
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::format::saved_session::VERSION;
+use super::mapping::Flusher;
 use super::slot_file::SlotFile;
 use crate::error::Error;
 use crate::session::{OpenSession, SessionState};
@@ -42,8 +43,8 @@ impl SavedSession {
     }
 
     /// Makes the saved state durable against power loss.
-    pub fn sync(&self) -> std::io::Result<()> {
-        self.file.sync()
+    pub fn sync(&self, later: &mut Vec<Flusher>) -> std::io::Result<()> {
+        self.file.sync(later)
     }
 }
 

@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 
 use super::format::slot::{CRC, FILE_LEN, GENERATION, LEN, MAX_VALUE, SLOT_LEN, VALUE};
-use super::mapping::MappedFile;
+use super::mapping::{Flusher, MappedFile};
 
 /// A slot file, open and mapped.
 pub struct SlotFile {
@@ -54,8 +54,8 @@ impl SlotFile {
     }
 
     /// Makes the value durable against power loss.
-    pub fn sync(&self) -> io::Result<()> {
-        self.map.sync()
+    pub fn sync(&self, later: &mut Vec<Flusher>) -> io::Result<()> {
+        self.map.sync(later)
     }
 }
 
