@@ -3,7 +3,7 @@
 //!
 //! - `STINT_BENCH_QUICK=1`: a smoke run (10x fewer calls, 2 s idle window).
 //! - Extra words select figures by key: `cargo bench --bench stint -- session_calls idle`.
-//!   Keys: session_calls, log_custom_event, write_ratio, cpu, initialize, delivery, battery,
+//!   Keys: session_calls, privacy_calls, log_custom_event, write_ratio, cpu, initialize, delivery, battery,
 //!   idle, rss, size.
 //!
 //! A benchmark, not a test: it never asserts, and exits 0 even when a figure FAILs.
@@ -95,8 +95,9 @@ fn info(figure: &str, measured: String) -> Row {
 
 type Figure = fn(&Bench) -> Result<Vec<Row>, String>;
 
-const FIGURES: [(&str, Figure); 10] = [
+const FIGURES: [(&str, Figure); 11] = [
     ("session_calls", session_calls),
+    ("privacy_calls", privacy_calls),
     ("log_custom_event", log_custom_event),
     ("write_ratio", write_ratio),
     ("cpu", cpu_per_event),
@@ -420,6 +421,89 @@ fn session_calls(bench: &Bench) -> Result<Vec<Row>, String> {
         &singles,
         overhead,
     ));
+    Ok(rows)
+}
+
+/// The privacy switches of issue 11 (they never wait on the disk or the network), each timed
+/// call by call on a tracker with an open session.
+fn privacy_calls(bench: &Bench) -> Result<Vec<Row>, String> {
+    let overhead = clock_overhead_ns(100_000);
+    let calls = if bench.quick { 1_000 } else { 10_000 };
+    let mut rows = Vec::new();
+    let dir = bench.dir("privacy-calls");
+    start(&dir, "\"baseUrl\":\"http://127.0.0.1:9\"")?;
+    check(stint_open_session(), "stint_open_session")?;
+
+    // set_tracking_enabled(true) with tracking on, as apps call it at every start.
+    let mut call = || {
+        black_box(stint_set_tracking_enabled(true));
+    };
+    warm_up(&mut call);
+    let singles = per_call(calls, overhead, &mut call);
+    rows.extend(call_rows(
+        "stint_set_tracking_enabled",
+        "(true, already enabled)",
+        &singles,
+        overhead,
+    ));
+
+    // set_network_enabled, alternating: each call changes the switch and wakes the worker.
+    let mut on = false;
+    let mut call = || {
+        on = !on;
+        black_box(stint_set_network_enabled(on));
+    };
+    warm_up(&mut call);
+    let singles = per_call(calls, overhead, &mut call);
+    rows.extend(call_rows(
+        "stint_set_network_enabled",
+        "(alternating)",
+        &singles,
+        overhead,
+    ));
+
+    // get_tracking_enabled and get_device_id: reads under the tracker's lock.
+    let mut enabled = false;
+    let mut call = || {
+        black_box(unsafe { stint_get_tracking_enabled(&mut enabled) });
+    };
+    warm_up(&mut call);
+    let singles = per_call(calls, overhead, &mut call);
+    rows.extend(call_rows(
+        "stint_get_tracking_enabled",
+        "",
+        &singles,
+        overhead,
+    ));
+    let mut buffer = [0 as std::ffi::c_char; 37];
+    let mut call = || {
+        black_box(unsafe { stint_get_device_id(buffer.as_mut_ptr(), buffer.len()) });
+    };
+    warm_up(&mut call);
+    let singles = per_call(calls, overhead, &mut call);
+    rows.extend(call_rows("stint_get_device_id", "", &singles, overhead));
+
+    // wipe_data with a few events queued: erases in memory, writes the new device id to the
+    // page cache (no sync on the caller).
+    let wipes = calls / 10;
+    let mut call = || {
+        for _ in 0..4 {
+            black_box(stint_open_session());
+        }
+        black_box(stint_wipe_data());
+    };
+    let singles = per_call(wipes, overhead, &mut call);
+    rows.push(info(
+        &format!("stint_wipe_data after 4 calls, per wipe ({wipes} wipes)"),
+        format!(
+            "median {}, p99 {}, longest {} (writes the new device id file: a syscall, no sync)",
+            fmt_ns(singles.median()),
+            fmt_ns(singles.quantile(0.99)),
+            fmt_ns(singles.max())
+        ),
+    ));
+    stop()?;
+    let _ = fs::remove_dir_all(&dir);
     Ok(rows)
 }
 

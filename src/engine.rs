@@ -85,6 +85,9 @@ pub(crate) struct State {
     sync_due: Option<Instant>,
     /// The device id or the tracking choice changed since the last sync.
     small_files_dirty: bool,
+    /// The tracking choice saved in the data directory, if any (so an unchanged choice is not
+    /// written again: apps often set it at every start).
+    tracking_saved: Option<bool>,
     /// Counts erasures (tracking disabled, data wiped): a batch built across one is not sent.
     erasures: u64,
     stop_worker: bool,
@@ -117,9 +120,8 @@ impl Engine {
         let mut ids = IdGenerator::from_os()?;
         let device_id = data_dir.device_id(&mut ids)?;
         // A saved choice wins over the option.
-        let tracking = data_dir
-            .tracking_choice()
-            .unwrap_or(!options.require_consent);
+        let tracking_saved = data_dir.tracking_choice();
+        let tracking = tracking_saved.unwrap_or(!options.require_consent);
         let (saved_session, session) = SavedSession::open(&data_dir.session_state())?;
         let lanes = Lanes::open(data_dir.lanes(), &mut ids);
         let (journal, recovery) =
@@ -159,6 +161,7 @@ impl Engine {
                 device_id,
                 sync_due: None,
                 small_files_dirty: false,
+                tracking_saved,
                 erasures: 0,
                 stop_worker: false,
                 session,
@@ -235,10 +238,16 @@ impl Engine {
     pub(crate) fn set_tracking_enabled(&self, enabled: bool) -> Result<(), Error> {
         let mut guard = self.lock_open()?;
         let state = &mut *guard;
+        if state.tracking_saved == Some(enabled) && state.tracking == enabled {
+            return Ok(()); // saved and in force already: nothing to write, erase or sync
+        }
         let saved = match &state.data_dir {
-            Some(dir) => dir.save_tracking_choice(enabled),
-            None => Ok(()),
+            Some(dir) if state.tracking_saved != Some(enabled) => dir.save_tracking_choice(enabled),
+            _ => Ok(()),
         };
+        if saved.is_ok() {
+            state.tracking_saved = Some(enabled);
+        }
         state.small_files_dirty = true;
         let mut lanes = self.lanes.hold_all();
         if enabled {

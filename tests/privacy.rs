@@ -372,11 +372,26 @@ fn network_disabled_then_enabled_delivers_everything() {
     );
     assert_eq!(stint_shutdown(2_000), StintStatus::Ok);
 
-    // Not saved: the next initialize starts with the network enabled.
+    // Shutting down with the network off: a timeout only while something stays queued.
+    init_ok(&dir, &url_option(&collector.url()));
+    assert_eq!(stint_set_network_enabled(false), StintStatus::Ok);
+    assert_eq!(stint_shutdown(2_000), StintStatus::Ok, "{}", last_error());
+    init_ok(&dir, &url_option(&collector.url()));
+    assert_eq!(stint_set_network_enabled(false), StintStatus::Ok);
+    assert_eq!(event("kept-for-next-run", None), StintStatus::Ok);
+    assert_eq!(stint_shutdown(2_000), StintStatus::Timeout);
+
+    // Not saved: the next initialize starts with the network enabled, and delivers.
     init_ok(&dir, &url_option(&collector.url()));
     assert_eq!(event("next-run", None), StintStatus::Ok);
     assert_eq!(stint_flush(20_000), StintStatus::Ok, "{}", last_error());
     assert_eq!(stint_shutdown(2_000), StintStatus::Ok);
+    let names: Vec<String> = named(&collector.datapoints(), "ce")
+        .iter()
+        .map(|d| d["data"]["n"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.contains(&"kept-for-next-run".to_owned()), "{names:?}");
+    assert!(names.contains(&"next-run".to_owned()), "{names:?}");
 }
 
 #[test]
