@@ -43,3 +43,27 @@ pub(crate) fn sync_directory(dir: &Path) -> io::Result<()> {
 pub(crate) fn sync_directory(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
+
+/// Writes all of `bytes` at `offset` without moving a shared cursor (pwrite on Unix).
+#[cfg(unix)]
+pub(crate) fn write_all_at(file: &std::fs::File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+/// Windows has no pwrite: `seek_write` writes at an offset (and moves the handle's cursor,
+/// which nothing here reads), possibly in part, so it loops.
+#[cfg(windows)]
+pub(crate) fn write_all_at(file: &std::fs::File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    let (mut bytes, mut offset) = (bytes, offset);
+    while !bytes.is_empty() {
+        match file.seek_write(bytes, offset)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            written => {
+                bytes = &bytes[written..];
+                offset += written as u64;
+            }
+        }
+    }
+    Ok(())
+}

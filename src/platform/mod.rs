@@ -9,5 +9,5 @@ mod fs;
 mod random;
 
 pub(crate) use data_home::data_home;
-pub(crate) use fs::{create_private_dir, private_file, sync_directory};
+pub(crate) use fs::{create_private_dir, private_file, sync_directory, write_all_at};
 pub(crate) use random::fill_random;

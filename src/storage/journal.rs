@@ -19,7 +19,6 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::datapoint::StoredHead;
@@ -27,7 +26,7 @@ use super::format::{names, record::HEADER_LEN as HEADER, segment};
 use super::mapping::{Flusher, MappedFile};
 use super::record::{self, record_len, scan};
 use super::slot_file::SlotFile;
-use crate::platform::create_private_dir;
+use crate::platform::{create_private_dir, write_all_at};
 
 pub use super::record::{Kind, Recovery};
 
@@ -422,7 +421,7 @@ impl Journal {
         }
         let at = self.active_segment().end - self.unwritten.len();
         let written = match &self.writer {
-            Some(writer) => writer.write_all_at(&self.unwritten, at as u64),
+            Some(writer) => write_all_at(writer, &self.unwritten, at as u64),
             None => Err(io::Error::other("no journal segment to write to")),
         };
         if let Err(error) = written {
