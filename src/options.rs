@@ -267,14 +267,16 @@ fn shown(value: &Value) -> String {
     format!("{}... ({})", &text[..end], kind_of(value))
 }
 
-/// A path or URL as it appears in a message: quoted, whole up to 900 bytes (the user needs to
-/// see which one), cut beyond that so a message stays under 1 KB.
+/// A path or URL as it appears in a message: quoted and escaped, whole up to 900 bytes of the
+/// escaped form (the user needs to see which one), cut beyond that so a message stays under
+/// 1 KB. The limit is on the escaped text: control characters escape to several bytes each.
 pub(crate) fn shown_text(text: &str) -> String {
-    let end = prefix_end(text, 900);
-    if end == text.len() {
-        return format!("{text:?}");
+    let quoted = format!("{text:?}");
+    let end = prefix_end(&quoted, 900);
+    if end == quoted.len() {
+        return quoted;
     }
-    format!("{:?}... ({} bytes)", &text[..end], text.len())
+    format!("{}... ({} bytes)", &quoted[..end], text.len())
 }
 
 /// How much of `text` a message shows: all of it up to `limit` bytes, else a little less.
@@ -379,6 +381,17 @@ mod tests {
         let json = format!(r#"{{"dataDirectory":{}}}"#, json_string(ABSOLUTE));
         let o = Options::parse(Some(&json)).unwrap();
         assert_eq!(o.data_directory_for("any-key"), Ok(PathBuf::from(ABSOLUTE)));
+    }
+
+    #[test]
+    fn a_long_value_full_of_control_characters_gives_a_short_message() {
+        // Each \r escapes to two bytes: the cut is made on the escaped text.
+        let url = format!("{}http://127.0.0.1:8080/", "\r".repeat(2000));
+        let json = serde_json::json!({ "baseUrl": url }).to_string();
+        let message = err(&json);
+        assert!(message.len() <= 1024, "a {}-byte message", message.len());
+        assert!(message.contains("baseUrl"), "{message}");
+        assert!(message.ends_with(&format!("({} bytes)", url.len())), "{message}");
     }
 
     #[test]
