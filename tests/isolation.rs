@@ -40,16 +40,12 @@ fn two_apps_with_default_directories_run_at_once_and_deliver_only_their_own_data
     let collectors = [Collector::start().unwrap(), Collector::start().unwrap()];
     let mut children = Vec::new();
     for (key, collector) in apps.iter().zip(&collectors) {
-        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
-        command
-            .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
-            .env("STINT_CHILD_ROLE", key)
-            .env("STINT_URL", collector.url())
-            .env("XDG_DATA_HOME", &data_home)
-            .env("HOME", &data_home)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped());
-        let mut child = command.spawn().unwrap();
+        let envs = [
+            ("STINT_URL", collector.url()),
+            ("XDG_DATA_HOME", data_home.display().to_string()),
+            ("HOME", data_home.display().to_string()),
+        ];
+        let mut child = spawn_child(TEST, key, &envs);
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         while !line.contains("RECORDED") {

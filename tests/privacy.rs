@@ -41,20 +41,6 @@ fn run_child(test: &str, role: &str, envs: &[(&str, String)]) {
     );
 }
 
-/// `spawn_child`, with a pipe to the child's stdin.
-fn spawn_child_with_stdin(test: &str, role: &str, envs: &[(&str, String)]) -> std::process::Child {
-    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
-    command
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("STINT_CHILD_ROLE", role)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    for (key, value) in envs {
-        command.env(key, value);
-    }
-    command.spawn().unwrap()
-}
-
 /// Every byte under `dir`, for checking that erased data is gone from the disk.
 fn bytes_on_disk(dir: &Path) -> Vec<u8> {
     let mut all = Vec::new();
@@ -272,7 +258,7 @@ fn a_wipe_erases_data_user_session_and_device_id_on_disk_too() {
             let _turn = serial();
             let dir = fresh_dir("wipe");
             let envs = [("STINT_DIR", dir.display().to_string())];
-            let mut child = spawn_child_with_stdin(WIPE, "record-then-wipe", &envs);
+            let mut child = spawn_child(WIPE, "record-then-wipe", &envs);
             let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
             let mut line = String::new();
             while !line.contains("WIPED") {

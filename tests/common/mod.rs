@@ -143,12 +143,14 @@ pub fn named<'a>(datapoints: &'a [Value], name: &str) -> Vec<&'a Value> {
 }
 
 /// Runs the named test of the current test binary as a child process with `role` in its
-/// environment (the test checks `STINT_CHILD_ROLE` and plays that role).
+/// environment (the test checks `STINT_CHILD_ROLE` and plays that role). Its stdout and stdin
+/// are pipes: the parent reads what it reports and may tell it when to go on.
 pub fn spawn_child(test_name: &str, role: &str, envs: &[(&str, String)]) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
         .env("STINT_CHILD_ROLE", role)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (key, value) in envs {
