@@ -58,14 +58,21 @@ impl Options {
         let Some(json) = json else {
             return Ok(options);
         };
-        let value: Value = serde_json::from_str(json)
-            .map_err(|e| format!("options_json is not valid JSON: {e}"))?;
+        let value: Value = serde_json::from_str(json).map_err(|e| not_json(&e))?;
         let Value::Object(map) = value else {
             return Err(format!(
                 "options_json must be a JSON object, got {}",
                 kind_of(&value)
             ));
         };
+        // serde_json keeps the last of two equal keys without a word; which one the host meant
+        // cannot be known, so the object is refused.
+        if let Ok(FirstDuplicateKey(Some(key))) = serde_json::from_str(json) {
+            return Err(format!(
+                "options_json has the option `{}` more than once",
+                shown_key(&key)
+            ));
+        }
         for (key, value) in &map {
             match key.as_str() {
                 "sessionTimeoutInSeconds" => {
@@ -108,17 +115,65 @@ const KEYS: [&str; 9] = [
 pub const MAX_APP_VERSION_BYTES: usize = 64;
 
 fn unknown_key(key: &str) -> String {
+    format!(
+        "unknown option `{}`; known options are {}",
+        shown_key(key),
+        KEYS.join(", ")
+    )
+}
+
+/// A key as a message shows it: escaped, and cut after 64 bytes.
+fn shown_key(key: &str) -> String {
     let end = prefix_end(key, 64);
     let more = if end < key.len() {
         format!("... ({} bytes)", key.len())
     } else {
         String::new()
     };
+    format!("{}{more}", key[..end].escape_debug())
+}
+
+/// Options that do not parse: what was expected, and where it broke (serde's "expected ident at
+/// line 1 column 2" alone does not say that an object was wanted).
+fn not_json(error: &serde_json::Error) -> String {
+    let reason = error.to_string();
+    let location = format!(" at line {} column {}", error.line(), error.column());
+    let reason = reason.strip_suffix(&location).unwrap_or(&reason);
     format!(
-        "unknown option `{}`{more}; known options are {}",
-        key[..end].escape_debug(),
-        KEYS.join(", ")
+        "options_json must be a JSON object like {{\"logLevel\":\"info\"}}, and it is not valid \
+         JSON: {reason}{location}"
     )
+}
+
+/// The first key an object holds twice, read from the text (a `Value` keeps only one of them).
+struct FirstDuplicateKey(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for FirstDuplicateKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = FirstDuplicateKey;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FirstDuplicateKey, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                let mut duplicate = None;
+                // Read to the end: the parser checks that the whole object was consumed.
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if duplicate.is_none() && !seen.insert(key.clone()) {
+                        duplicate = Some(key);
+                    }
+                }
+                Ok(FirstDuplicateKey(duplicate))
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
 }
 
 fn integer(key: &str, value: &Value, min: u64, max: u64) -> Result<u64, String> {
@@ -481,6 +536,32 @@ mod tests {
         assert!(err(r#"{"sessionTimeout":5}"#).contains("`sessionTimeout`"));
         assert!(err("[1]").contains("an array"));
         assert!(err("{").contains("not valid JSON"));
+    }
+
+    #[test]
+    fn options_that_are_not_json_say_an_object_is_wanted_and_where_they_broke() {
+        let message = err("logLevel=debug");
+        assert!(message.contains("must be a JSON object"), "{message}");
+        assert!(message.contains("line 1 column 1"), "{message}");
+        let message = err("{\"logLevel\":\"info\",\n \"requireConsent\": yes}");
+        assert!(message.contains("must be a JSON object"), "{message}");
+        assert!(message.contains("line 2 column 20"), "{message}");
+        // The location is said once, not twice.
+        assert_eq!(message.matches("line 2").count(), 1, "{message}");
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_by_name() {
+        let message = err(r#"{"logLevel":"info","sessionTimeoutInSeconds":5,"logLevel":"off"}"#);
+        assert!(message.contains("`logLevel` more than once"), "{message}");
+        // The same key spelled with an escape is the same key.
+        let message = err(r#"{"appVersion":"1","\u0061ppVersion":"2"}"#);
+        assert!(message.contains("`appVersion`"), "{message}");
+        // Different keys are fine.
+        assert!(Options::parse(Some(r#"{"logLevel":"info","requireConsent":true}"#)).is_ok());
+        // A bad value of a duplicated key: either message names the key.
+        let message = err(r#"{"logLevel":"loud","logLevel":"info"}"#);
+        assert!(message.contains("logLevel"), "{message}");
     }
 
     #[test]

@@ -26,7 +26,15 @@ impl DataDir {
     /// process or Stint instance holds it.
     pub fn open(path: &Path) -> Result<DataDir, Error> {
         create_private_dir(path).map_err(|e| {
-            Error::storage(&format!("cannot create dataDirectory {}", shown(path)), e)
+            // The OS says "File exists" for a file in the way: say what is wrong instead.
+            if path.exists() && !path.is_dir() {
+                Error::Storage(format!(
+                    "dataDirectory {} is not a directory (a file is in the way)",
+                    shown(path)
+                ))
+            } else {
+                Error::storage(&format!("cannot create dataDirectory {}", shown(path)), e)
+            }
         })?;
         let lock = private_file()
             .read(true)
@@ -144,5 +152,31 @@ fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     match path.parent() {
         Some(parent) if durable => sync_directory(parent),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_directory_that_is_a_file_is_refused_as_not_a_directory() {
+        let parent =
+            std::env::temp_dir().join(format!("stint-data-dir-file-{}", std::process::id()));
+        fs::create_dir_all(&parent).unwrap();
+        let file = parent.join("a-file");
+        fs::write(&file, b"not a directory").unwrap();
+        let message = match DataDir::open(&file) {
+            Err(Error::Storage(message)) => message,
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a file was opened as a data directory"),
+        };
+        assert!(message.contains("is not a directory"), "{message}");
+        assert!(message.contains("a-file"), "{message}");
+        assert!(!message.contains("os error"), "{message}");
+        // A directory at the same place opens: the refusal was about the file.
+        fs::remove_file(&file).unwrap();
+        drop(DataDir::open(&file).unwrap());
+        fs::remove_dir_all(&parent).unwrap();
     }
 }
