@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds and runs the C/C++ examples: the header alone as C99 and as C++, the Makefile build
-# (through pkg-config, shared and static), the CMake build (with ctest), each program with a
-# fresh data directory. Exits non-zero if anything fails; runs every step regardless.
+# Builds and runs the C/C++ examples as a host would: libstint installed into a prefix by
+# scripts/install.sh, the header alone as C99 and as C++, the Makefile build (through the
+# installed pkg-config file, shared and static), and a copy of examples/ outside the repository
+# built with CMake's find_package(Stint) (with ctest); each program with a fresh data directory
+# and without LD_LIBRARY_PATH. Exits non-zero if anything fails; runs every step regardless.
 #
 #   examples/test.sh            (from anywhere; needs cargo, cc, c++, make, cmake, pkg-config)
 #
-# Environment: PROFILE (Cargo profile directory, default debug; only debug is built here),
+# Environment: PROFILE (release or debug, default debug; only debug is built here),
 # CARGO_TARGET_DIR, CC, CXX, STINT_SKIP_CARGO_BUILD=1 to use the library as it is,
 # KEEP_TEMP=1 to keep the temporary directory.
 set -uo pipefail
@@ -80,21 +82,59 @@ header_is_self_contained() {
     echo "include/stint.h compiles alone as C99 and as C++11"
 }
 
-generate_pkgconfig() {
-    local pc
-    pc=$(CARGO_TARGET_DIR=$target_dir sh "$examples_dir/gen-pkgconfig.sh" "$profile")
-    cat "$pc"
-    PKG_CONFIG_PATH=$lib_dir pkg-config --exists --print-errors stint
-    echo "pkg-config --cflags --libs stint: $(PKG_CONFIG_PATH=$lib_dir pkg-config --cflags --libs stint)"
+prefix=$work/prefix
+
+install_into_prefix() {
+    CARGO_TARGET_DIR=$target_dir "$root/scripts/install.sh" --prefix "$prefix" --profile "$profile" --no-build
+    local file
+    for file in include/stint.h lib/libstint.so lib/libstint.a lib/pkgconfig/stint.pc \
+        lib/cmake/Stint/StintConfig.cmake lib/cmake/Stint/StintConfigVersion.cmake; do
+        [ -f "$prefix/$file" ] || { echo "the prefix lacks $file"; return 1; }
+    done
+    cmp "$root/include/stint.h" "$prefix/include/stint.h"
+    # Programs record the SONAME, never the path they were linked with.
+    readelf -d "$prefix/lib/libstint.so" | grep -q 'SONAME.*\[libstint.so\]' ||
+        { echo "the installed libstint.so has no SONAME libstint.so"; return 1; }
+    export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+    pkg-config --exists --print-errors stint
+    echo "pkg-config --cflags --libs stint: $(pkg-config --cflags --libs stint)"
+    pkg-config --libs stint | grep -q -- "-Wl,-rpath,$prefix/lib" ||
+        { echo "stint.pc does not carry the rpath"; return 1; }
     local version
-    version=$(PKG_CONFIG_PATH=$lib_dir pkg-config --modversion stint)
+    version=$(pkg-config --modversion stint)
     grep -q "^#define STINT_VERSION_STRING \"$version\"$" "$root/include/stint.h" ||
         { echo "stint.pc says $version, the header says otherwise"; return 1; }
+    # The version file: 0.x is compatible within its minor version only.
+    local major minor
+    major=${version%%.*} minor=${version#*.} minor=${minor%%.*}
+    [ "$(version_compatible "$major.$minor")" = TRUE ] || { echo "$major.$minor refused"; return 1; }
+    [ "$(version_compatible "$major.$((minor + 1))")" = FALSE ] || { echo "$major.$((minor + 1)) accepted"; return 1; }
+    [ "$(version_compatible "$((major + 1)).0")" = FALSE ] || { echo "$((major + 1)).0 accepted"; return 1; }
+    echo "StintConfigVersion.cmake: $major.$minor accepted, $major.$((minor + 1)) and $((major + 1)).0 refused"
+}
+
+# Whether StintConfigVersion.cmake accepts find_package(Stint <version>): prints TRUE or FALSE.
+version_compatible() {
+    local wanted=$1 script=$work/version-check.cmake
+    cat >"$script" <<EOF
+set(PACKAGE_FIND_VERSION "$wanted")
+string(REPLACE "." ";" _parts "$wanted")
+list(GET _parts 0 PACKAGE_FIND_VERSION_MAJOR)
+list(GET _parts 1 PACKAGE_FIND_VERSION_MINOR)
+set(CMAKE_SIZEOF_VOID_P 8)
+include("$prefix/lib/cmake/Stint/StintConfigVersion.cmake")
+if(PACKAGE_VERSION_COMPATIBLE)
+  message("TRUE")
+else()
+  message("FALSE")
+endif()
+EOF
+    cmake -P "$script" 2>&1
 }
 
 make_build() {
     make -C "$examples_dir" PROFILE="$profile" CARGO_TARGET_DIR="$target_dir" \
-        BUILD_DIR="$work/make" all
+        STINT_PREFIX="$prefix" BUILD_DIR="$work/make" all
 }
 
 run_header_checks() {
@@ -124,11 +164,25 @@ run_multithreaded() {
     "$work/make/multithreaded" "$(fresh_data_dir)" 8 500
 }
 
-cmake_build_and_run() {
-    local build=$work/cmake
-    cmake -S "$examples_dir" -B "$build" -DSTINT_PROFILE="$profile"
+# A project outside the repository: a copy of the examples' sources and CMakeLists.txt, which
+# finds libstint only through find_package(Stint) in the prefix.
+cmake_find_package_build_and_run() {
+    local source=$work/consumer build=$work/consumer-build
+    mkdir -p "$source"
+    cp "$examples_dir/CMakeLists.txt" "$examples_dir"/*.c "$examples_dir"/*.cpp "$source/"
+    cmake -S "$source" -B "$build" -DCMAKE_PREFIX_PATH="$prefix"
     cmake --build "$build" --parallel 2
     (cd "$build" && ctest --output-on-failure)
+    # The shared library by name, found through the build tree's RPATH (LD_LIBRARY_PATH is unset).
+    readelf -d "$build/quickstart" | grep -q 'NEEDED.*\[libstint.so\]' ||
+        { echo "quickstart does not need libstint.so by name"; return 1; }
+    readelf -d "$build/quickstart" | grep -E 'R(UN)?PATH' | grep -q "$prefix/lib" ||
+        { echo "quickstart has no rpath to $prefix/lib"; return 1; }
+    if readelf -d "$build/quickstart_static" | grep -q 'NEEDED.*libstint'; then
+        echo "quickstart_static (Stint::stint_static) still needs the shared libstint"
+        return 1
+    fi
+    "$build/quickstart" "$(fresh_data_dir)"
 }
 
 step "build libstint (cargo build)" build_library
@@ -137,13 +191,13 @@ if [ ${#failed[@]} -gt 0 ]; then
     exit 1
 fi
 step "header is self-contained (C99, C++11)" header_is_self_contained
-step "generate stint.pc" generate_pkgconfig
-step "make: build the examples via pkg-config" make_build
+step "scripts/install.sh into a prefix (header, libraries, pkg-config, CMake package)" install_into_prefix
+step "make: build the examples via the installed stint.pc" make_build
 step "run the C and C++ header checks" run_header_checks
 step "run quickstart (store only)" run_quickstart
 step "run quickstart linked statically against libstint.a" run_quickstart_static
 step "run multithreaded" run_multithreaded
-step "cmake: build and ctest" cmake_build_and_run
+step "cmake: a project outside the repository with find_package(Stint); build, ctest" cmake_find_package_build_and_run
 
 echo
 for name in ${failed[@]+"${failed[@]}"}; do
