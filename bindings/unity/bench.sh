@@ -24,5 +24,6 @@ mkdir -p "$build"
 mcs -nologo -optimize+ -warnaserror -target:exe -out:"$build/StintBench.exe" \
     -r:System.dll -r:System.Core.dll "$here"/Runtime/*.cs "$here"/Tests/Bench/*.cs
 cd "$build"
+[ "$profile" = release ] || echo "(the $profile library: a smoke run, its figures are not the binding's cost)"
 LD_LIBRARY_PATH="$target_dir/$profile${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     exec mono --optimize=all "$build/StintBench.exe" "$@"

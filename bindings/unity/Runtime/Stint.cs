@@ -57,7 +57,14 @@ namespace StintSdk
         /// <summary>The app came to the foreground: starts a session unless one is open. Never throws.</summary>
         public static StintStatus OpenSession()
         {
-            return FireAndForget("OpenSession", () => Native.stint_open_session());
+            try
+            {
+                return Reported("OpenSession", Native.stint_open_session());
+            }
+            catch (Exception e)
+            {
+                return Reported("OpenSession", e);
+            }
         }
 
         /// <summary>
@@ -66,7 +73,14 @@ namespace StintSdk
         /// </summary>
         public static StintStatus CloseSession()
         {
-            return FireAndForget("CloseSession", () => Native.stint_close_session());
+            try
+            {
+                return Reported("CloseSession", Native.stint_close_session());
+            }
+            catch (Exception e)
+            {
+                return Reported("CloseSession", e);
+            }
         }
 
         /// <summary>
@@ -85,12 +99,29 @@ namespace StintSdk
         /// </summary>
         public static StintStatus LogCustomEvent(string name, IDictionary<string, object> properties = null)
         {
-            return FireAndForget("LogCustomEvent", () =>
+            // The hot call: the name and the properties' JSON go as UTF-8 in arrays this thread
+            // reuses, so a call allocates nothing of its own (the arrays are only read during it).
+            JsonWriter writer = null;
+            try
             {
-                byte[] nameBytes = Utf8.Encode(name, "name");
-                string json = properties == null ? null : StintJson.Object(properties, "properties");
-                return Native.stint_log_custom_event(nameBytes, Utf8.Encode(json, "properties_json"));
-            });
+                byte[] json = null;
+                if (properties != null)
+                {
+                    writer = JsonWriter.TakeForThisThread();
+                    StintJson.Write(writer, properties, "properties");
+                    json = writer.Terminated();
+                }
+                return Reported("LogCustomEvent", Native.stint_log_custom_event(Utf8.EncodeReused(name, "name"), json));
+            }
+            catch (Exception e)
+            {
+                return Reported("LogCustomEvent", e);
+            }
+            finally
+            {
+                if (writer != null)
+                    writer.Release();
+            }
         }
 
         /// <summary>Asks the library to deliver queued datapoints now. Never blocks, never throws.</summary>
@@ -336,11 +367,37 @@ namespace StintSdk
             }
             catch (Exception e)
             {
-                if (!(e is DllNotFoundException || e is EntryPointNotFoundException || e is BadImageFormatException))
+                StintException loadFailure = LoadFailure(e);
+                if (loadFailure == null)
                     throw;
-                throw new StintException(StintStatus.InternalError,
-                    "the native library stint could not be loaded or lacks this function: " + e.GetType().Name + ": " + e.Message);
+                throw loadFailure;
             }
+        }
+
+        /// <summary>A native library that cannot be loaded (or lacks the function) as InternalError; else null.</summary>
+        private static StintException LoadFailure(Exception e)
+        {
+            if (!(e is DllNotFoundException || e is EntryPointNotFoundException || e is BadImageFormatException))
+                return null;
+            return new StintException(StintStatus.InternalError,
+                "the native library stint could not be loaded or lacks this function: " + e.GetType().Name + ": " + e.Message);
+        }
+
+        /// <summary>The end of a fire-and-forget call that returned: a failure goes to the log handler.</summary>
+        private static StintStatus Reported(string what, StintStatus status)
+        {
+            if (status != StintStatus.Ok)
+                Report(what, status, LastErrorMessage());
+            return status;
+        }
+
+        /// <summary>The end of a fire-and-forget call that threw: reported, and returned as a status.</summary>
+        private static StintStatus Reported(string what, Exception e)
+        {
+            string message;
+            StintStatus status = StatusOf(e, out message);
+            Report(what, status, message);
+            return status;
         }
 
         /// <summary>
@@ -371,20 +428,30 @@ namespace StintSdk
         {
             try
             {
-                StintStatus status = CallNative(call);
+                StintStatus status = call();
                 message = status == StintStatus.Ok ? "" : LastErrorMessage();
                 return status;
             }
-            catch (StintException e)
-            {
-                message = e.Message;
-                return e.Status;
-            }
             catch (Exception e)
             {
-                message = e.GetType().Name + ": " + e.Message;
-                return StintStatus.InternalError;
+                return StatusOf(e, out message);
             }
+        }
+
+        /// <summary>
+        /// What an exception in a call means: the binding's StintException as it is, a native library
+        /// that cannot be loaded as InternalError naming the cause, anything else InternalError.
+        /// </summary>
+        private static StintStatus StatusOf(Exception e, out string message)
+        {
+            var stint = e as StintException ?? LoadFailure(e);
+            if (stint != null)
+            {
+                message = stint.Message;
+                return stint.Status;
+            }
+            message = e.GetType().Name + ": " + e.Message;
+            return StintStatus.InternalError;
         }
 
         /// <summary>Passes a failed call to the log handler (or the default log). Never throws.</summary>

@@ -3,11 +3,16 @@
 
 using System;
 using System.Runtime.InteropServices;
+using System.Security;
 using System.Text;
 
 namespace StintSdk
 {
-    /// <summary>The C API, one to one (see include/stint.h).</summary>
+    /// <summary>
+    /// The C API, one to one (see include/stint.h). Every signature is blittable (byte[] is pinned,
+    /// not copied), and the security stack walk is skipped on every call: the library is trusted.
+    /// </summary>
+    [SuppressUnmanagedCodeSecurity]
     internal static class Native
     {
 #if UNITY_IOS && !UNITY_EDITOR
@@ -97,17 +102,54 @@ namespace StintSdk
     {
         private static readonly UTF8Encoding Strict = new UTF8Encoding(false, true);
 
+        [ThreadStatic]
+        private static byte[] reused;
+
         /// <summary>Null stays null (a NULL pointer: the library names the argument).</summary>
         public static byte[] Encode(string text, string argument)
         {
+            return text == null ? null : Into(text, argument, new byte[MostBytes(text)]);
+        }
+
+        /// <summary>
+        /// As Encode, into this thread's reusable array (no allocation once it is big enough): valid
+        /// until the next EncodeReused on this thread. For the hot calls' string argument.
+        /// </summary>
+        public static byte[] EncodeReused(string text, string argument)
+        {
             if (text == null)
                 return null;
+            byte[] bytes = reused;
+            if (bytes == null || bytes.Length < MostBytes(text))
+                reused = bytes = new byte[Math.Max(MostBytes(text), 64)];
+            return Into(text, argument, bytes);
+        }
+
+        /// <summary>3 bytes per UTF-16 unit at most (a surrogate pair: 4 for 2), plus the NUL.</summary>
+        private static int MostBytes(string text)
+        {
+            return text.Length * 3 + 1;
+        }
+
+        private static byte[] Into(string text, string argument, byte[] bytes)
+        {
+            // Names are mostly ASCII: copied as they are, the encoder only for the rest.
+            int ascii = 0;
+            while (ascii < text.Length && text[ascii] < 0x80 && text[ascii] != '\0')
+            {
+                bytes[ascii] = (byte)text[ascii];
+                ascii++;
+            }
+            if (ascii == text.Length)
+            {
+                bytes[ascii] = 0;
+                return bytes;
+            }
             if (text.IndexOf('\0') >= 0)
                 throw new StintException(StintStatus.InvalidArgument, argument + " must not contain NUL characters");
             try
             {
-                var bytes = new byte[Strict.GetByteCount(text) + 1];
-                Strict.GetBytes(text, 0, text.Length, bytes, 0);
+                bytes[Strict.GetBytes(text, 0, text.Length, bytes, 0)] = 0;
                 return bytes;
             }
             catch (ArgumentException)

@@ -1,7 +1,6 @@
 // Stint for Unity: the options of Stint.Initialize and the options JSON they become.
 
 using System;
-using System.Text;
 
 namespace StintSdk
 {
@@ -55,8 +54,8 @@ namespace StintSdk
         /// </summary>
         public string ToJson()
         {
-            var json = new StringBuilder(256);
-            json.Append('{');
+            var json = new JsonWriter("options_json");
+            json.Byte('{');
             StintJson.Member(json, "sessionTimeoutInSeconds", SessionTimeoutInSeconds, "options");
             StintJson.Member(json, "keepOpenWhileForeground", KeepOpenWhileForeground, "options");
             if (DataDirectory != null)
@@ -71,7 +70,7 @@ namespace StintSdk
                 StintJson.Member(json, "requireConsent", true, "options");
             if (AppVersion != null)
                 StintJson.Member(json, "appVersion", AppVersion, "options");
-            json.Append('}');
+            json.Byte('}');
             return json.ToString();
         }
 

@@ -197,6 +197,59 @@ namespace StintSdk.Tests
             Stint.Shutdown(Long);
         }
 
+        /// <summary>An enumerable whose enumeration logs an event itself (re-entering LogCustomEvent).</summary>
+        private sealed class LoggingList : IEnumerable
+        {
+            public IEnumerator GetEnumerator()
+            {
+                Stint.LogCustomEvent("inner", new Dictionary<string, object> { { "inner", "x" } });
+                yield return 1;
+                yield return 2;
+            }
+        }
+
+        [Test]
+        public void ReusedBuffersCarryNothingFromOneCallToTheNext()
+        {
+            // Exact JSON first: escapes that outgrow the space a string reserved, and the integer edges.
+            string controls = new string('\u0001', 700) + "é" + new string('"', 300) + "😀";
+            string expected = "{\"c\":\"" + string.Concat(Enumerable.Repeat("\\u0001", 700)) + "é"
+                + string.Concat(Enumerable.Repeat("\\\"", 300)) + "😀\",\"min\":-9223372036854775808,\"zero\":0}";
+            Assert.Equal(expected, StintJson.Object(new Dictionary<string, object>
+                { { "c", controls }, { "min", long.MinValue }, { "zero", 0 } }, "p"), "escapes past the reservation");
+
+            string user = UniqueUser("reused");
+            Stint.Initialize(ApiKey, Options(withCollector: true));
+            Stint.ChangeUser(user);
+            string longName = "a_long_event_name_" + new string('x', 200);
+            Assert.Equal(StintStatus.Ok, Stint.LogCustomEvent(longName, new Dictionary<string, object> { { "big", controls } }), "long");
+            Assert.Equal(StintStatus.Ok, Stint.LogCustomEvent("short", new Dictionary<string, object> { { "n", 1 } }), "short after long");
+            Assert.Equal(StintStatus.Ok, Stint.LogCustomEvent("naïve 日本"), "non-ASCII name, no properties");
+            Assert.Equal(StintStatus.Ok, Stint.LogCustomEvent("ok"), "short ASCII name after a longer one");
+            // A property whose enumeration logs an event: both arrive whole.
+            Assert.Equal(StintStatus.Ok, Stint.LogCustomEvent("outer", new Dictionary<string, object> { { "list", new LoggingList() } }), "re-entered");
+            // A failed call leaves nothing behind for the next.
+            Assert.Equal(StintStatus.InvalidArgument, Stint.LogCustomEvent("bad\0name"), "NUL in the name");
+            Assert.Equal(StintStatus.Ok, Stint.LogCustomEvent("after_bad", new Dictionary<string, object> { { "k", "v" } }), "after a failure");
+            Stint.Flush(Long);
+
+            var events = Collector.Datapoints()
+                .Where(d => (string)d["user_id"] == user && (string)d["name"] == "ce")
+                .Select(d => (Dictionary<string, object>)d["data"]).ToList();
+            Assert.Equal("a_long_event_name_,short,naïve 日本,ok,inner,outer,after_bad",
+                string.Join(",", events.Select(e => ((string)e["n"]).Length > 30 ? ((string)e["n"]).Substring(0, 18) : (string)e["n"]).ToArray()),
+                "the names, in order");
+            Assert.Equal(longName, (string)events[0]["n"], "the long name whole");
+            Assert.Equal(controls, (string)((Dictionary<string, object>)events[0]["p"])["big"], "the long property whole");
+            Assert.Equal(1L, (long)((Dictionary<string, object>)events[1]["p"])["n"], "short's property");
+            Assert.Equal(0, ((Dictionary<string, object>)events[2]["p"]).Count, "no properties: an empty object");
+            Assert.Equal("x", (string)((Dictionary<string, object>)events[4]["p"])["inner"], "inner's property");
+            var outer = (List<object>)((Dictionary<string, object>)events[5]["p"])["list"];
+            Assert.Equal("1,2", string.Join(",", outer.Select(x => x.ToString()).ToArray()), "outer's list");
+            Assert.Equal("v", (string)((Dictionary<string, object>)events[6]["p"])["k"], "after_bad's property");
+            Stint.Shutdown(Long);
+        }
+
         [Test]
         public void PropertiesJsonCannotHoldAreInvalidArgumentReportedAndRecordNothing()
         {
