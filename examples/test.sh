@@ -93,7 +93,7 @@ install_into_prefix() {
     done
     cmp "$root/include/stint.h" "$prefix/include/stint.h"
     # Programs record the SONAME, never the path they were linked with.
-    readelf -d "$prefix/lib/libstint.so" | grep -q 'SONAME.*\[libstint.so\]' ||
+    readelf -d "$prefix/lib/libstint.so" | grep >/dev/null 'SONAME.*\[libstint.so\]' ||
         { echo "the installed libstint.so has no SONAME libstint.so"; return 1; }
     export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
     pkg-config --exists --print-errors stint
@@ -151,7 +151,7 @@ run_quickstart() {
 
 run_quickstart_static() {
     if command -v readelf >/dev/null 2>&1; then
-        if readelf -d "$work/make/quickstart-static" | grep -q 'NEEDED.*libstint'; then
+        if readelf -d "$work/make/quickstart-static" | grep >/dev/null 'NEEDED.*libstint'; then
             echo "quickstart-static still needs the shared libstint"
             return 1
         fi
@@ -174,11 +174,11 @@ cmake_find_package_build_and_run() {
     cmake --build "$build" --parallel 2
     (cd "$build" && ctest --output-on-failure)
     # The shared library by name, found through the build tree's RPATH (LD_LIBRARY_PATH is unset).
-    readelf -d "$build/quickstart" | grep -q 'NEEDED.*\[libstint.so\]' ||
+    readelf -d "$build/quickstart" | grep >/dev/null 'NEEDED.*\[libstint.so\]' ||
         { echo "quickstart does not need libstint.so by name"; return 1; }
-    readelf -d "$build/quickstart" | grep -E 'R(UN)?PATH' | grep -q "$prefix/lib" ||
+    readelf -d "$build/quickstart" | grep -E 'R(UN)?PATH' | grep >/dev/null "$prefix/lib" ||
         { echo "quickstart has no rpath to $prefix/lib"; return 1; }
-    if readelf -d "$build/quickstart_static" | grep -q 'NEEDED.*libstint'; then
+    if readelf -d "$build/quickstart_static" | grep >/dev/null 'NEEDED.*libstint'; then
         echo "quickstart_static (Stint::stint_static) still needs the shared libstint"
         return 1
     fi

@@ -11,11 +11,11 @@
 # quiet skip). scripts/install-deps.sh installs the Debian packages and rustup targets. Knob:
 # STINT_KILL_RESTART_ROUNDS (tests/kill_restart.rs, default 6) and STINT_KILL_TRIALS (the kill
 # storm of tests/durability.rs under qemu, default 25 here).
+#
+# Sourced (scripts/unity-package.sh does), it only defines its functions, for example mingw_env.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
-export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+cross_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+target_dir="${CARGO_TARGET_DIR:-$cross_repo/target}"
 case $target_dir in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
 
 fail() {
@@ -71,16 +71,21 @@ linux_aarch64() {
 # and the test-only ProcessPrng shim beside each executable). The C examples are built with mingw
 # against the import library and run under Wine too; quickstart delivers to the collector running
 # on the Linux side of the same loopback.
-windows_env() {
+# What cargo needs to build for x86_64-pc-windows-gnu with mingw-w64 (also the Unity package's).
+mingw_env() {
   need x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64
   need x86_64-w64-mingw32-ar binutils-mingw-w64-x86-64
-  need_file /usr/lib/wine/wine64 wine64
-  need_file /usr/lib/wine/wineserver64 wine64
   need_target x86_64-pc-windows-gnu
   export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
-  export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$PWD/scripts/wine/run.sh"
   export CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc
   export AR_x86_64_pc_windows_gnu=x86_64-w64-mingw32-ar
+}
+
+windows_env() {
+  mingw_env
+  need_file /usr/lib/wine/wine64 wine64
+  need_file /usr/lib/wine/wineserver64 wine64
+  export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$PWD/scripts/wine/run.sh"
   export STINT_WINEPREFIX="$target_dir/wine-prefix"
   # The shim: built from source at test time, into target/ only.
   mkdir -p "$target_dir/wine-shim"
@@ -208,6 +213,11 @@ apple() {
   fi
 }
 
+# Sourced: the functions only.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
+
+cd "$cross_repo"
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(linux-aarch64 windows android apple)
 for part in "${parts[@]}"; do

@@ -31,13 +31,15 @@ for defines in "UNITY_5_3_OR_NEWER;UNITY_EDITOR" "UNITY_5_3_OR_NEWER;UNITY_IOS" 
         -out:"$build/Stint.UnityCheck.dll" "$here"/Runtime/*.cs
 done
 
-# The package as scripts/unity-package.sh assembles it, with this Linux library: the plugin is in
-# it byte for byte, every file and folder has its .meta, every committed .meta is there, and no
-# two share a GUID (Unity would drop one).
-echo "== assembling the Unity package"
+# The package as scripts/unity-package.sh builds and assembles it (debug builds, faster): every
+# plugin this machine can build is in it (Linux x86_64 byte for byte, Windows x86_64, iOS arm64
+# static), each of the right kind; every other is named as absent with why; every file and folder
+# has its .meta, every committed .meta is there, and no two share a GUID (Unity would drop one).
+echo "== building the plugins and assembling the Unity package"
 rm -rf "$build/package-check"
-STINT_UNITY_LINUX_LIBRARY="$library" "$repo/scripts/unity-package.sh" --out "$build/package-check" >"$build/package-check.log" \
+STINT_UNITY_LINUX_LIBRARY="$library" "$repo/scripts/unity-package.sh" --profile debug --out "$build/package-check" >"$build/package-check.log" 2>&1 \
     || { cat "$build/package-check.log" >&2; echo "test.sh: scripts/unity-package.sh failed" >&2; exit 1; }
+cat "$build/package-check.log"
 archive="$(ls "$build/package-check"/com.stint.sdk-*.tgz)"
 mkdir -p "$build/package-check/extracted"
 tar -C "$build/package-check/extracted" -xzf "$archive"
@@ -45,11 +47,29 @@ unpacked="$build/package-check/extracted/package"
 package_failures=0
 package_fail() { echo "test.sh: package check: $*" >&2; package_failures=$((package_failures + 1)); }
 cmp -s "$library" "$unpacked/Plugins/Linux/x86_64/libstint.so" || package_fail "Plugins/Linux/x86_64/libstint.so is not the library"
-grep -q "Plugins/Windows/x86_64/stint.dll" "$build/package-check.log" || package_fail "the log names neither the included nor the missing Windows plugin"
+# This machine has the toolchains (scripts/install-deps.sh): these two must be in.
+dll="$unpacked/Plugins/Windows/x86_64/stint.dll"
+if [ -f "$dll" ]; then
+    x86_64-w64-mingw32-objdump -f "$dll" | grep >/dev/null 'file format pei-x86-64' || package_fail "stint.dll is not a PE x86-64 DLL"
+    x86_64-w64-mingw32-objdump -p "$dll" | grep >/dev/null '\] stint_initialize$' || package_fail "stint.dll does not export stint_initialize"
+else
+    package_fail "Plugins/Windows/x86_64/stint.dll is missing (mingw-w64 and the x86_64-pc-windows-gnu target are installed by scripts/install-deps.sh)"
+fi
+ios="$unpacked/Plugins/iOS/libstint.a"
+if [ -f "$ios" ]; then
+    formats="$(llvm-readobj --file-headers "$ios" | sed -n 's/^Format: //p' | sort -u)"
+    [ "$formats" = "Mach-O arm64" ] || package_fail "Plugins/iOS/libstint.a holds $formats, not only Mach-O arm64"
+    # Debian's llvm-nm (LLVM 14) cannot read the bitcode of some std members and exits 1 for them;
+    # it lists the Mach-O objects all the same.
+    symbols="$(llvm-nm --defined-only "$ios" 2>/dev/null || true)"
+    grep >/dev/null ' T _stint_initialize$' <<<"$symbols" || package_fail "Plugins/iOS/libstint.a does not define _stint_initialize"
+else
+    package_fail "Plugins/iOS/libstint.a is missing (the aarch64-apple-ios target is installed by scripts/install-deps.sh)"
+fi
 while IFS= read -r -d '' entry; do
     relative="${entry#"$unpacked"/}"
     case "$relative" in *.meta) continue ;; esac
-    [ -f "$entry.meta" ] || package_fail "$relative has no .meta"
+    [ -e "$entry.meta" ] || package_fail "$relative has no .meta"
 done < <(find "$unpacked" -mindepth 1 -print0)
 while IFS= read -r -d '' meta; do
     relative="${meta#"$here"/}"
@@ -57,12 +77,23 @@ while IFS= read -r -d '' meta; do
 done < <(find "$here" -path "$build" -prune -o -name '*.meta' -print0)
 duplicates="$(find "$unpacked" -name '*.meta' -exec sed -n 's/^guid: //p' {} + | sort | uniq -d)"
 [ -z "$duplicates" ] || package_fail "GUIDs used twice: $duplicates"
-for plugin in Windows/x86_64/stint.dll Linux/x86_64/libstint.so Android/libs/arm64-v8a/libstint.so \
-    Android/libs/armeabi-v7a/libstint.so Android/libs/x86_64/libstint.so iOS/libstint.a macOS/libstint.dylib; do
-    grep -q '^PluginImporter:' "$unpacked/Plugins/$plugin.meta" 2>/dev/null || package_fail "Plugins/$plugin.meta is not a PluginImporter"
-done
+# Every plugin .meta: a PluginImporter, with its file in the package or named as absent with why.
+plugins=0
+while IFS= read -r -d '' meta; do
+    plugin="${meta%.meta}"
+    relative="${plugin#"$unpacked"/}"
+    grep -q '^PluginImporter:' "$meta" || continue
+    plugins=$((plugins + 1))
+    [ -f "$plugin" ] || grep -q "^  $relative: ." "$build/package-check.log" ||
+        package_fail "$relative is neither in the package nor named as absent with a reason"
+done < <(find "$unpacked/Plugins" -name '*.meta' -print0)
+[ "$plugins" -eq 7 ] || package_fail "$plugins plugin .meta files, expected 7 (Linux, Windows, iOS, macOS, 3 Android ABIs)"
 [ "$package_failures" -eq 0 ] || exit 1
-echo "package: $(tar -tzf "$archive" | wc -l) entries, the Linux plugin and every .meta in it"
+echo "package: $(tar -tzf "$archive" | wc -l) entries; the plugins built here and every .meta in it, the absent ones named"
+
+# The binding's cost benchmark, as a smoke run: it builds, every call returns Ok and records.
+echo "== the C# binding benchmark (smoke: 20,000 calls per figure, debug library)"
+STINT_BENCH_PROFILE=debug "$here/bench.sh" 20000
 
 # The collector on a free port; stopped however this script ends.
 collector_log="$build/collector.log"
