@@ -21,13 +21,13 @@ cargo test --workspace
 step "quickstart (the README's main job)"
 cargo run -q --example quickstart
 
-step "C and C++ hosts"
+step "C and C++ hosts: scripts/install.sh, pkg-config, a CMake project with find_package(Stint)"
 examples/test.sh
 
 step "Kotlin binding (JVM)"
 bindings/kotlin/test.sh
 
-step "Unity binding (Mono)"
+step "Unity binding (Mono): the package with its Linux, Windows and iOS plugins, the bench smoke, the tests"
 bindings/unity/test.sh
 
 step "release size"
