@@ -303,14 +303,7 @@ namespace StintSdk
                 json.Byte('{');
                 bool first = true;
                 foreach (var pair in objects)
-                {
-                    if (!first)
-                        json.Byte(',');
-                    first = false;
-                    json.String(pair.Key);
-                    json.Byte(':');
-                    Value(json, pair.Value, path, pair.Key, -1, depth + 1);
-                }
+                    Entry(json, ref first, pair.Key, pair.Value, path, depth);
                 json.Byte('}');
                 return;
             }
@@ -325,12 +318,7 @@ namespace StintSdk
                     var entryKey = entry.Key as string;
                     if (entryKey == null)
                         throw Invalid(path, "has a key that is not a string (" + entry.Key.GetType().Name + ")");
-                    if (!first)
-                        json.Byte(',');
-                    first = false;
-                    json.String(entryKey);
-                    json.Byte(':');
-                    Value(json, entry.Value, path, entryKey, -1, depth + 1);
+                    Entry(json, ref first, entryKey, entry.Value, path, depth);
                 }
                 json.Byte('}');
                 return;
@@ -345,12 +333,7 @@ namespace StintSdk
                 {
                     if (pair.Key == null)
                         throw Invalid(path, "has a null key");
-                    if (!first)
-                        json.Byte(',');
-                    first = false;
-                    json.String(pair.Key);
-                    json.Byte(':');
-                    Value(json, pair.Value, path, pair.Key, -1, depth + 1);
+                    Entry(json, ref first, pair.Key, pair.Value, path, depth);
                 }
                 json.Byte('}');
                 return;
@@ -372,6 +355,17 @@ namespace StintSdk
                 return;
             }
             throw Invalid(PathOf(parent, key, index), "has a type JSON cannot hold: " + value.GetType().FullName);
+        }
+
+        /// <summary>One `"key":value` of an object at `depth` whose path is `path`.</summary>
+        private static void Entry(JsonWriter json, ref bool first, string key, object value, string path, int depth)
+        {
+            if (!first)
+                json.Byte(',');
+            first = false;
+            json.String(key);
+            json.Byte(':');
+            Value(json, value, path, key, -1, depth + 1);
         }
 
         private static StintException Invalid(string path, string problem)
