@@ -220,6 +220,38 @@ fn unusable_data_directory_is_a_storage_error() {
         StintStatus::StorageError
     );
     assert!(last_error().contains("dataDirectory"), "{}", last_error());
+    assert!(
+        last_error().contains("is not a directory"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(stint_open_session(), StintStatus::NotInitialized);
+    // The file itself as the data directory.
+    assert_eq!(init("k", &options(&file, "")), StintStatus::StorageError);
+    assert!(
+        last_error().contains("is not a directory"),
+        "{}",
+        last_error()
+    );
+    assert!(!last_error().contains("os error"), "{}", last_error());
+}
+
+#[test]
+fn options_that_are_not_json_or_repeat_a_key_are_refused_saying_so() {
+    let _turn = serial();
+    let dir = fresh_dir("options-text");
+    assert_eq!(init("k", "logLevel: debug"), StintStatus::InvalidArgument);
+    let message = last_error();
+    assert!(message.contains("must be a JSON object"), "{message}");
+    assert!(message.contains("at line 1 column 1"), "{message}");
+    assert_eq!(
+        init(
+            "k",
+            &options(&dir, r#""logLevel":"info","logLevel":"debug""#)
+        ),
+        StintStatus::InvalidArgument
+    );
+    assert!(last_error().contains("`logLevel`"), "{}", last_error());
     assert_eq!(stint_open_session(), StintStatus::NotInitialized);
 }
 

@@ -25,16 +25,17 @@ impl DataDir {
     /// Creates (private) and locks the directory at `path`: `DataDirectoryLocked` if another
     /// process or Stint instance holds it.
     pub fn open(path: &Path) -> Result<DataDir, Error> {
-        create_private_dir(path).map_err(|e| {
-            // The OS says "File exists" for a file in the way: say what is wrong instead.
-            if path.exists() && !path.is_dir() {
-                Error::Storage(format!(
-                    "dataDirectory {} is not a directory (a file is in the way)",
-                    shown(path)
-                ))
-            } else {
-                Error::storage(&format!("cannot create dataDirectory {}", shown(path)), e)
-            }
+        create_private_dir(path).map_err(|e| match file_in_the_way(path) {
+            Some(file) if file == path => Error::Storage(format!(
+                "dataDirectory {} is not a directory (a file is in the way)",
+                shown(path)
+            )),
+            Some(file) => Error::Storage(format!(
+                "dataDirectory {} is not a directory: {} is a file",
+                shown(path),
+                shown(file)
+            )),
+            None => Error::storage(&format!("cannot create dataDirectory {}", shown(path)), e),
         })?;
         let lock = private_file()
             .read(true)
@@ -130,6 +131,13 @@ impl DataDir {
 }
 
 /// A path in a message: long ones are shortened so that a hostile option cannot flood the log.
+/// The path itself or the nearest ancestor that exists, if that is not a directory: where the OS
+/// says only "File exists" or "Not a directory".
+fn file_in_the_way(path: &Path) -> Option<&Path> {
+    let existing = path.ancestors().find(|p| p.exists())?;
+    (!existing.is_dir()).then_some(existing)
+}
+
 fn shown(path: &Path) -> String {
     crate::options::shown_text(&path.display().to_string())
 }
@@ -174,6 +182,14 @@ mod tests {
         assert!(message.contains("is not a directory"), "{message}");
         assert!(message.contains("a-file"), "{message}");
         assert!(!message.contains("os error"), "{message}");
+        // A file further up: named.
+        let message = match DataDir::open(&file.join("below")) {
+            Err(Error::Storage(message)) => message,
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a directory was created below a file"),
+        };
+        assert!(message.contains("is not a directory"), "{message}");
+        assert!(message.ends_with("a-file\" is a file"), "{message}");
         // A directory at the same place opens: the refusal was about the file.
         fs::remove_file(&file).unwrap();
         drop(DataDir::open(&file).unwrap());
