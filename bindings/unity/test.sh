@@ -52,6 +52,9 @@ dll="$unpacked/Plugins/Windows/x86_64/stint.dll"
 if [ -f "$dll" ]; then
     x86_64-w64-mingw32-objdump -f "$dll" | grep >/dev/null 'file format pei-x86-64' || package_fail "stint.dll is not a PE x86-64 DLL"
     x86_64-w64-mingw32-objdump -p "$dll" | grep >/dev/null '\] stint_initialize$' || package_fail "stint.dll does not export stint_initialize"
+    # Unity loads the DLL alone: it may import only what every Windows has, no mingw runtime DLL.
+    mingw_runtime="$(x86_64-w64-mingw32-objdump -p "$dll" | sed -n 's/^[[:space:]]*DLL Name: //p' | grep -iE 'libgcc|winpthread|libstdc' || true)"
+    [ -z "$mingw_runtime" ] || package_fail "stint.dll imports mingw's runtime DLLs: $mingw_runtime"
 else
     package_fail "Plugins/Windows/x86_64/stint.dll is missing (mingw-w64 and the x86_64-pc-windows-gnu target are installed by scripts/install-deps.sh)"
 fi
