@@ -47,11 +47,17 @@ unpacked="$build/package-check/extracted/package"
 package_failures=0
 package_fail() { echo "test.sh: package check: $*" >&2; package_failures=$((package_failures + 1)); }
 cmp -s "$library" "$unpacked/Plugins/Linux/x86_64/libstint.so" || package_fail "Plugins/Linux/x86_64/libstint.so is not the library"
-# This machine has the toolchains (scripts/install-deps.sh): these two must be in.
+# This machine has the toolchains (scripts/install-deps.sh): these two must be in, with every
+# function of the header.
+functions="$(sed -n 's/^[a-zA-Z].*[ *]\(stint_[a-z_]*\)(.*/\1/p' "$repo/include/stint.h")"
+[ "$(wc -l <<<"$functions")" -ge 15 ] || package_fail "found only these functions in include/stint.h: $functions"
 dll="$unpacked/Plugins/Windows/x86_64/stint.dll"
 if [ -f "$dll" ]; then
     x86_64-w64-mingw32-objdump -f "$dll" | grep >/dev/null 'file format pei-x86-64' || package_fail "stint.dll is not a PE x86-64 DLL"
-    x86_64-w64-mingw32-objdump -p "$dll" | grep >/dev/null '\] stint_initialize$' || package_fail "stint.dll does not export stint_initialize"
+    exports="$(x86_64-w64-mingw32-objdump -p "$dll")"
+    for function in $functions; do
+        grep >/dev/null "\] $function\$" <<<"$exports" || package_fail "stint.dll does not export $function"
+    done
     # Unity loads the DLL alone: it may import only what every Windows has, no mingw runtime DLL.
     mingw_runtime="$(x86_64-w64-mingw32-objdump -p "$dll" | sed -n 's/^[[:space:]]*DLL Name: //p' | grep -iE 'libgcc|winpthread|libstdc' || true)"
     [ -z "$mingw_runtime" ] || package_fail "stint.dll imports mingw's runtime DLLs: $mingw_runtime"
@@ -65,7 +71,9 @@ if [ -f "$ios" ]; then
     # Debian's llvm-nm (LLVM 14) cannot read the bitcode of some std members and exits 1 for them;
     # it lists the Mach-O objects all the same.
     symbols="$(llvm-nm --defined-only "$ios" 2>/dev/null || true)"
-    grep >/dev/null ' T _stint_initialize$' <<<"$symbols" || package_fail "Plugins/iOS/libstint.a does not define _stint_initialize"
+    for function in $functions; do
+        grep >/dev/null " T _$function\$" <<<"$symbols" || package_fail "Plugins/iOS/libstint.a does not define _$function"
+    done
 else
     package_fail "Plugins/iOS/libstint.a is missing (the aarch64-apple-ios target is installed by scripts/install-deps.sh)"
 fi
