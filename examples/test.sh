@@ -183,6 +183,16 @@ cmake_find_package_build_and_run() {
         return 1
     fi
     "$build/quickstart" "$(fresh_data_dir)"
+    # Stint_USE_STATIC_LIBS makes Stint::stint itself the archive.
+    local static_build=$work/consumer-build-static
+    cmake -S "$source" -B "$static_build" -DCMAKE_PREFIX_PATH="$prefix" -DStint_USE_STATIC_LIBS=ON >/dev/null
+    cmake --build "$static_build" --target quickstart >/dev/null
+    if readelf -d "$static_build/quickstart" | grep >/dev/null 'NEEDED.*libstint'; then
+        echo "with Stint_USE_STATIC_LIBS, quickstart still needs the shared libstint"
+        return 1
+    fi
+    "$static_build/quickstart" "$(fresh_data_dir)" >/dev/null
+    echo "Stint_USE_STATIC_LIBS=ON: Stint::stint linked the archive"
 }
 
 step "build libstint (cargo build)" build_library
