@@ -44,6 +44,10 @@ object Stint {
     @Volatile
     private var logHandler: ((StintLogLevel, String) -> Unit)? = null
 
+    /** The handler set by [setLogHandler], if any (io.stint.android installs logcat only without one). */
+    internal val currentLogHandler: ((StintLogLevel, String) -> Unit)?
+        get() = logHandler
+
     /**
      * The `logLevel` of the running instance (WARN when none runs): the binding's own reports of
      * failed fire-and-forget calls pass the same filter as the library's messages.

@@ -17,7 +17,8 @@ object RunTests {
         "io.stint.LifecycleTest",
         "io.stint.ListenerTest",
         "io.stint.ConcurrencyTest",
-        "io.stint.PrivacyTest"
+        "io.stint.PrivacyTest",
+        "io.stint.android.AndroidLifecycleTest"
     )
 
     @JvmStatic
