@@ -18,6 +18,7 @@ object RunTests {
         "io.stint.ListenerTest",
         "io.stint.ConcurrencyTest",
         "io.stint.PrivacyTest",
+        "io.stint.EncodingTest",
         "io.stint.android.AndroidLifecycleTest"
     )
 
