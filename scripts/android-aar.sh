@@ -48,7 +48,7 @@ find_ndk() {
     done
     for candidate in "${ANDROID_HOME:-}" "${ANDROID_SDK_ROOT:-}"; do
         [ -n "$candidate" ] && [ -d "$candidate/ndk" ] || continue
-        candidate="$(ls -d "$candidate"/ndk/*/ 2>/dev/null | sort -V | tail -n 1)"
+        candidate="$(ls -d "$candidate"/ndk/*/ 2>/dev/null | sort -V | tail -n 1 || true)"
         [ -n "$candidate" ] && [ -d "$candidate/toolchains/llvm/prebuilt" ] && { echo "${candidate%/}"; return; }
     done
     return 0
@@ -80,6 +80,8 @@ if [ "$native" = 1 ]; then
     for abi in "${ABIS[@]}"; do
         read -r name target clang <<<"$abi"
         var="$(tr 'a-z-' 'A-Z_' <<<"$target")"
+        [ -x "$bin/${clang}${MIN_SDK}-clang" ] ||
+            { echo "android-aar: the NDK at $ndk has no $bin/${clang}${MIN_SDK}-clang" >&2; exit 1; }
         echo "== libstint.so for $name ($target) with $bin/${clang}${MIN_SDK}-clang"
         # ring's C and the final link both go through the NDK's clang for this API level; 16 KB
         # pages, which Google Play requires from Android 15 (the default from NDK r28 on).

@@ -258,11 +258,14 @@ class AndroidLifecycleTest : StintTestBase() {
 
     @Test
     fun aStartAfterShutdownKeepsFollowingTheSameApp() {
-        val callbacks = startStint()
+        // A timeout no slow machine reaches between the shutdown and the new start.
+        val options = options().copy(sessionTimeoutInSeconds = 1800)
+        StintAndroid.start(app, "android-key", options)
+        val callbacks = app.registered.single()
         callbacks.show(Activity())
         val first = sessions.next("the first session")
         Stint.shutdown(10_000L)
-        StintAndroid.start(app, "android-key", options())
+        StintAndroid.start(app, "android-key", options)
         assertEquals("the same callbacks, not a second set", listOf(callbacks), app.registered)
         assertEquals("still in the foreground: the session continues", first.sessionId, Stint.sessionId)
     }
