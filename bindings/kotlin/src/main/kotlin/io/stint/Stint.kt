@@ -383,7 +383,11 @@ object Stint {
 
     /** A call that returned a non-OK [code]: its status, with this thread's message reported. */
     private fun failed(what: String, code: Int, reportNotInitialized: Boolean): StintStatus {
-        val message = lastErrorMessage()
+        val message = try {
+            lastErrorMessage()
+        } catch (error: Throwable) {
+            "(no message: $error)" // never thrown from a fire-and-forget call
+        }
         val known = StintStatus.fromCode(code)
         val status = known ?: StintStatus.INTERNAL_ERROR
         if (status != StintStatus.NOT_INITIALIZED || reportNotInitialized) {
