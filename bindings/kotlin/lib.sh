@@ -46,5 +46,7 @@ kotlin_build_binding() {
     flock 9
     rm -rf "$STINT_JAR" "$STUBS"
     javac -nowarn --release 8 -Xlint:-options -d "$STUBS" $(find "$KOTLIN_DIR/src/androidStubs/java" -name '*.java')
-    kotlin_compile -cp "$JNA:$STUBS" -d "$STINT_JAR" "$KOTLIN_DIR/src/main/kotlin"
+    # Its own module name: an APK packs every library's META-INF/<module>.kotlin_module side by
+    # side, and kotlinc's default, "main", collides with other libraries built the same way.
+    kotlin_compile -module-name stint -cp "$JNA:$STUBS" -d "$STINT_JAR" "$KOTLIN_DIR/src/main/kotlin"
 }

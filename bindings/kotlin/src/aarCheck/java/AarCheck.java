@@ -117,6 +117,10 @@ public class AarCheck {
         try (ZipInputStream in = new ZipInputStream(new ByteArrayInputStream(jarBytes))) {
             for (ZipEntry entry; (entry = in.getNextEntry()) != null; ) {
                 String name = entry.getName();
+                if (name.endsWith(".kotlin_module")) {
+                    check(name.equals("META-INF/stint.kotlin_module"),
+                        "the Kotlin module file is META-INF/stint.kotlin_module (an APK holds every library's side by side): " + name);
+                }
                 if (!name.endsWith(".class")) continue;
                 packages.add(name.substring(0, name.lastIndexOf('/')));
                 byte[] head = in.readNBytes(8);
