@@ -45,7 +45,8 @@ kotlin_build_binding() {
     exec 9>"$BUILD/.lock"
     flock 9
     rm -rf "$STINT_JAR" "$STUBS"
-    javac -nowarn --release 8 -Xlint:-options -d "$STUBS" $(find "$KOTLIN_DIR/src/androidStubs/java" -name '*.java')
+    # -options: newer JDKs note that release 8 is old; it is what the binding targets (D8 takes it).
+    javac --release 8 -Xlint:all,-options -d "$STUBS" $(find "$KOTLIN_DIR/src/androidStubs/java" -name '*.java')
     # Its own module name: an APK packs every library's META-INF/<module>.kotlin_module side by
     # side, and kotlinc's default, "main", collides with other libraries built the same way.
     kotlin_compile -module-name stint -cp "$JNA:$STUBS" -d "$STINT_JAR" "$KOTLIN_DIR/src/main/kotlin"
