@@ -2,7 +2,7 @@
 # Installs what the test suite needs beyond Rust, from Debian's packages, if anything is missing.
 set -euo pipefail
 
-packages=(kotlin libjna-java junit4 mono-mcs mono-runtime chromium cmake pkg-config util-linux)
+packages=(kotlin default-jdk-headless libjna-java junit4 mono-mcs mono-runtime chromium cmake pkg-config util-linux)
 # scripts/cross.sh: Windows under Wine, Linux aarch64 under qemu-user, Android's C (ring) via clang
 packages+=(gcc-mingw-w64-x86-64 wine64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   qemu-user-binfmt libc6-dev-armel-cross libc6-dev clang llvm)
@@ -10,6 +10,8 @@ missing=()
 need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need_file() { [ -e "$1" ] || missing+=("$2"); }
 need kotlinc kotlin
+# javac for the android.* test stubs, jar and javap for the AAR (scripts/android-aar.sh)
+need javac default-jdk-headless
 need_file /usr/share/java/jna.jar libjna-java
 need_file /usr/share/java/junit4.jar junit4
 need mcs mono-mcs

@@ -35,6 +35,10 @@ step "release size"
 # in the way: docs/performance.md); `scripts/check-size.sh` alone checks against it.
 scripts/check-size.sh 1400000
 
+step "Android AAR and POM (no NDK here: --no-native), the Kotlin binding's bench (a smoke run)"
+bindings/kotlin/aar-test.sh
+bindings/kotlin/bench.sh --smoke
+
 step "fuzzing: a short run of each target (long runs: see docs/reliability.md)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" scripts/fuzz.sh
 

@@ -1,6 +1,6 @@
-// The Kotlin binding as a plain JVM library (a jar), usable from JVM apps and Android apps.
-// Not used by the repository's tests (see test.sh). On Android, depend on JNA's AAR instead of
-// its jar (docs/android.md); the native libstint.so is packaged by the app per ABI.
+// The Kotlin binding as a plain JVM library (a jar), for JVM apps. Not used by the repository's
+// tests (see test.sh) and not run here (no Gradle on the test machines). Android apps use the AAR
+// from scripts/android-aar.sh (docs/android.md).
 import org.jetbrains.kotlin.gradle.dsl.JvmTarget
 
 plugins {
@@ -15,8 +15,18 @@ repositories {
     mavenCentral()
 }
 
+// io.stint.android compiles against test-only stubs of the android.* classes it uses (no
+// android.jar on the JVM); they never reach the jar. On Android, use the AAR (scripts/android-aar.sh).
+sourceSets {
+    create("androidStubs") {
+        java.srcDir("src/androidStubs/java")
+    }
+}
+
 dependencies {
     api("net.java.dev.jna:jna:5.14.0")
+    compileOnly(sourceSets["androidStubs"].output)
+    testImplementation(sourceSets["androidStubs"].output)
     testImplementation("junit:junit:4.13.2")
 }
 

@@ -37,12 +37,31 @@ object Stint {
             throw StintException(StintStatus.INTERNAL_ERROR, "libstint could not be loaded: $error")
         }
 
+    /** The hot calls, direct-mapped on first use (after [library], which loads the library). */
+    private val registeredNative: StintNative by lazy {
+        library
+        StintNative.register()
+        StintNative
+    }
+
+    /** [registeredNative], a load failure being a [StintException] as for [library]. */
+    private val native: StintNative
+        get() = try {
+            registeredNative
+        } catch (error: LinkageError) {
+            throw StintException(StintStatus.INTERNAL_ERROR, "libstint could not be loaded: $error")
+        }
+
     /** The session listener, read by [sessionTrampoline] on each call. */
     @Volatile
     private var sessionListener: ((StintSessionEvent) -> Unit)? = null
 
     @Volatile
     private var logHandler: ((StintLogLevel, String) -> Unit)? = null
+
+    /** The handler set by [setLogHandler], if any (io.stint.android installs logcat only without one). */
+    internal val currentLogHandler: ((StintLogLevel, String) -> Unit)?
+        get() = logHandler
 
     /**
      * The `logLevel` of the running instance (WARN when none runs): the binding's own reports of
@@ -136,14 +155,14 @@ object Stint {
      * failure (e.g. NOT_INITIALIZED) is returned and reported to the log handler.
      */
     @JvmStatic
-    fun openSession(): StintStatus = fireAndForget("openSession") { library.stint_open_session() }
+    fun openSession(): StintStatus = fireAndForget("openSession") { native.stint_open_session() }
 
     /**
      * The app went to the background: activity on the open session, records nothing. Never
      * waits on the disk; never throws (a failure is returned and reported to the log handler).
      */
     @JvmStatic
-    fun closeSession(): StintStatus = fireAndForget("closeSession") { library.stint_close_session() }
+    fun closeSession(): StintStatus = fireAndForget("closeSession") { native.stint_close_session() }
 
     /**
      * Sets the current user ([userId]: 1-997 bytes UTF-8). A different user ends the open session
@@ -152,7 +171,7 @@ object Stint {
      */
     @JvmStatic
     fun changeUser(userId: String?): StintStatus = fireAndForget("changeUser") {
-        library.stint_change_user(userId?.let { cString(it, "userId") })
+        withBuffers { buffers -> native.stint_change_user(userId?.let { buffers.name.cString(it, "userId") }) }
     }
 
     /**
@@ -164,14 +183,23 @@ object Stint {
     @JvmStatic
     @JvmOverloads
     fun logCustomEvent(name: String?, properties: Map<String, Any?>? = emptyMap()): StintStatus = fireAndForget("logCustomEvent") {
-        val json = if (properties == null || properties.isEmpty()) null else cString(StintJson.encode(properties, "properties"), "properties")
-        library.stint_log_custom_event(name?.let { cString(it, "name") }, json)
+        // UTF-8 straight into this thread's native buffers: the hot path allocates nothing.
+        withBuffers { buffers ->
+            val json = if (properties == null || properties.isEmpty()) {
+                null
+            } else {
+                buffers.properties.clear()
+                StintJson.encodeTo(properties, buffers.properties, "properties")
+                buffers.properties.terminate()
+            }
+            native.stint_log_custom_event(name?.let { buffers.name.cString(it, "name") }, json)
+        }
     }
 
     /** Asks the worker to deliver queued datapoints now. Never blocks, never throws. */
     @JvmStatic
     fun requestImmediateDataFlush(): StintStatus =
-        fireAndForget("requestImmediateDataFlush") { library.stint_request_immediate_data_flush() }
+        fireAndForget("requestImmediateDataFlush") { native.stint_request_immediate_data_flush() }
 
     /**
      * Whether Stint records and sends anything; the user's choice, kept in the data directory
@@ -332,35 +360,59 @@ object Stint {
      * Runs a fire-and-forget [call] and returns its status; nothing escapes: a non-OK status, a
      * [StintException] from the binding (a NUL in a string, a property JSON cannot hold) and any
      * other throwable (the library failing to load: UnsatisfiedLinkError) are reported to the log
-     * handler and returned as a status.
+     * handler and returned as a status. OK allocates nothing.
      */
     private inline fun fireAndForget(what: String, call: () -> Int): StintStatus {
-        val (status, message) = attempt(call)
-        if (status != StintStatus.OK) report(what, status, message)
-        return status
+        val code = try {
+            call()
+        } catch (error: Throwable) {
+            return failed(what, error, reportNotInitialized = true)
+        }
+        return if (code == StintStatus.OK.code) StintStatus.OK else failed(what, code, reportNotInitialized = true)
     }
 
     /** Like [fireAndForget], for a query: NOT_INITIALIZED is an answer (null, false), not reported. */
     private inline fun query(what: String, call: () -> Int): StintStatus {
-        val (status, message) = attempt(call)
-        if (status != StintStatus.OK && status != StintStatus.NOT_INITIALIZED) report(what, status, message)
+        val code = try {
+            call()
+        } catch (error: Throwable) {
+            return failed(what, error, reportNotInitialized = false)
+        }
+        return if (code == StintStatus.OK.code) StintStatus.OK else failed(what, code, reportNotInitialized = false)
+    }
+
+    /** A call that returned a non-OK [code]: its status, with this thread's message reported. */
+    private fun failed(what: String, code: Int, reportNotInitialized: Boolean): StintStatus {
+        val message = try {
+            lastErrorMessage()
+        } catch (error: Throwable) {
+            "(no message: $error)" // never thrown from a fire-and-forget call
+        }
+        val known = StintStatus.fromCode(code)
+        val status = known ?: StintStatus.INTERNAL_ERROR
+        if (status != StintStatus.NOT_INITIALIZED || reportNotInitialized) {
+            report(what, status, if (known != null) message else "unknown status $code from libstint: $message")
+        }
         return status
     }
 
-    private inline fun attempt(call: () -> Int): Pair<StintStatus, String> = try {
-        val code = call()
-        if (code == StintStatus.OK.code) {
-            StintStatus.OK to ""
-        } else {
-            val message = lastErrorMessage()
-            val known = StintStatus.fromCode(code)
-            if (known != null) known to message else StintStatus.INTERNAL_ERROR to "unknown status $code from libstint: $message"
+    /** A call that threw: a [StintException] from the binding, or any other throwable (a bug, no library). */
+    private fun failed(what: String, error: Throwable, reportNotInitialized: Boolean): StintStatus {
+        val status = if (error is StintException) error.status else StintStatus.INTERNAL_ERROR
+        if (status != StintStatus.NOT_INITIALIZED || reportNotInitialized) {
+            report(what, status, if (error is StintException) error.message else "$error")
         }
-    } catch (error: StintException) {
-        error.status to error.message
-    } catch (error: Throwable) {
-        // Includes UnsatisfiedLinkError (no libstint, or one without this function) and bugs.
-        StintStatus.INTERNAL_ERROR to "$error"
+        return status
+    }
+
+    /** Runs [call] with this thread's [CallBuffers] (a fresh set if they are in use further up). */
+    private inline fun withBuffers(call: (CallBuffers) -> Int): Int {
+        val buffers = CallBuffers.take()
+        try {
+            return call(buffers)
+        } finally {
+            CallBuffers.give(buffers)
+        }
     }
 
     /** True on a thread while it runs the log handler for a report. */

@@ -42,10 +42,12 @@ interface StintLibrary : Library {
         const val LIBRARY_PATH_PROPERTY = "stint.library.path"
 
         /** Loads the library: the path in [LIBRARY_PATH_PROPERTY] if set, else "stint" on JNA's search path. */
-        fun load(): StintLibrary {
+        fun load(): StintLibrary = Native.load(libraryName(), StintLibrary::class.java)
+
+        /** The path in [LIBRARY_PATH_PROPERTY] if set, else "stint". */
+        fun libraryName(): String {
             val override = System.getProperty(LIBRARY_PATH_PROPERTY)
-            val name = if (override != null && override.isNotEmpty()) override else "stint"
-            return Native.load(name, StintLibrary::class.java)
+            return if (override != null && override.isNotEmpty()) override else "stint"
         }
     }
 }

@@ -17,7 +17,9 @@ object RunTests {
         "io.stint.LifecycleTest",
         "io.stint.ListenerTest",
         "io.stint.ConcurrencyTest",
-        "io.stint.PrivacyTest"
+        "io.stint.PrivacyTest",
+        "io.stint.EncodingTest",
+        "io.stint.android.AndroidLifecycleTest"
     )
 
     @JvmStatic
