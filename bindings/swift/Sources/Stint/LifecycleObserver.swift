@@ -1,12 +1,6 @@
 import CStint
 import Foundation
 
-#if canImport(UIKit) && (os(iOS) || os(tvOS))
-import UIKit
-#elseif canImport(AppKit) && os(macOS)
-import AppKit
-#endif
-
 /// Follows the app's lifecycle through notifications, so the app needs no glue of its own:
 ///
 /// - `foreground` → ``Stint/openSession()``;
@@ -106,19 +100,25 @@ public final class StintLifecycleObserver: @unchecked Sendable {
     }
 }
 
+// The platform's notifications by their names, which are the values of the SDK constants
+// (`UIApplication.didBecomeActiveNotification` is "UIApplicationDidBecomeActiveNotification"):
+// the SDK marks those constants main-actor isolated (swiftlang/swift#59484), so Swift 6 would
+// not let this nonisolated code read them.
 #if canImport(UIKit) && (os(iOS) || os(tvOS))
-/// The observer of ``Stint/trackApplicationLifecycle()``.
+/// The observer of ``Stint/trackApplicationLifecycle()``: `UIApplication.didBecomeActiveNotification`,
+/// `didEnterBackgroundNotification` and `willTerminateNotification`.
 private let applicationLifecycle = StintLifecycleObserver(
-    foreground: UIApplication.didBecomeActiveNotification,
-    background: UIApplication.didEnterBackgroundNotification,
-    terminate: UIApplication.willTerminateNotification)
+    foreground: Notification.Name("UIApplicationDidBecomeActiveNotification"),
+    background: Notification.Name("UIApplicationDidEnterBackgroundNotification"),
+    terminate: Notification.Name("UIApplicationWillTerminateNotification"))
 #elseif canImport(AppKit) && os(macOS)
-/// The observer of ``Stint/trackApplicationLifecycle()``. A Mac app has no background state:
-/// it is in the foreground while active (frontmost).
+/// The observer of ``Stint/trackApplicationLifecycle()``: `NSApplication.didBecomeActiveNotification`,
+/// `didResignActiveNotification` and `willTerminateNotification`. A Mac app has no background
+/// state: it is away while another app is frontmost.
 private let applicationLifecycle = StintLifecycleObserver(
-    foreground: NSApplication.didBecomeActiveNotification,
-    background: NSApplication.didResignActiveNotification,
-    terminate: NSApplication.willTerminateNotification)
+    foreground: Notification.Name("NSApplicationDidBecomeActiveNotification"),
+    background: Notification.Name("NSApplicationDidResignActiveNotification"),
+    terminate: Notification.Name("NSApplicationWillTerminateNotification"))
 #endif
 
 #if (canImport(UIKit) && (os(iOS) || os(tvOS))) || (canImport(AppKit) && os(macOS))
