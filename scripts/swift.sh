@@ -19,10 +19,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 chroot_dir="${STINT_SWIFT_CHROOT:-/var/cache/stint/swift-trixie}"
-# Written last into a complete chroot (its own files are absolute symlinks, so testing them from
-# outside the chroot would follow them into this machine's /usr).
+# Written last into a complete chroot, holding its package list (its own files are absolute
+# symlinks, so testing them from outside the chroot would follow them into this machine's /usr).
 ready_marker=.stint-swift-ready
-swift_packages=(swiftlang libc6-dev libstdc++-14-dev libgcc-14-dev binutils pkg-config)
+# unzip: SwiftPM extracts binary targets with it (scripts/xcframework.sh checks the zip that way).
+swift_packages=(swiftlang libc6-dev libstdc++-14-dev libgcc-14-dev binutils pkg-config unzip)
 
 fail() {
   echo "swift.sh: $*" >&2
@@ -40,6 +41,16 @@ debian_mirror() {
   done
   [ -n "$mirror" ] || fail "no Debian mirror found in /etc/apt/sources.list.d/ or /etc/apt/sources.list"
   echo "$mirror"
+}
+
+# Installs (or completes) the packages in the chroot at $1.
+install_packages() {
+  unshare --mount --propagation private -- bash -euo pipefail -c '
+    mount -t proc proc "$1/proc"
+    chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${@:2}"
+    chroot "$1" apt-get clean
+  ' bash "$1" "${swift_packages[@]}"
 }
 
 create_chroot() {
@@ -61,18 +72,13 @@ create_chroot() {
   echo "swift.sh: creating the Swift chroot (debootstrap trixie from $mirror, then swiftlang)"
   debootstrap --variant=minbase trixie "$tmp" "$mirror" >"$tmp.log" 2>&1 ||
     fail "debootstrap failed: $(tail -n 20 "$tmp.log")"
-  unshare --mount --propagation private -- bash -euo pipefail -c '
-    mount -t proc proc "$1/proc"
-    chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${@:2}"
-    chroot "$1" apt-get clean
-  ' bash "$tmp" "${swift_packages[@]}" >>"$tmp.log" 2>&1 ||
+  install_packages "$tmp" >>"$tmp.log" 2>&1 ||
     fail "installing Swift in the chroot failed: $(tail -n 20 "$tmp.log")"
   mkdir -p "$tmp/src"
   unshare --mount --propagation private -- sh -c 'mount -t proc proc "$1/proc" && chroot "$1" swift --version' \
     sh "$tmp" >>"$tmp.log" 2>&1 || fail "swift does not run in the new chroot: $(tail -n 20 "$tmp.log")"
   rm -f "$tmp.log"
-  touch "$tmp/$ready_marker"
+  echo "${swift_packages[*]}" >"$tmp/$ready_marker"
   # An unmarked directory under the name is what an older, broken setup left.
   [ ! -e "$chroot_dir" ] || rm -rf --one-file-system "$chroot_dir"
   mv "$tmp" "$chroot_dir"
@@ -84,7 +90,14 @@ ensure_chroot() {
   # One creator at a time; whoever waited finds it complete.
   exec {lock}>"$chroot_dir.lock"
   flock "$lock"
-  [ -e "$chroot_dir/$ready_marker" ] || create_chroot
+  if [ ! -e "$chroot_dir/$ready_marker" ]; then
+    create_chroot
+  elif [ "$(cat "$chroot_dir/$ready_marker")" != "${swift_packages[*]}" ]; then
+    # Made by an older version of this script: add what the list has gained.
+    echo "swift.sh: adding packages to the Swift chroot: ${swift_packages[*]}"
+    install_packages "$chroot_dir" >/dev/null || fail "installing ${swift_packages[*]} in $chroot_dir failed"
+    echo "${swift_packages[*]}" >"$chroot_dir/$ready_marker"
+  fi
   flock -u "$lock"
 }
 
