@@ -18,6 +18,13 @@ final class LifecycleObserverTests: StintTestCase {
             center: center, foreground: foreground, background: background, terminate: terminate)
     }
 
+    /// A started observer, stopped when the test ends.
+    private func startObserver(terminate: Notification.Name? = nil) {
+        let observer = makeObserver(terminate: terminate)
+        observer.start()
+        addTeardownBlock { observer.stop() }
+    }
+
     private func post(_ name: Notification.Name) {
         center.post(name: name, object: nil)
     }
@@ -41,9 +48,7 @@ final class LifecycleObserverTests: StintTestCase {
         let events = EventRecorder()
         Stint.setSessionListener { events.append($0) }
         try startWithShortTimeout()
-        let observer = makeObserver()
-        observer.start()
-        defer { observer.stop() }
+        startObserver()
         XCTAssertNil(try Stint.sessionID, "nothing before the app is in the foreground")
 
         post(foreground)
@@ -56,9 +61,7 @@ final class LifecycleObserverTests: StintTestCase {
 
     func testTheSessionHoldsWhileTheAppStaysInTheForeground() throws {
         try startWithShortTimeout(keepOpenWhileForeground: true)
-        let observer = makeObserver()
-        observer.start()
-        defer { observer.stop() }
+        startObserver()
         post(foreground)
         let session = try XCTUnwrap(try Stint.sessionID)
 
@@ -75,9 +78,7 @@ final class LifecycleObserverTests: StintTestCase {
             if event.kind == .ended { ended.fulfill() }
         }
         try startWithShortTimeout()
-        let observer = makeObserver()
-        observer.start()
-        defer { observer.stop() }
+        startObserver()
         post(foreground)
         let first = try XCTUnwrap(try Stint.sessionID)
 
@@ -98,9 +99,7 @@ final class LifecycleObserverTests: StintTestCase {
 
     func testBackgroundWithinTheTimeoutContinuesTheSession() throws {
         try startWithShortTimeout()
-        let observer = makeObserver()
-        observer.start()
-        defer { observer.stop() }
+        startObserver()
         post(foreground)
         let session = try XCTUnwrap(try Stint.sessionID)
         post(background)
@@ -159,9 +158,7 @@ final class LifecycleObserverTests: StintTestCase {
         options.logLevel = .warn
         try Stint.initialize(apiKey: "swift-lifecycle-key", options: options)
         // Nothing listens there: the queued datapoint cannot go out, the shutdown waits its 2 s.
-        let observer = makeObserver(terminate: terminate)
-        observer.start()
-        defer { observer.stop() }
+        startObserver(terminate: terminate)
         post(foreground)
         XCTAssertEqual(try Stint.stats.datapointsPending, 1)
 
@@ -178,9 +175,7 @@ final class LifecycleObserverTests: StintTestCase {
     func testNotificationsBeforeInitializeAreReportedNotThrown() throws {
         let logs = LogRecorder()
         Stint.setLogHandler { level, message in logs.append(level, message) }
-        let observer = makeObserver(terminate: terminate)
-        observer.start()
-        defer { observer.stop() }
+        startObserver(terminate: terminate)
         post(foreground)
         post(background)
         post(terminate)

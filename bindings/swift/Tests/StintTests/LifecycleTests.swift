@@ -153,7 +153,7 @@ final class LifecycleTests: StintTestCase {
         Stint.openSession()
         let loggingThreads = 7
         let eventsPerThread = 250
-        let failures = FailureCollector()
+        let failures = Recorder<String>()
         DispatchQueue.concurrentPerform(iterations: loggingThreads + 1) { thread in
             if thread == loggingThreads {
                 for _ in 0..<50 {
@@ -162,18 +162,18 @@ final class LifecycleTests: StintTestCase {
                         try Stint.openSession().get()
                         _ = try Stint.sessionID
                     } catch {
-                        failures.add("\(error)")
+                        failures.append("\(error)")
                     }
                 }
                 return
             }
             for index in 0..<eventsPerThread {
                 if case .failure(let error) = Stint.logCustomEvent("tick", properties: ["thread": thread, "index": index]) {
-                    failures.add("\(error)")
+                    failures.append("\(error)")
                 }
             }
         }
-        XCTAssertEqual(failures.messages, [])
+        XCTAssertEqual(failures.all, [])
         let stats = try Stint.stats
         XCTAssertEqual(stats.sessionsStarted, 1, "closing and opening within the timeout continues")
         XCTAssertEqual(stats.datapointsRecorded, UInt64(loggingThreads * eventsPerThread) + 1)

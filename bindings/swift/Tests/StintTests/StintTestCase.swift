@@ -112,31 +112,21 @@ final class LogRecorder: Sendable {
     }
 }
 
-/// Collects listener events, which arrive on a library thread.
-final class EventRecorder: Sendable {
-    private let events = Locked<[StintSessionEvent]>([])
+/// Collects what arrives from several threads: listener events (on a library thread), failure
+/// messages.
+final class Recorder<Element: Sendable>: Sendable {
+    private let elements = Locked<[Element]>([])
 
-    func append(_ event: StintSessionEvent) {
-        events.withLock { $0.append(event) }
+    func append(_ element: Element) {
+        elements.withLock { $0.append(element) }
     }
 
-    var all: [StintSessionEvent] {
-        return events.current
-    }
-}
-
-/// Collects failure messages from several threads.
-final class FailureCollector: Sendable {
-    private let collected = Locked<[String]>([])
-
-    func add(_ message: String) {
-        collected.withLock { $0.append(message) }
-    }
-
-    var messages: [String] {
-        return collected.current
+    var all: [Element] {
+        return elements.current
     }
 }
+
+typealias EventRecorder = Recorder<StintSessionEvent>
 
 /// An object whose release a test watches (through a weak reference).
 final class Token: Sendable {}
