@@ -63,7 +63,8 @@ public final class StintLifecycleObserver: @unchecked Sendable {
 
     /// Stops observing. Idempotent. Once it returns, this observer makes no Stint call: a
     /// handler running on another thread is waited for (from inside a handler, on its thread,
-    /// the handler makes no further call).
+    /// the handler makes no further call). So not from the session listener or a library thread's
+    /// log message: the terminating handler's shutdown may be waiting for that very thread.
     public func stop() {
         lock.lock()
         let removed = tokens
