@@ -129,6 +129,19 @@ final class LifecycleObserverTests: StintTestCase {
         XCTAssertEqual(logs.reports.map { $0.1 }, [], "no failed call")
     }
 
+    func testAnObserverNoLongerReferencedStopsObserving() throws {
+        try startWithShortTimeout()
+        weak var weakObserver: StintLifecycleObserver?
+        do {
+            let observer = makeObserver()
+            observer.start()
+            weakObserver = observer
+        }
+        XCTAssertNil(weakObserver, "the center does not keep the observer alive")
+        post(foreground)
+        XCTAssertNil(try Stint.sessionID, "its registrations went with it")
+    }
+
     func testStartingTwiceRegistersOnce() throws {
         let logs = LogRecorder()
         try startWithShortTimeout(logs: logs)
