@@ -59,7 +59,7 @@ create_chroot() {
     fail "debootstrap is missing (Debian package debootstrap; scripts/install-deps.sh installs it)"
   local mirror tmp="$chroot_dir.partial"
   mirror=$(debian_mirror)
-  # What a dead run left: possibly a mounted /proc (debootstrap mounts its own), then the files.
+  # What a dead run of an older version left: possibly mounts, then the files.
   if [ -d "$tmp" ]; then
     echo "swift.sh: removing the unfinished $tmp of an earlier run"
     local m
@@ -70,8 +70,9 @@ create_chroot() {
   fi
   mkdir -p "$(dirname "$chroot_dir")"
   echo "swift.sh: creating the Swift chroot (debootstrap trixie from $mirror, then swiftlang)"
-  debootstrap --variant=minbase trixie "$tmp" "$mirror" >"$tmp.log" 2>&1 ||
-    fail "debootstrap failed: $(tail -n 20 "$tmp.log")"
+  # In a private mount namespace too: whatever debootstrap mounts goes when it ends, however.
+  unshare --mount --propagation private -- debootstrap --variant=minbase trixie "$tmp" "$mirror" \
+    >"$tmp.log" 2>&1 || fail "debootstrap failed: $(tail -n 20 "$tmp.log")"
   install_packages "$tmp" >>"$tmp.log" 2>&1 ||
     fail "installing Swift in the chroot failed: $(tail -n 20 "$tmp.log")"
   mkdir -p "$tmp/src"
@@ -118,7 +119,8 @@ in_chroot() {
 # the library through stint.pc (written in the chroot, so its paths are the chroot's /src), the
 # tests load it through an rpath. SwiftPM's scratch directory is under target/.
 swift_test() {
-  cargo build --release --lib
+  # The chroot sees the checkout only, so the library is built into the checkout's target/.
+  CARGO_TARGET_DIR="$PWD/target" cargo build --release --lib
   in_chroot sh examples/gen-pkgconfig.sh release /src/target/swift/pkgconfig/stint.pc >/dev/null
   local lib=/src/target/release scratch=/src/target/swift
   local flags=(--scratch-path "$scratch" -Xswiftc -warnings-as-errors -Xlinker -rpath -Xlinker "$lib")
