@@ -193,24 +193,15 @@ android() {
 }
 
 # ---- Apple: checked -----------------------------------------------------------------------------
-# Rust's std for aarch64-apple-ios-sim may be missing from the Rust distribution server
-# (rustup answers 404 for it here): then the nightly toolchain builds std from source for it.
+# scripts/apple-cargo.sh picks the toolchain (nightly with std built from source for the iOS
+# simulator when rustup has no std for it); scripts/xcframework.sh builds the same targets.
 apple() {
+  # shellcheck source=scripts/apple-cargo.sh
+  . scripts/apple-cargo.sh
   local t
-  for t in aarch64-apple-ios aarch64-apple-darwin x86_64-apple-darwin; do
-    need_target "$t"
-    timed "apple $t (check)" cargo check -q --lib --target "$t"
+  for t in aarch64-apple-ios aarch64-apple-ios-sim aarch64-apple-darwin x86_64-apple-darwin; do
+    timed "apple $t (check)" apple_cargo "$t" check -q --lib
   done
-  t=aarch64-apple-ios-sim
-  if rustup target list --installed | grep -qx "$t"; then
-    timed "apple $t (check)" cargo check -q --lib --target "$t"
-  else
-    rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' ||
-      fail "$t: neither its rustup target nor nightly's rust-src (to build std) is installed"
-    echo "cross.sh: $t: no rustup target here; checking with nightly, std built from source"
-    timed "apple $t (check, nightly -Zbuild-std)" \
-      cargo +nightly check -q -Zbuild-std=std,panic_unwind --lib --target "$t"
-  fi
 }
 
 # Sourced: the functions only.

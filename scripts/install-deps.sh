@@ -6,6 +6,8 @@ packages=(kotlin default-jdk-headless libjna-java junit4 mono-mcs mono-runtime c
 # scripts/cross.sh: Windows under Wine, Linux aarch64 under qemu-user, Android's C (ring) via clang
 packages+=(gcc-mingw-w64-x86-64 wine64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   qemu-user-binfmt libc6-dev-armel-cross libc6-dev clang llvm)
+# scripts/swift.sh: the Debian 13 chroot with Swift; scripts/xcframework.sh: the zip
+packages+=(debootstrap zip unzip)
 missing=()
 need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need_file() { [ -e "$1" ] || missing+=("$2"); }
@@ -30,6 +32,9 @@ need_file /usr/arm-linux-gnueabi/include/stdio.h libc6-dev-armel-cross
 need_file /usr/include/x86_64-linux-gnu/bits/types.h libc6-dev
 need clang clang
 need llvm-ar llvm
+need debootstrap debootstrap
+need zip zip
+need unzip unzip
 
 # Rust targets of scripts/cross.sh (rustup needs no root). Rust's std for aarch64-apple-ios-sim may
 # be missing from the distribution server (a 404 here): then nightly's rust-src, and cross.sh

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project: Rust (unit, C ABI integration, delivery, kills, hostile input,
 # storage and network faults, collector and its dashboard in headless Chromium), the C examples,
-# the Kotlin and C# bindings in their runtimes, the size target, a short fuzz run and the
-# sanitizers. Installs missing Debian packages first (needs root on a fresh machine).
+# the Kotlin, C# and Swift bindings in their runtimes, the XCFramework, the size target, a short
+# fuzz run and the sanitizers. Installs missing Debian packages first (needs root on a fresh machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +30,9 @@ bindings/kotlin/test.sh
 step "Unity binding (Mono): the package with its Linux, Windows and iOS plugins, the bench smoke, the tests"
 bindings/unity/test.sh
 
+step "Swift package (Swift 6 mode, warnings as errors, XCTests; Debian 13 chroot, made if missing)"
+scripts/swift.sh test
+
 step "release size"
 # A guard against growth: 1.30 MB today. Issue 13's 1.0 MB target is not met yet (what stands
 # in the way: docs/performance.md); `scripts/check-size.sh` alone checks against it.
@@ -54,7 +57,7 @@ scripts/cross.sh windows
 step "Android aarch64, armv7, x86_64: the library built (no NDK here: no .so link)"
 scripts/cross.sh android
 
-step "iOS, iOS simulator, macOS arm64 and x86_64: the library checked"
-scripts/cross.sh apple
+step "Apple: the XCFramework (iOS, iOS simulator, macOS arm64 + x86_64) built and checked"
+scripts/xcframework.sh
 
 printf '\nall tests passed\n'

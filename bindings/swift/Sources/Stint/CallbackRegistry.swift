@@ -2,8 +2,9 @@ import CStint
 import Foundation
 
 /// Holds a Swift closure while libstint may call it: the library gets the box back as
-/// `user_data`, retained (`Unmanaged.passRetained`) for as long as it is registered.
-final class CallbackBox<Handler> {
+/// `user_data`, retained (`Unmanaged.passRetained`) for as long as it is registered. The library
+/// calls it on its own threads, hence a `Sendable` handler.
+final class CallbackBox<Handler: Sendable>: Sendable {
     let handler: Handler
 
     init(_ handler: Handler) {
@@ -15,7 +16,7 @@ final class CallbackBox<Handler> {
 /// closure comes through `user_data`.
 private let sessionListenerTrampoline: StintSessionListener = { event, userData in
     guard let event = event, let userData = userData else { return }
-    let box = Unmanaged<CallbackBox<(StintSessionEvent) -> Void>>.fromOpaque(userData).takeUnretainedValue()
+    let box = Unmanaged<CallbackBox<Stint.SessionListener>>.fromOpaque(userData).takeUnretainedValue()
     let swiftEvent = StintSessionEvent(event.pointee)
     // A listener that replaces itself releases its own box; keep it alive until it returns.
     withExtendedLifetime(box) {
@@ -25,7 +26,7 @@ private let sessionListenerTrampoline: StintSessionListener = { event, userData 
 
 private let logHandlerTrampoline: StintLogHandler = { level, message, userData in
     guard let userData = userData else { return }
-    let box = Unmanaged<CallbackBox<(StintOptions.LogLevel, String) -> Void>>.fromOpaque(userData).takeUnretainedValue()
+    let box = Unmanaged<CallbackBox<Stint.LogHandler>>.fromOpaque(userData).takeUnretainedValue()
     let text = message.map { String(cString: $0) } ?? ""
     let swiftLevel = StintOptions.LogLevel(cLevel: level)
     withExtendedLifetime(box) {
@@ -50,14 +51,14 @@ extension StintOptions.LogLevel {
 
 /// The session listener and the log handler, each registered through its registry.
 enum Callbacks {
-    static let sessionListeners = CallbackRegistry<(StintSessionEvent) -> Void>(register: { userData in
+    static let sessionListeners = CallbackRegistry<Stint.SessionListener>(register: { userData in
         if let userData = userData {
             return stint_set_session_listener(sessionListenerTrampoline, userData)
         }
         return stint_set_session_listener(nil, nil)
     })
 
-    static let logHandlers = CallbackRegistry<(StintOptions.LogLevel, String) -> Void>(register: { userData in
+    static let logHandlers = CallbackRegistry<Stint.LogHandler>(register: { userData in
         if let userData = userData {
             return stint_set_log_handler(logHandlerTrampoline, userData)
         }
@@ -75,14 +76,17 @@ enum Callbacks {
 /// started has been replaced by that call, and once that call returns the library runs it no
 /// more (from inside a callback: the running call keeps its own reference). Such boxes are
 /// released; any other stays retained until a later call.
-final class CallbackRegistry<Handler> {
+///
+/// `@unchecked Sendable`: its mutable state (`returnedCalls`, `registrations`, `latest`) is only
+/// touched under `lock`, and the handlers and `register` are `Sendable` themselves.
+final class CallbackRegistry<Handler: Sendable>: @unchecked Sendable {
     private struct Registration {
         let box: Unmanaged<CallbackBox<Handler>>
         /// The value of `returnedCalls` when its registering call returned; nil while running.
         var returnedAt: UInt64?
     }
 
-    private let register: (UnsafeMutableRawPointer?) -> CStint.StintStatus
+    private let register: @Sendable (UnsafeMutableRawPointer?) -> CStint.StintStatus
     private let lock = NSLock()
     /// How many calls of `register` have returned.
     private var returnedCalls: UInt64 = 0
@@ -91,7 +95,7 @@ final class CallbackRegistry<Handler> {
     /// The closure of the latest `set`, for callers on the Swift side (binding reports).
     private var latest: Handler?
 
-    init(register: @escaping (UnsafeMutableRawPointer?) -> CStint.StintStatus) {
+    init(register: @escaping @Sendable (UnsafeMutableRawPointer?) -> CStint.StintStatus) {
         self.register = register
     }
 

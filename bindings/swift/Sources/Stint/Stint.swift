@@ -15,7 +15,7 @@ import os
 /// - ``initialize(apiKey:options:)``, ``flush(timeout:)`` and ``shutdown(timeout:)`` may fail in
 ///   ways the app must handle: they throw ``StintError``, carrying the library's message.
 /// - The fire-and-forget calls (``openSession()``, ``closeSession()``, ``changeUser(_:)``,
-///   ``logCustomEvent(_:properties:)``, ``requestImmediateDataFlush()``, ``trackingEnabled``'s
+///   ``logCustomEvent(_:properties:)``, ``requestImmediateDataFlush()``, ``isTrackingEnabled``'s
 ///   setter, ``setTrackingEnabled(_:)``, ``setNetworkEnabled(_:)``, ``wipeData()``) never throw:
 ///   they return a `Result` you may ignore, and a failure is also reported to the log handler
 ///   (``setLogHandler(_:)``), so that analytics can never break the app.
@@ -26,6 +26,12 @@ public enum Stint {
     /// The outcome of a fire-and-forget call: success, or the error (already reported to the
     /// log handler).
     public typealias Outcome = Result<Void, StintError>
+
+    /// The closure of ``setSessionListener(_:)``: called on a library thread.
+    public typealias SessionListener = @Sendable (StintSessionEvent) -> Void
+
+    /// The closure of ``setLogHandler(_:)``: called on a library thread or a calling thread.
+    public typealias LogHandler = @Sendable (StintOptions.LogLevel, String) -> Void
 
     /// Starts Stint: opens (creating) the data directory, recovers queued datapoints and the
     /// saved session, and starts the library's worker thread.
@@ -71,10 +77,10 @@ public enum Stint {
     /// starts a new one for the new user. Never throws: a bad id is `.invalidArgument`, returned
     /// and reported.
     @discardableResult
-    public static func changeUser(_ userId: String) -> Outcome {
+    public static func changeUser(_ userID: String) -> Outcome {
         return fireAndForget("changeUser") {
-            try requireNoNul(userId, named: "userId")
-            return stint_change_user(userId)
+            try requireNoNul(userID, named: "userID")
+            return stint_change_user(userID)
         }
     }
 
@@ -110,10 +116,10 @@ public enum Stint {
     /// False while Stint is not initialized (nothing is tracked then). Neither reading nor
     /// setting throws; a failure is reported to the log handler (``setTrackingEnabled(_:)``
     /// also returns it).
-    public static var trackingEnabled: Bool {
+    public static var isTrackingEnabled: Bool {
         get {
             var enabled = false
-            let outcome = query("trackingEnabled") { stint_get_tracking_enabled(&enabled) }
+            let outcome = query("isTrackingEnabled") { stint_get_tracking_enabled(&enabled) }
             guard case .success = outcome else { return false }
             return enabled
         }
@@ -122,7 +128,7 @@ public enum Stint {
         }
     }
 
-    /// Sets ``trackingEnabled`` and returns the outcome. Never throws.
+    /// Sets ``isTrackingEnabled`` and returns the outcome. Never throws.
     @discardableResult
     public static func setTrackingEnabled(_ enabled: Bool) -> Outcome {
         return fireAndForget("setTrackingEnabled") { stint_set_tracking_enabled(enabled) }
@@ -138,7 +144,7 @@ public enum Stint {
     }
 
     /// Deletes every undelivered datapoint, the saved session, the user and the device id, on
-    /// disk too (for a user's deletion request); Stint goes on with a new ``deviceId``, no user
+    /// disk too (for a user's deletion request); Stint goes on with a new ``deviceID``, no user
     /// and no session. Nothing recorded before is sent after it returns; the tracking choice is
     /// kept. Never throws.
     @discardableResult
@@ -148,9 +154,9 @@ public enum Stint {
 
     /// The id of this installation (a UUID) sent with every datapoint: what a deletion request
     /// names. Nil while Stint is not initialized. Never throws.
-    public static var deviceId: String? {
+    public static var deviceID: String? {
         var buffer = [CChar](repeating: 0, count: Int(STINT_SESSION_ID_BUFFER_LEN))
-        let outcome = query("deviceId") {
+        let outcome = query("deviceID") {
             buffer.withUnsafeMutableBufferPointer { bytes in
                 stint_get_device_id(bytes.baseAddress, bytes.count)
             }
@@ -161,7 +167,7 @@ public enum Stint {
     }
 
     /// Blocks until every datapoint recorded before the call is delivered, or `timeout` seconds
-    /// pass. Without a `baseUrl` it only makes the data durable. Do not call it on the main
+    /// pass. Without a `baseURL` it only makes the data durable. Do not call it on the main
     /// thread with a long timeout.
     ///
     /// - Throws: ``StintError`` with `.timeout` (the data stays queued), `.notInitialized`.
@@ -170,7 +176,7 @@ public enum Stint {
     }
 
     /// The open session's id (a UUID), or nil if no session is open.
-    public static var sessionId: String? {
+    public static var sessionID: String? {
         get throws {
             var buffer = [CChar](repeating: 0, count: Int(STINT_SESSION_ID_BUFFER_LEN))
             let status = buffer.withUnsafeMutableBufferPointer { bytes in
@@ -203,7 +209,7 @@ public enum Stint {
     /// queue for UI work. It may call any Stint method. Once this returns, the previous closure
     /// is never called again (if called from inside the closure: once that call returns). May
     /// be set before ``initialize(apiKey:options:)``; it stays across ``shutdown(timeout:)``.
-    public static func setSessionListener(_ closure: ((StintSessionEvent) -> Void)?) {
+    public static func setSessionListener(_ closure: SessionListener?) {
         Callbacks.sessionListeners.set(closure)
     }
 
@@ -216,7 +222,7 @@ public enum Stint {
     /// the closure may run on several threads at once. The level is never `.off`. Same
     /// guarantees as ``setSessionListener(_:)``: it may call any Stint method, and once this
     /// returns the previous closure is never called again by the library.
-    public static func setLogHandler(_ closure: ((StintOptions.LogLevel, String) -> Void)?) {
+    public static func setLogHandler(_ closure: LogHandler?) {
         Callbacks.logHandlers.set(closure)
     }
 }
@@ -257,22 +263,13 @@ private func attempt(_ call: () throws -> StintStatus) -> Stint.Outcome {
 
 /// Where the binding reports failed calls: the app's log handler, else the platform log.
 enum Reports {
-    private static let lock = NSLock()
-    private static var currentLevel: StintOptions.LogLevel = .warn
+    private static let currentLevel = Locked<StintOptions.LogLevel>(.warn)
 
     /// The `logLevel` of the running instance (`.warn` when none runs): reports pass the same
     /// filter as the library's messages.
     static var level: StintOptions.LogLevel {
-        get {
-            lock.lock()
-            defer { lock.unlock() }
-            return currentLevel
-        }
-        set {
-            lock.lock()
-            currentLevel = newValue
-            lock.unlock()
-        }
+        get { currentLevel.current }
+        set { currentLevel.withLock { $0 = newValue } }
     }
 
     static func report(_ what: String, _ error: StintError) {
@@ -295,16 +292,15 @@ enum Reports {
 
     private static func platformLog(_ severity: StintOptions.LogLevel, _ line: String) {
         #if canImport(os)
+        // A log object per report (rare: failed calls only) rather than a shared static one,
+        // which Swift 6 would need to know Sendable.
+        let log = OSLog(subsystem: "io.stint", category: "Stint")
         let type: OSLogType = severity == .error ? .error : .default
-        os_log("%{public}@", log: stintLog, type: type, line as NSString)
+        os_log("%{public}@", log: log, type: type, line as NSString)
         #else
         FileHandle.standardError.write(Data("stint [\(severity.rawValue)] \(line)\n".utf8))
         #endif
     }
-
-    #if canImport(os)
-    private static let stintLog = OSLog(subsystem: "io.stint", category: "Stint")
-    #endif
 }
 
 extension StintOptions.LogLevel {

@@ -3,9 +3,9 @@ import Foundation
 
 /// A Stint call failed: the status of the C API and the library's message, which names the
 /// argument or option at fault (e.g. "sessionTimeoutInSeconds must be an integer >= 1, got 0").
-public struct StintError: Error, Equatable, CustomStringConvertible, LocalizedError {
+public struct StintError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
     /// The failing statuses of the C API (`StintStatus`), with the same numbers.
-    public enum Status: Int, CaseIterable, Equatable {
+    public enum Status: Int, CaseIterable, Equatable, Sendable {
         /// A bad argument or option: NULL, bad UTF-8, too long, bad JSON, out of range.
         case invalidArgument = 1
         /// Called before ``Stint/initialize(apiKey:options:)`` or after ``Stint/shutdown(timeout:)``.

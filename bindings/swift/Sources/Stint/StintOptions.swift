@@ -4,10 +4,10 @@ import Foundation
 /// `keepOpenWhileForeground` is optional: nil leaves the library's default and is left out of
 /// the options JSON. `keepOpenWhileForeground` is true unless set false (the C API's default is
 /// false), and always written. The coding keys are the C API's option names.
-public struct StintOptions: Codable, Equatable {
+public struct StintOptions: Codable, Equatable, Sendable {
     /// How much log output the library produces (to the log handler, else stderr); also the
     /// level of each message passed to ``Stint/setLogHandler(_:)`` (never `.off` there).
-    public enum LogLevel: String, Codable, CaseIterable {
+    public enum LogLevel: String, Codable, CaseIterable, Sendable {
         case off, error, warn, info, debug
     }
 
@@ -21,8 +21,8 @@ public struct StintOptions: Codable, Equatable {
     /// On iOS use a directory in Application Support, see docs/ios.md.
     public var dataDirectory: String?
     /// The collector, `https://…` (`http://` only for loopback hosts). Nil: store only, send
-    /// nothing.
-    public var baseUrl: String?
+    /// nothing. Its key in the options JSON is `baseUrl`.
+    public var baseURL: String?
     /// How often queued datapoints are sent, in seconds (1...86400; default 10).
     public var flushIntervalInSeconds: Int?
     /// At most this many datapoints are queued (100...10000000; default 100000); beyond it the
@@ -31,7 +31,7 @@ public struct StintOptions: Codable, Equatable {
     /// Default `.warn`.
     public var logLevel: LogLevel?
     /// With no saved choice in the data directory, start with tracking disabled until the app
-    /// sets ``Stint/trackingEnabled`` to true (the user's consent). A saved choice wins. Default
+    /// sets ``Stint/isTrackingEnabled`` to true (the user's consent). A saved choice wins. Default
     /// false.
     public var requireConsent: Bool?
     /// The app's version, sent with each session start (1-64 printable bytes), e.g. from
@@ -42,7 +42,7 @@ public struct StintOptions: Codable, Equatable {
         sessionTimeoutInSeconds: Int? = nil,
         keepOpenWhileForeground: Bool = true,
         dataDirectory: String? = nil,
-        baseUrl: String? = nil,
+        baseURL: String? = nil,
         flushIntervalInSeconds: Int? = nil,
         maxQueuedDatapoints: Int? = nil,
         logLevel: LogLevel? = nil,
@@ -52,12 +52,19 @@ public struct StintOptions: Codable, Equatable {
         self.sessionTimeoutInSeconds = sessionTimeoutInSeconds
         self.keepOpenWhileForeground = keepOpenWhileForeground
         self.dataDirectory = dataDirectory
-        self.baseUrl = baseUrl
+        self.baseURL = baseURL
         self.flushIntervalInSeconds = flushIntervalInSeconds
         self.maxQueuedDatapoints = maxQueuedDatapoints
         self.logLevel = logLevel
         self.requireConsent = requireConsent
         self.appVersion = appVersion
+    }
+
+    /// The C API's option names.
+    enum CodingKeys: String, CodingKey {
+        case sessionTimeoutInSeconds, keepOpenWhileForeground, dataDirectory
+        case baseURL = "baseUrl"
+        case flushIntervalInSeconds, maxQueuedDatapoints, logLevel, requireConsent, appVersion
     }
 
     /// Decodes the options JSON; a missing `keepOpenWhileForeground` is true, as in ``init``.
@@ -67,7 +74,7 @@ public struct StintOptions: Codable, Equatable {
         keepOpenWhileForeground =
             try container.decodeIfPresent(Bool.self, forKey: .keepOpenWhileForeground) ?? true
         dataDirectory = try container.decodeIfPresent(String.self, forKey: .dataDirectory)
-        baseUrl = try container.decodeIfPresent(String.self, forKey: .baseUrl)
+        baseURL = try container.decodeIfPresent(String.self, forKey: .baseURL)
         flushIntervalInSeconds = try container.decodeIfPresent(Int.self, forKey: .flushIntervalInSeconds)
         maxQueuedDatapoints = try container.decodeIfPresent(Int.self, forKey: .maxQueuedDatapoints)
         logLevel = try container.decodeIfPresent(LogLevel.self, forKey: .logLevel)

@@ -2,26 +2,26 @@ import CStint
 import Foundation
 
 /// A session started or ended, as passed to ``Stint/setSessionListener(_:)``.
-public struct StintSessionEvent: Equatable {
-    public enum Kind: Equatable {
+public struct StintSessionEvent: Equatable, Sendable {
+    public enum Kind: Equatable, Sendable {
         case started
         case ended
     }
 
     public let kind: Kind
     /// The session's id (a UUID).
-    public let sessionId: String
+    public let sessionID: String
     /// The session's user; nil if anonymous.
-    public let userId: String?
+    public let userID: String?
     /// When the session started (millisecond precision).
     public let startTime: Date
     /// When it ended (for `.ended`; the last activity for a session that timed out).
     public let endTime: Date?
 
-    public init(kind: Kind, sessionId: String, userId: String?, startTime: Date, endTime: Date?) {
+    public init(kind: Kind, sessionID: String, userID: String?, startTime: Date, endTime: Date?) {
         self.kind = kind
-        self.sessionId = sessionId
-        self.userId = userId
+        self.sessionID = sessionID
+        self.userID = userID
         self.startTime = startTime
         self.endTime = endTime
     }
@@ -29,18 +29,18 @@ public struct StintSessionEvent: Equatable {
     /// Copies the C event, whose strings are only valid during the listener call.
     init(_ event: CStint.StintSessionEvent) {
         let kind: Kind = event.kind == STINT_SESSION_EVENT_KIND_ENDED ? .ended : .started
-        var sessionId = ""
+        var sessionID = ""
         if let pointer = event.session_id {
-            sessionId = String(cString: pointer)
+            sessionID = String(cString: pointer)
         }
-        var userId: String?
+        var userID: String?
         if let pointer = event.user_id {
-            userId = String(cString: pointer)
+            userID = String(cString: pointer)
         }
         self.init(
             kind: kind,
-            sessionId: sessionId,
-            userId: userId,
+            sessionID: sessionID,
+            userID: userID,
             startTime: Date(timeIntervalSince1970: event.start_time),
             endTime: kind == .ended ? Date(timeIntervalSince1970: event.end_time) : nil)
     }
@@ -48,7 +48,7 @@ public struct StintSessionEvent: Equatable {
 
 /// The library's counters (``Stint/stats``). All but `datapointsPending` count since
 /// ``Stint/initialize(apiKey:options:)``.
-public struct StintStats: Equatable {
+public struct StintStats: Equatable, Sendable {
     public var sessionsStarted: UInt64
     public var sessionsEnded: UInt64
     public var datapointsRecorded: UInt64

@@ -22,9 +22,9 @@ final class ErrorTests: StintTestCase {
         assertFailure(Stint.setTrackingEnabled(true), .notInitialized)
         assertFailure(Stint.setNetworkEnabled(false), .notInitialized)
         assertFailure(Stint.wipeData(), .notInitialized)
-        Stint.trackingEnabled = false  // a setter: reported all the same
-        XCTAssertFalse(Stint.trackingEnabled, "nothing is tracked before initialize")
-        XCTAssertNil(Stint.deviceId)
+        Stint.isTrackingEnabled = false  // a setter: reported all the same
+        XCTAssertFalse(Stint.isTrackingEnabled, "nothing is tracked before initialize")
+        XCTAssertNil(Stint.deviceID)
 
         // Reported on the calling thread, so already there; the queries are answers, not failures.
         let reports = logs.reports
@@ -39,7 +39,7 @@ final class ErrorTests: StintTestCase {
     func testCallsTheAppMustHandleStillThrowNotInitialized() {
         assertStintError(try Stint.flush(timeout: 0), .notInitialized)
         assertStintError(try Stint.shutdown(timeout: 0), .notInitialized)
-        assertStintError(try Stint.sessionId, .notInitialized)
+        assertStintError(try Stint.sessionID, .notInitialized)
         assertStintError(try Stint.stats, .notInitialized)
         Stint.setSessionListener { _ in }  // allowed before initialize
         Stint.setSessionListener(nil)
@@ -91,7 +91,6 @@ final class ErrorTests: StintTestCase {
     }
 
     func testAReplacedLogHandlerIsReleased() {
-        final class Token {}
         weak var weakToken: Token?
         do {
             let token = Token()
@@ -119,7 +118,7 @@ final class ErrorTests: StintTestCase {
         options.dataDirectory = "relative/stint"
         assertRejected(options, naming: "dataDirectory")
         options = makeOptions()
-        options.baseUrl = "http://collector.example.com"
+        options.baseURL = "http://collector.example.com"
         assertRejected(options, naming: "baseUrl")
         options = makeOptions()
         options.flushIntervalInSeconds = 0
@@ -151,11 +150,11 @@ final class ErrorTests: StintTestCase {
     func testBadArgumentsAreInvalidArgumentAndChangeNothing() throws {
         try startStint()
         Stint.openSession()
-        let session = try Stint.sessionId
+        let session = try Stint.sessionID
 
         assertFailure(Stint.changeUser(""), .invalidArgument)
         assertFailure(Stint.changeUser(String(repeating: "u", count: 998)), .invalidArgument)
-        assertFailure(Stint.changeUser("al\u{0}ice"), .invalidArgument, messageContains: "userId")
+        assertFailure(Stint.changeUser("al\u{0}ice"), .invalidArgument, messageContains: "userID")
         assertFailure(Stint.logCustomEvent(""), .invalidArgument, messageContains: "name")
         assertFailure(Stint.logCustomEvent(String(repeating: "n", count: 256)), .invalidArgument,
             messageContains: "name")
@@ -164,7 +163,7 @@ final class ErrorTests: StintTestCase {
         assertFailure(Stint.logCustomEvent("big", properties: ["text": String(repeating: "x", count: 60_000)]),
             .invalidArgument, messageContains: "properties")
 
-        XCTAssertEqual(try Stint.sessionId, session)
+        XCTAssertEqual(try Stint.sessionID, session)
         XCTAssertEqual(try Stint.stats.datapointsRecorded, 1, "only the session start")
     }
 
@@ -196,7 +195,7 @@ final class ErrorTests: StintTestCase {
 
     func testAFlushThatCannotDeliverInTimeIsATimeout() throws {
         // Nothing listens on port 1: delivery keeps failing, the data stays queued.
-        try startStint(baseUrl: "http://127.0.0.1:1")
+        try startStint(baseURL: "http://127.0.0.1:1")
         Stint.openSession()
         assertStintError(try Stint.flush(timeout: 0.2), .timeout)
         XCTAssertEqual(try Stint.stats.datapointsPending, 1)

@@ -14,22 +14,22 @@ final class LifecycleTests: StintTestCase {
             threeEvents.fulfill()
         }
         try startStint()
-        XCTAssertNil(try Stint.sessionId, "no session before openSession")
+        XCTAssertNil(try Stint.sessionID, "no session before openSession")
 
         Stint.openSession()
-        let anonymousSession = try XCTUnwrap(try Stint.sessionId)
+        let anonymousSession = try XCTUnwrap(try Stint.sessionID)
         Stint.logCustomEvent(
             "level_up",
             properties: ["level": 3, "hero": "wizard", "bonus": 1.5, "first": true,
                          "items": ["sword", "shield"], "stats": ["hp": 10], "note": NSNull()])
         Stint.logCustomEvent("no_properties")
         Stint.changeUser("alice")
-        let aliceSession = try XCTUnwrap(try Stint.sessionId)
+        let aliceSession = try XCTUnwrap(try Stint.sessionID)
         XCTAssertNotEqual(anonymousSession, aliceSession, "a new user gets a new session")
         Stint.changeUser("alice")
-        XCTAssertEqual(try Stint.sessionId, aliceSession, "the same user is only activity")
+        XCTAssertEqual(try Stint.sessionID, aliceSession, "the same user is only activity")
         Stint.closeSession()
-        XCTAssertEqual(try Stint.sessionId, aliceSession, "closing keeps the session for its timeout")
+        XCTAssertEqual(try Stint.sessionID, aliceSession, "closing keeps the session for its timeout")
 
         let stats = try Stint.stats
         XCTAssertEqual(stats.sessionsStarted, 2)
@@ -47,8 +47,8 @@ final class LifecycleTests: StintTestCase {
         let events = recorder.all
         XCTAssertEqual(events.map { $0.kind }, [.started, .ended, .started])
         guard events.count == 3 else { return }
-        XCTAssertEqual(events.map { $0.sessionId }, [anonymousSession, anonymousSession, aliceSession])
-        XCTAssertEqual(events.map { $0.userId }, [nil, nil, "alice"])
+        XCTAssertEqual(events.map { $0.sessionID }, [anonymousSession, anonymousSession, aliceSession])
+        XCTAssertEqual(events.map { $0.userID }, [nil, nil, "alice"])
         XCTAssertNil(events[0].endTime)
         let ended = events[1]
         XCTAssertEqual(ended.startTime, events[0].startTime)
@@ -59,13 +59,13 @@ final class LifecycleTests: StintTestCase {
     func testASessionContinuesAcrossShutdownAndInitializeAgain() throws {
         try startStint()
         Stint.openSession()
-        let session = try XCTUnwrap(try Stint.sessionId)
+        let session = try XCTUnwrap(try Stint.sessionID)
         Stint.logCustomEvent("before_restart")
         try Stint.shutdown()
-        assertStintError(try Stint.sessionId, .notInitialized)
+        assertStintError(try Stint.sessionID, .notInitialized)
 
         try startStint()
-        XCTAssertEqual(try Stint.sessionId, session, "back within the timeout: the same session")
+        XCTAssertEqual(try Stint.sessionID, session, "back within the timeout: the same session")
         XCTAssertEqual(try Stint.stats.datapointsPending, 2, "ss and ce were recovered")
         Stint.openSession()
         XCTAssertEqual(try Stint.stats.sessionsStarted, 0, "no new session was started")
@@ -79,10 +79,11 @@ final class LifecycleTests: StintTestCase {
 
     func testAListenerMayCallBackIntoTheLibrary() throws {
         let calledBack = expectation(description: "listener read the session id")
-        var idSeenInListener: String?
+        let idSeenInListener = Locked<String?>(nil)
         Stint.setSessionListener { event in
-            idSeenInListener = try? Stint.sessionId
-            XCTAssertEqual(idSeenInListener, event.sessionId)
+            let id = try? Stint.sessionID
+            idSeenInListener.withLock { $0 = id }
+            XCTAssertEqual(id, event.sessionID)
             _ = try? Stint.stats
             Stint.requestImmediateDataFlush()
             calledBack.fulfill()
@@ -90,24 +91,20 @@ final class LifecycleTests: StintTestCase {
         try startStint()
         Stint.openSession()
         wait(for: [calledBack], timeout: 5)
-        XCTAssertEqual(idSeenInListener, try Stint.sessionId)
+        XCTAssertEqual(idSeenInListener.current, try Stint.sessionID)
     }
 
     func testAReplacedListenerIsReleasedAndNeverCalledAgain() throws {
-        final class Token {}
         weak var weakToken: Token?
-        let flagLock = NSLock()
-        var isReplaced = false
-        var oldListenerCalledAfterReplacement = false
+        let isReplaced = Locked(false)
+        let oldListenerCalledAfterReplacement = Locked(false)
         let oldListenerCalled = expectation(description: "the first listener sees the first session")
         do {
             let token = Token()
             weakToken = token
             Stint.setSessionListener { _ in
                 withExtendedLifetime(token) {}
-                flagLock.lock()
-                if isReplaced { oldListenerCalledAfterReplacement = true }
-                flagLock.unlock()
+                if isReplaced.current { oldListenerCalledAfterReplacement.withLock { $0 = true } }
                 oldListenerCalled.fulfill()
             }
         }
@@ -120,20 +117,15 @@ final class LifecycleTests: StintTestCase {
         let newListenerCalled = expectation(description: "the new listener sees the next session")
         newListenerCalled.expectedFulfillmentCount = 2
         Stint.setSessionListener { _ in newListenerCalled.fulfill() }
-        flagLock.lock()
-        isReplaced = true
-        flagLock.unlock()
+        isReplaced.withLock { $0 = true }
         XCTAssertNil(weakToken, "the replaced closure is released once setSessionListener returns")
 
         Stint.changeUser("bob")  // ended + started
         wait(for: [newListenerCalled], timeout: 5)
-        flagLock.lock()
-        XCTAssertFalse(oldListenerCalledAfterReplacement)
-        flagLock.unlock()
+        XCTAssertFalse(oldListenerCalledAfterReplacement.current)
     }
 
     func testAListenerMayRemoveItselfFromInsideTheCallback() throws {
-        final class Token {}
         weak var weakToken: Token?
         let calls = EventRecorder()
         let firstCall = expectation(description: "first call")
@@ -161,47 +153,29 @@ final class LifecycleTests: StintTestCase {
         Stint.openSession()
         let loggingThreads = 7
         let eventsPerThread = 250
-        let failures = FailureCollector()
+        let failures = Recorder<String>()
         DispatchQueue.concurrentPerform(iterations: loggingThreads + 1) { thread in
             if thread == loggingThreads {
                 for _ in 0..<50 {
                     do {
                         try Stint.closeSession().get()
                         try Stint.openSession().get()
-                        _ = try Stint.sessionId
+                        _ = try Stint.sessionID
                     } catch {
-                        failures.add("\(error)")
+                        failures.append("\(error)")
                     }
                 }
                 return
             }
             for index in 0..<eventsPerThread {
                 if case .failure(let error) = Stint.logCustomEvent("tick", properties: ["thread": thread, "index": index]) {
-                    failures.add("\(error)")
+                    failures.append("\(error)")
                 }
             }
         }
-        XCTAssertEqual(failures.messages, [])
+        XCTAssertEqual(failures.all, [])
         let stats = try Stint.stats
         XCTAssertEqual(stats.sessionsStarted, 1, "closing and opening within the timeout continues")
         XCTAssertEqual(stats.datapointsRecorded, UInt64(loggingThreads * eventsPerThread) + 1)
-    }
-}
-
-/// Collects failure messages from several threads.
-final class FailureCollector {
-    private let lock = NSLock()
-    private var collected: [String] = []
-
-    func add(_ message: String) {
-        lock.lock()
-        collected.append(message)
-        lock.unlock()
-    }
-
-    var messages: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return collected
     }
 }

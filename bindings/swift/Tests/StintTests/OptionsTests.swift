@@ -15,7 +15,7 @@ final class OptionsTests: StintTestCase {
             sessionTimeoutInSeconds: 900,
             keepOpenWhileForeground: true,
             dataDirectory: "/var/mobile/Library/Application Support/stint",
-            baseUrl: "https://collector.example.com/v1",
+            baseURL: "https://collector.example.com/v1",
             flushIntervalInSeconds: 30,
             maxQueuedDatapoints: 5000,
             logLevel: .debug,
@@ -54,7 +54,7 @@ final class OptionsTests: StintTestCase {
         let options = try JSONDecoder().decode(StintOptions.self, from: Data(json.utf8))
         XCTAssertEqual(
             options,
-            StintOptions(sessionTimeoutInSeconds: 60, baseUrl: "https://c.example", logLevel: .warn))
+            StintOptions(sessionTimeoutInSeconds: 60, baseURL: "https://c.example", logLevel: .warn))
         XCTAssertTrue(options.keepOpenWhileForeground, "missing from the JSON: true, as by default")
         XCTAssertEqual(try JSONDecoder().decode(StintOptions.self, from: Data(try options.jsonString().utf8)), options)
     }
@@ -65,7 +65,7 @@ final class OptionsTests: StintTestCase {
                 sessionTimeoutInSeconds: 1,
                 keepOpenWhileForeground: true,
                 dataDirectory: dataDirectory.path,
-                baseUrl: "http://127.0.0.1:1",
+                baseURL: "http://127.0.0.1:1",
                 flushIntervalInSeconds: 86_400,
                 maxQueuedDatapoints: 100,
                 logLevel: level)

@@ -13,38 +13,38 @@ final class PrivacyTests: StintTestCase {
 
     func testTrackingEnabledRoundTripsAndPersistsAcrossShutdownAndInitialize() throws {
         try Stint.initialize(apiKey: "swift-test-key", options: options())
-        XCTAssertTrue(Stint.trackingEnabled, "enabled without requireConsent")
+        XCTAssertTrue(Stint.isTrackingEnabled, "enabled without requireConsent")
         Stint.openSession()
         XCTAssertEqual(try Stint.stats.datapointsPending, 1)
 
-        Stint.trackingEnabled = false
-        XCTAssertFalse(Stint.trackingEnabled)
+        Stint.isTrackingEnabled = false
+        XCTAssertFalse(Stint.isTrackingEnabled)
         XCTAssertEqual(try Stint.stats.datapointsPending, 0, "disabling deletes what was not delivered")
-        XCTAssertNil(try Stint.sessionId, "the open session is dropped")
+        XCTAssertNil(try Stint.sessionID, "the open session is dropped")
         XCTAssertNoThrow(try Stint.openSession().get(), "calls succeed while disabled")
         XCTAssertNoThrow(try Stint.logCustomEvent("ignored").get())
         XCTAssertEqual(try Stint.stats.datapointsPending, 0, "and record nothing")
         try Stint.shutdown()
 
         try Stint.initialize(apiKey: "swift-test-key", options: options())
-        XCTAssertFalse(Stint.trackingEnabled, "the choice survives a restart")
+        XCTAssertFalse(Stint.isTrackingEnabled, "the choice survives a restart")
         XCTAssertNoThrow(try Stint.setTrackingEnabled(true).get())
-        XCTAssertTrue(Stint.trackingEnabled)
+        XCTAssertTrue(Stint.isTrackingEnabled)
         Stint.openSession()
-        XCTAssertNotNil(try Stint.sessionId, "the next openSession starts a session")
+        XCTAssertNotNil(try Stint.sessionID, "the next openSession starts a session")
         try Stint.shutdown()
 
         try Stint.initialize(apiKey: "swift-test-key", options: options(requireConsent: true))
-        XCTAssertTrue(Stint.trackingEnabled, "a saved choice wins over requireConsent")
+        XCTAssertTrue(Stint.isTrackingEnabled, "a saved choice wins over requireConsent")
     }
 
     func testRequireConsentStartsDisabledUntilTrackingIsEnabled() throws {
         try Stint.initialize(apiKey: "swift-test-key", options: options(requireConsent: true))
-        XCTAssertFalse(Stint.trackingEnabled)
+        XCTAssertFalse(Stint.isTrackingEnabled)
         Stint.openSession()
         Stint.logCustomEvent("before_consent")
         XCTAssertEqual(try Stint.stats.datapointsRecorded, 0, "nothing recorded before consent")
-        Stint.trackingEnabled = true
+        Stint.isTrackingEnabled = true
         Stint.openSession()
         Stint.logCustomEvent("after_consent")
         XCTAssertEqual(try Stint.stats.datapointsRecorded, 2)
@@ -52,29 +52,29 @@ final class PrivacyTests: StintTestCase {
 
     func testDeviceIdIsAUuidThatWipeDataReplaces() throws {
         try startStint()
-        let before = try XCTUnwrap(Stint.deviceId)
+        let before = try XCTUnwrap(Stint.deviceID)
         XCTAssertEqual(before.count, 36)
         XCTAssertNotNil(UUID(uuidString: before), before)
-        XCTAssertEqual(Stint.deviceId, before, "stable")
+        XCTAssertEqual(Stint.deviceID, before, "stable")
         Stint.changeUser("wiped-user")
         Stint.openSession()
 
         XCTAssertNoThrow(try Stint.wipeData().get())
-        let after = try XCTUnwrap(Stint.deviceId)
+        let after = try XCTUnwrap(Stint.deviceID)
         XCTAssertNotNil(UUID(uuidString: after), after)
         XCTAssertNotEqual(after, before, "a new device id after the wipe")
-        XCTAssertNil(try Stint.sessionId, "no session after the wipe")
+        XCTAssertNil(try Stint.sessionID, "no session after the wipe")
         XCTAssertEqual(try Stint.stats.datapointsPending, 0, "nothing left to send")
-        XCTAssertTrue(Stint.trackingEnabled, "the tracking choice is kept")
+        XCTAssertTrue(Stint.isTrackingEnabled, "the tracking choice is kept")
         try Stint.shutdown()
 
         try startStint()
-        XCTAssertEqual(Stint.deviceId, after, "the new id is the saved one")
+        XCTAssertEqual(Stint.deviceID, after, "the new id is the saved one")
     }
 
     func testFlushWithTheNetworkDisabledIsATimeoutAtOnceAndRecordingGoesOn() throws {
         // Nothing listens on port 1: with the network enabled this flush would wait it out.
-        try startStint(baseUrl: "http://127.0.0.1:1")
+        try startStint(baseURL: "http://127.0.0.1:1")
         XCTAssertNoThrow(try Stint.setNetworkEnabled(false).get())
         Stint.openSession()
         Stint.logCustomEvent("offline")

@@ -29,17 +29,17 @@ class StintTestCase: XCTestCase {
 
     /// Options for a quiet, store-only Stint in this test's data directory.
     func makeOptions(
-        sessionTimeoutInSeconds: Int? = nil, baseUrl: String? = nil
+        sessionTimeoutInSeconds: Int? = nil, baseURL: String? = nil
     ) -> StintOptions {
         return StintOptions(
             sessionTimeoutInSeconds: sessionTimeoutInSeconds,
             dataDirectory: dataDirectory.path,
-            baseUrl: baseUrl,
+            baseURL: baseURL,
             logLevel: .off)
     }
 
-    func startStint(baseUrl: String? = nil) throws {
-        try Stint.initialize(apiKey: "swift-test-key", options: makeOptions(baseUrl: baseUrl))
+    func startStint(baseURL: String? = nil) throws {
+        try Stint.initialize(apiKey: "swift-test-key", options: makeOptions(baseURL: baseURL))
     }
 
     /// Asserts that `expression` throws a StintError with `status` and a message (containing
@@ -95,20 +95,15 @@ extension StintTestCase {
 }
 
 /// Collects log messages, which arrive on a library thread or on the calling thread.
-final class LogRecorder {
-    private let lock = NSLock()
-    private var messages: [(StintOptions.LogLevel, String)] = []
+final class LogRecorder: Sendable {
+    private let messages = Locked<[(StintOptions.LogLevel, String)]>([])
 
     func append(_ level: StintOptions.LogLevel, _ message: String) {
-        lock.lock()
-        messages.append((level, message))
-        lock.unlock()
+        messages.withLock { $0.append((level, message)) }
     }
 
     var all: [(StintOptions.LogLevel, String)] {
-        lock.lock()
-        defer { lock.unlock() }
-        return messages
+        return messages.current
     }
 
     /// The binding's reports of failed calls (the library's own messages left out).
@@ -117,20 +112,21 @@ final class LogRecorder {
     }
 }
 
-/// Collects listener events, which arrive on a library thread.
-final class EventRecorder {
-    private let lock = NSLock()
-    private var events: [StintSessionEvent] = []
+/// Collects what arrives from several threads: listener events (on a library thread), failure
+/// messages.
+final class Recorder<Element: Sendable>: Sendable {
+    private let elements = Locked<[Element]>([])
 
-    func append(_ event: StintSessionEvent) {
-        lock.lock()
-        events.append(event)
-        lock.unlock()
+    func append(_ element: Element) {
+        elements.withLock { $0.append(element) }
     }
 
-    var all: [StintSessionEvent] {
-        lock.lock()
-        defer { lock.unlock() }
-        return events
+    var all: [Element] {
+        return elements.current
     }
 }
+
+typealias EventRecorder = Recorder<StintSessionEvent>
+
+/// An object whose release a test watches (through a weak reference).
+final class Token: Sendable {}
