@@ -1,11 +1,13 @@
 //! What the collector has accepted, behind two traits so that the server and the pages do not
 //! care where it lives: [`Store`] (the writer: ingest, deletion, counters) and [`Reader`] (every
-//! query the pages and the API make). [`sqlite`] keeps it in one file or in memory; `docs/collector.md`
+//! query the pages and the API make). [`sqlite`] keeps it in one file or in memory, [`postgres`] in a server that several
+//! collectors can share; `docs/collector.md`
 //! explains the schema.
 //!
 //! Every datapoint is stored with its app (the API key it arrived under); a user is a (app, device,
 //! user id) triple, so the same user id under two apps is two users.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::batch::{Batch, SessionContext, CONTEXT_KEYS};
@@ -196,9 +198,11 @@ pub fn open(database: &Database) -> StoreResult<(Box<dyn Store>, Option<Separate
                 sqlite::open_reader(database)?.map(|conn| Box::new(conn) as SeparateReader);
             Ok((Box::new(store), reader))
         }
-        Database::Postgres(_) => Err(StoreError(
-            "PostgreSQL is not supported by this build".into(),
-        )),
+        Database::Postgres(_) => {
+            let store = postgres::PostgresStore::open(database)?;
+            let reader = postgres::PostgresReader::open(database)?;
+            Ok((Box::new(store), Some(Box::new(reader) as SeparateReader)))
+        }
     }
 }
 
