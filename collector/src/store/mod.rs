@@ -10,10 +10,10 @@
 pub mod postgres;
 pub mod sqlite;
 
-use crate::batch::{Batch, SessionContext, CONTEXT_KEYS};
+use crate::batch::{Batch, Datapoint, Kind, SessionContext, CONTEXT_KEYS};
 use crate::text::format_day;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How many sessions a user lists, most recent first.
 pub const LAST_SESSIONS_SHOWN: usize = 20;
@@ -315,4 +315,103 @@ pub fn redact_password(url: &str) -> String {
         },
         None => url.to_string(),
     }
+}
+
+/// What a batch does to one session, summed in arrival order.
+#[derive(Default)]
+pub(crate) struct SessionChange<'a> {
+    /// The user and arrival (`seq`) of its first new datapoint: the owner, if the row is new.
+    pub first: Option<(Option<&'a str>, i64)>,
+    pub starts: i64,
+    pub ends: i64,
+    pub ended_time: f64,
+    /// The last start's time and context; the last end's time and length.
+    pub started_at: Option<f64>,
+    pub context: Option<&'a SessionContext>,
+    pub ended_at: Option<f64>,
+    pub duration: Option<f64>,
+}
+
+impl<'a> SessionChange<'a> {
+    /// `start_day` for the row, when this batch starts the session.
+    pub fn start_day(&self) -> Option<i64> {
+        self.started_at.map(day_of)
+    }
+
+    /// The context columns a start sets (all `None` without a start: they are left as they are).
+    pub fn context_values(&self) -> [Option<&'a str>; 6] {
+        self.context.map_or([None; 6], |context| context.values())
+    }
+}
+
+/// What a batch's new datapoints change, summed, so that a store writes each session and each
+/// (user, custom event) once per batch instead of once per datapoint.
+#[derive(Default)]
+pub(crate) struct BatchChanges<'a> {
+    pub sessions: BTreeMap<&'a str, SessionChange<'a>>,
+    /// (user, event name) -> how many.
+    pub custom: BTreeMap<(Option<&'a str>, &'a str), i64>,
+    /// The arrival of each custom event sender's first new custom event.
+    custom_senders: BTreeMap<Option<&'a str>, i64>,
+}
+
+impl<'a> BatchChanges<'a> {
+    /// From the new datapoints in arrival order, each with its `seq`.
+    pub fn of(new: &[(&'a Datapoint, i64)]) -> BatchChanges<'a> {
+        let mut changes = BatchChanges::default();
+        for (datapoint, seq) in new {
+            let user = datapoint.user_id.as_deref();
+            if datapoint.kind == Kind::Custom {
+                let name = datapoint.custom_name.as_deref().unwrap_or_default();
+                *changes.custom.entry((user, name)).or_default() += 1;
+                changes.custom_senders.entry(user).or_insert(*seq);
+                continue;
+            }
+            let id = datapoint.session_id.as_deref().unwrap_or_default();
+            let change = changes.sessions.entry(id).or_default();
+            change.first.get_or_insert((user, *seq));
+            if datapoint.kind == Kind::SessionStart {
+                change.starts += 1;
+                change.started_at = Some(datapoint.time);
+                change.context = Some(&datapoint.context);
+            } else {
+                let duration = datapoint.duration.unwrap_or(0.0);
+                change.ends += 1;
+                change.ended_time += duration;
+                change.ended_at = Some(datapoint.time);
+                change.duration = Some(duration);
+            }
+        }
+        changes
+    }
+
+    /// The users whose row this batch needs, in order of first appearance (the order user rows
+    /// are numbered in): the owners of sessions new to the store (the end of a session credits
+    /// whoever it started under) and the senders of custom events.
+    pub fn users_needed(&self, existing: &BTreeSet<String>) -> Vec<Option<&'a str>> {
+        let mut needed: Vec<(i64, Option<&'a str>)> = self
+            .sessions
+            .iter()
+            .filter(|(id, _)| !existing.contains(**id))
+            .filter_map(|(_, change)| change.first.map(|(user, seq)| (seq, user)))
+            .chain(self.custom_senders.iter().map(|(user, seq)| (*seq, *user)))
+            .collect();
+        needed.sort_unstable();
+        let mut seen = BTreeSet::new();
+        needed.retain(|(_, user)| seen.insert(*user));
+        needed.into_iter().map(|(_, user)| user).collect()
+    }
+}
+
+/// The datapoints of a batch that are new, in body order (a repeated id counts once, at its
+/// first occurrence), given the `seq` the store gave each new id.
+pub(crate) fn new_datapoints<'a>(
+    batch: &'a Batch,
+    mut seq_of: std::collections::HashMap<String, i64>,
+) -> Vec<(&'a Datapoint, i64)> {
+    batch
+        .events
+        .iter()
+        .filter_map(|d| seq_of.remove(&d.id).map(|seq| (d, seq)))
+        .collect()
 }

@@ -10,14 +10,15 @@
 //! the same.
 
 use super::{
-    bucket_of, day_of, AppFilter, Database, DayCount, IngestOutcome, Reader, SessionSummary, Store,
-    StoreError, StoreResult, UserSummary, UserUsage, DURATION_BUCKETS, LAST_SESSIONS_SHOWN,
+    bucket_of, new_datapoints, AppFilter, BatchChanges, Database, DayCount, IngestOutcome, Reader,
+    SessionChange, SessionSummary, Store, StoreError, StoreResult, UserSummary, UserUsage,
+    DURATION_BUCKETS, LAST_SESSIONS_SHOWN,
 };
-use crate::batch::{Batch, Kind, SessionContext};
+use crate::batch::{Batch, SessionContext};
 use postgres::{Client, NoTls, Statement};
 use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS datapoints (
@@ -215,21 +216,6 @@ impl PostgresReader {
     }
 }
 
-/// What a batch does to one session, summed in arrival order.
-#[derive(Default)]
-struct SessionChange<'a> {
-    /// The user key and arrival of its first new datapoint (the owner, if the row is new).
-    first: Option<(Option<&'a str>, i64)>,
-    starts: i64,
-    ends: i64,
-    ended_time: f64,
-    /// The last start's time and context; the last end's time and length.
-    started_at: Option<f64>,
-    context: Option<&'a SessionContext>,
-    ended_at: Option<f64>,
-    duration: Option<f64>,
-}
-
 impl Store for PostgresStore {
     fn ingest(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
         let p = &self.prepared;
@@ -246,7 +232,7 @@ impl Store for PostgresStore {
         let raws = column(&|d| Some(d.raw.clone()));
 
         let mut tx = self.client.transaction()?;
-        let mut seq_of: HashMap<String, i64> = tx
+        let seq_of: HashMap<String, i64> = tx
             .query(
                 &p.insert_datapoints,
                 &[
@@ -263,63 +249,28 @@ impl Store for PostgresStore {
             .iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
-        // The new datapoints in body order (a repeated id counts once: its first occurrence).
-        let new: Vec<(&crate::batch::Datapoint, i64)> = events
-            .iter()
-            .filter_map(|d| seq_of.remove(&d.id).map(|seq| (d, seq)))
-            .collect();
+        let new = new_datapoints(batch, seq_of);
         let outcome = IngestOutcome {
             new: new.len(),
             duplicates: events.len() - new.len(),
         };
+        let changes = BatchChanges::of(&new);
+        let sessions = &changes.sessions;
+        let custom = &changes.custom;
 
-        let mut sessions: BTreeMap<&str, SessionChange> = BTreeMap::new();
-        let mut custom: BTreeMap<(Option<&str>, &str), i64> = BTreeMap::new();
-        for (datapoint, seq) in &new {
-            let user = datapoint.user_id.as_deref();
-            match datapoint.kind {
-                Kind::Custom => {
-                    let name = datapoint.custom_name.as_deref().unwrap_or_default();
-                    *custom.entry((user, name)).or_default() += 1;
-                }
-                kind => {
-                    let id = datapoint.session_id.as_deref().unwrap_or_default();
-                    let change = sessions.entry(id).or_default();
-                    change.first.get_or_insert((user, *seq));
-                    if kind == Kind::SessionStart {
-                        change.starts += 1;
-                        change.started_at = Some(datapoint.time);
-                        change.context = Some(&datapoint.context);
-                    } else {
-                        let duration = datapoint.duration.unwrap_or(0.0);
-                        change.ends += 1;
-                        change.ended_time += duration;
-                        change.ended_at = Some(datapoint.time);
-                        change.duration = Some(duration);
-                    }
-                }
-            }
-        }
-
-        // Users are needed for sessions new to the database (their owner) and custom events.
         let session_keys: Vec<&str> = sessions.keys().copied().collect();
-        let existing: HashSet<String> = if session_keys.is_empty() {
-            HashSet::new()
+        let existing: BTreeSet<String> = if session_keys.is_empty() {
+            BTreeSet::new()
         } else {
             tx.query(&p.existing_sessions, &[&batch.device_id, &session_keys])?
                 .iter()
                 .map(|row| row.get(0))
                 .collect()
         };
-        let needed: BTreeMap<Option<&str>, ()> = sessions
-            .iter()
-            .filter(|(id, _)| !existing.contains(**id))
-            .filter_map(|(_, change)| change.first.map(|(user, _)| (user, ())))
-            .chain(custom.keys().map(|(user, _)| (*user, ())))
-            .collect();
+        let needed = changes.users_needed(&existing);
         let mut user_pks: HashMap<Option<String>, i64> = HashMap::new();
         if !needed.is_empty() {
-            let wanted: Vec<Option<&str>> = needed.keys().copied().collect();
+            let wanted = needed;
             tx.execute(&p.insert_users, &[&app, &batch.device_id, &wanted])?;
             let named: Vec<&str> = wanted.iter().flatten().copied().collect();
             let anonymous = wanted.contains(&None);
@@ -335,7 +286,7 @@ impl Store for PostgresStore {
 
         if !sessions.is_empty() {
             let mut columns = SessionColumns::default();
-            for (id, change) in &sessions {
+            for (id, change) in sessions {
                 let (owner, first_seq) = change.first.unwrap_or((None, 0));
                 columns.push(id, pk_of(owner), first_seq, change);
             }
@@ -481,14 +432,13 @@ impl<'a> SessionColumns<'a> {
         self.owners.push(owner);
         self.first_seqs.push(first_seq);
         self.started_at.push(change.started_at);
-        self.start_days.push(change.started_at.map(day_of));
+        self.start_days.push(change.start_day());
         self.ended_at.push(change.ended_at);
         self.durations.push(change.duration);
         self.starts.push(change.starts);
         self.ends.push(change.ends);
         self.ended_time.push(change.ended_time);
-        let values = change.context.map_or([None; 6], SessionContext::values);
-        for (column, value) in self.context.iter_mut().zip(values) {
+        for (column, value) in self.context.iter_mut().zip(change.context_values()) {
             column.push(value);
         }
     }

@@ -7,13 +7,14 @@
 //! all and concurrent uploads never interleave inside one.
 
 use super::{
-    bucket_of, day_of, AppFilter, Database, DayCount, IngestOutcome, Reader, SessionSummary, Store,
-    StoreResult, UserSummary, UserUsage, DURATION_BUCKETS, LAST_SESSIONS_SHOWN,
+    bucket_of, new_datapoints, AppFilter, BatchChanges, Database, DayCount, IngestOutcome, Reader,
+    SessionSummary, Store, StoreResult, UserSummary, UserUsage, DURATION_BUCKETS,
+    LAST_SESSIONS_SHOWN,
 };
-use crate::batch::{Batch, Kind, SessionContext};
+use crate::batch::{Batch, SessionContext};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 /// The schema, created on first open. Every statement is idempotent so reopening a database
@@ -72,12 +73,11 @@ INSERT OR IGNORE INTO counters (name, value) VALUES ('received_total', 0);
 ";
 
 /// Run after [`SCHEMA`] and the column upgrade: indexes on columns a database from before apps
-/// lacked.
+/// lacked. Deletion by device and retention scan the datapoints instead of indexing them: they
+/// are rare, and every index is paid for by every insert.
 const INDEXES: &str = "
 DROP INDEX IF EXISTS users_by_key;
 CREATE INDEX IF NOT EXISTS users_by_app_key ON users (app, device_id, user_id);
-CREATE INDEX IF NOT EXISTS datapoints_by_device ON datapoints (device_id);
-CREATE INDEX IF NOT EXISTS datapoints_by_time ON datapoints (time);
 ";
 
 pub struct SqliteStore {
@@ -151,127 +151,123 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn ingest(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
-        let mut outcome = IngestOutcome {
-            new: 0,
-            duplicates: 0,
+        let device = batch.device_id.as_str();
+        let tx = self.conn.transaction()?;
+        // Multi-row inserts; RETURNING names the rows that were new (not already stored).
+        let mut seq_of = HashMap::with_capacity(batch.events.len());
+        for chunk in batch.events.chunks(ROWS_PER_INSERT) {
+            let mut statement = tx.prepare_cached(&insert_datapoints_sql(chunk.len()))?;
+            let names: Vec<&str> = chunk.iter().map(|datapoint| datapoint.name()).collect();
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 8);
+            for (datapoint, name) in chunk.iter().zip(&names) {
+                values.extend([
+                    &datapoint.id as &dyn rusqlite::ToSql,
+                    &batch.device_id,
+                    &datapoint.user_id,
+                    &app,
+                    name,
+                    &datapoint.time,
+                    &datapoint.session_id,
+                    &datapoint.raw,
+                ]);
+            }
+            let mut rows = statement.query(values.as_slice())?;
+            while let Some(row) = rows.next()? {
+                seq_of.insert(row.get::<_, String>(0)?, row.get::<_, i64>(1)?);
+            }
+        }
+        let new = new_datapoints(batch, seq_of);
+        let outcome = IngestOutcome {
+            new: new.len(),
+            duplicates: batch.events.len() - new.len(),
+        };
+        let changes = BatchChanges::of(&new);
+
+        let existing: BTreeSet<String> = if changes.sessions.is_empty() {
+            BTreeSet::new()
+        } else {
+            let ids = serde_json::to_string(&changes.sessions.keys().collect::<Vec<_>>())
+                .map_err(|e| super::StoreError(e.to_string()))?;
+            let mut statement = tx.prepare_cached(
+                "SELECT session_id FROM sessions
+                 WHERE device_id = ?1 AND session_id IN (SELECT value FROM json_each(?2))",
+            )?;
+            let found = statement
+                .query_map(params![device, ids], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            found
         };
         let mut new_users = Vec::new();
-        let tx = self.conn.transaction()?;
-        for datapoint in &batch.events {
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO datapoints
-                        (id, device_id, user_id, app, name, time, session_id, raw)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    datapoint.id,
-                    batch.device_id,
-                    datapoint.user_id,
-                    app,
-                    datapoint.name(),
-                    datapoint.time,
-                    datapoint.session_id,
-                    datapoint.raw,
-                ])?;
-            if inserted == 0 {
-                outcome.duplicates += 1;
-                continue;
-            }
-            outcome.new += 1;
-            let seq = tx.last_insert_rowid();
+        let mut user_pks: HashMap<Option<&str>, i64> = HashMap::new();
+        for user in changes.users_needed(&existing) {
             let key = (
                 app.to_string(),
                 batch.device_id.clone(),
-                datapoint.user_id.clone(),
+                user.map(String::from),
             );
-            let mut user_for_key = |tx: &Transaction| -> rusqlite::Result<i64> {
-                if let Some(&pk) = self.user_keys.get(&key) {
-                    return Ok(pk);
+            let pk = match self.user_keys.get(&key) {
+                Some(&pk) => pk,
+                None => {
+                    let pk = user_pk(&tx, &key)?;
+                    new_users.push((key, pk));
+                    pk
                 }
-                if let Some(&(_, pk)) = new_users.iter().find(|(k, _)| *k == key) {
-                    return Ok(pk);
-                }
-                let pk = user_pk(tx, &key)?;
-                new_users.push((key.clone(), pk));
-                Ok(pk)
             };
-            match datapoint.kind {
-                Kind::SessionStart | Kind::SessionEnd => {
-                    let session_id = datapoint.session_id.as_deref().unwrap_or_default();
-                    // The owner is whoever the session's first datapoint came under: an end
-                    // is credited to the user the session started under, so one user's
-                    // sessions, ended sessions and total time agree even if the user changed
-                    // mid-session.
-                    let owner = tx
-                        .prepare_cached(
-                            "SELECT user_pk FROM sessions WHERE device_id = ?1 AND session_id = ?2",
-                        )?
-                        .query_row(params![batch.device_id, session_id], |row| {
-                            row.get::<_, i64>(0)
-                        })
-                        .optional()?;
-                    if owner.is_none() {
-                        let owner = user_for_key(&tx)?;
-                        tx.prepare_cached(
-                            "INSERT INTO sessions (device_id, session_id, user_pk, first_seq)
-                             VALUES (?1, ?2, ?3, ?4)",
-                        )?
-                        .execute(params![
-                            batch.device_id,
-                            session_id,
-                            owner,
-                            seq
-                        ])?;
-                    }
-                    if datapoint.kind == Kind::SessionStart {
-                        let [app_version, os_name, os_version, device_model, arch, locale] =
-                            datapoint.context.values();
-                        tx.prepare_cached(
-                            "UPDATE sessions SET started_at = ?3, start_day = ?10,
-                                starts = starts + 1, app_version = ?4, os_name = ?5,
-                                os_version = ?6, device_model = ?7, arch = ?8, locale = ?9
-                             WHERE device_id = ?1 AND session_id = ?2",
-                        )?
-                        .execute(params![
-                            batch.device_id,
-                            session_id,
-                            datapoint.time,
-                            app_version,
-                            os_name,
-                            os_version,
-                            device_model,
-                            arch,
-                            locale,
-                            day_of(datapoint.time),
-                        ])?;
-                    } else {
-                        let duration = datapoint.duration.unwrap_or(0.0);
-                        tx.prepare_cached(
-                            "UPDATE sessions SET ended_at = ?3, duration = ?4, ends = ends + 1,
-                                ended_time = ended_time + ?4
-                             WHERE device_id = ?1 AND session_id = ?2",
-                        )?
-                        .execute(params![
-                            batch.device_id,
-                            session_id,
-                            datapoint.time,
-                            duration
-                        ])?;
-                    }
-                }
-                Kind::Custom => {
-                    let user_pk = user_for_key(&tx)?;
-                    tx.prepare_cached(
-                        "INSERT INTO custom_events (user_pk, name, count) VALUES (?1, ?2, 1)
-                         ON CONFLICT (user_pk, name) DO UPDATE SET count = count + 1",
-                    )?
-                    .execute(params![
-                        user_pk,
-                        datapoint.custom_name.as_deref().unwrap_or_default()
-                    ])?;
-                }
-            }
+            user_pks.insert(user, pk);
+        }
+        let pk_of = |user: Option<&str>| user_pks.get(&user).copied().unwrap_or(0);
+
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO sessions AS s (device_id, session_id, user_pk, first_seq, started_at,
+                 start_day, ended_at, duration, starts, ends, ended_time, app_version, os_name,
+                 os_version, device_model, arch, locale)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             ON CONFLICT (device_id, session_id) DO UPDATE SET
+                 started_at = iif(excluded.starts > 0, excluded.started_at, s.started_at),
+                 start_day = iif(excluded.starts > 0, excluded.start_day, s.start_day),
+                 app_version = iif(excluded.starts > 0, excluded.app_version, s.app_version),
+                 os_name = iif(excluded.starts > 0, excluded.os_name, s.os_name),
+                 os_version = iif(excluded.starts > 0, excluded.os_version, s.os_version),
+                 device_model = iif(excluded.starts > 0, excluded.device_model, s.device_model),
+                 arch = iif(excluded.starts > 0, excluded.arch, s.arch),
+                 locale = iif(excluded.starts > 0, excluded.locale, s.locale),
+                 starts = s.starts + excluded.starts,
+                 ended_at = iif(excluded.ends > 0, excluded.ended_at, s.ended_at),
+                 duration = iif(excluded.ends > 0, excluded.duration, s.duration),
+                 ends = s.ends + excluded.ends,
+                 ended_time = s.ended_time + excluded.ended_time",
+        )?;
+        for (id, change) in &changes.sessions {
+            let (owner, first_seq) = change.first.unwrap_or((None, 0));
+            let [app_version, os_name, os_version, device_model, arch, locale] =
+                change.context_values();
+            upsert.execute(params![
+                device,
+                id,
+                pk_of(owner),
+                first_seq,
+                change.started_at,
+                change.start_day(),
+                change.ended_at,
+                change.duration,
+                change.starts,
+                change.ends,
+                change.ended_time,
+                app_version,
+                os_name,
+                os_version,
+                device_model,
+                arch,
+                locale,
+            ])?;
+        }
+        drop(upsert);
+        for ((user, name), count) in &changes.custom {
+            tx.prepare_cached(
+                "INSERT INTO custom_events (user_pk, name, count) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user_pk, name) DO UPDATE SET count = count + excluded.count",
+            )?
+            .execute(params![pk_of(*user), name, count])?;
         }
         tx.prepare_cached("UPDATE counters SET value = value + ?1 WHERE name = 'received_total'")?
             .execute([batch.events.len() as i64])?;
@@ -367,6 +363,35 @@ pub fn open_reader(database: &Database) -> StoreResult<Option<Connection>> {
         }
         _ => Ok(None),
     }
+}
+
+/// Rows per multi-row insert: 8 parameters each, far below SQLite's limit (32,766), and few
+/// distinct statements to cache (a full chunk and the rest).
+const ROWS_PER_INSERT: usize = 100;
+
+fn insert_datapoints_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO datapoints (id, device_id, user_id, app, name, time, session_id, raw) VALUES ",
+    );
+    for row in 0..rows {
+        let p = row * 8;
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(?{},?{},?{},?{},?{},?{},?{},?{})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8
+        ));
+    }
+    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id, seq");
+    sql
 }
 
 /// `(?1 IS NULL OR u.app = ?1)`: the app filter of every query, on the users row `u`.
