@@ -405,10 +405,10 @@ impl<'a> BatchChanges<'a> {
 
 /// The datapoints of a batch that are new, in body order (a repeated id counts once, at its
 /// first occurrence), given the `seq` the store gave each new id.
-pub(crate) fn new_datapoints<'a>(
-    batch: &'a Batch,
+pub(crate) fn new_datapoints(
+    batch: &Batch,
     mut seq_of: std::collections::HashMap<String, i64>,
-) -> Vec<(&'a Datapoint, i64)> {
+) -> Vec<(&Datapoint, i64)> {
     batch
         .events
         .iter()
