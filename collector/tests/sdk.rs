@@ -241,3 +241,44 @@ impl KeyPairPem {
         KeyPairPem(path)
     }
 }
+
+/// The binary's flags: `--tls-cert` and `--tls-key` serve HTTPS (the banner says so), and a
+/// missing file stops it at start with the file named.
+#[test]
+fn the_binary_serves_https_with_its_tls_flags() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = fresh_dir("tls-binary");
+    let (_, cert, key) = test_pki(&dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stint-collector"))
+        .args(["--port", "0", "--db", ":memory:", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        first.starts_with("stint-collector listening on https://localhost:"),
+        "{first}"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_stint-collector"))
+        .args(["--port", "0", "--db", ":memory:", "--tls-key"])
+        .arg(&key)
+        .arg("--tls-cert")
+        .arg(dir.join("missing.pem"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("missing.pem"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
