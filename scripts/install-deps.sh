@@ -3,6 +3,8 @@
 set -euo pipefail
 
 packages=(kotlin default-jdk-headless libjna-java junit4 mono-mcs mono-runtime chromium cmake pkg-config util-linux)
+# scripts/collector-postgres.sh: the collector's PostgreSQL tests run their own cluster
+packages+=(postgresql)
 # scripts/cross.sh: Windows under Wine, Linux aarch64 under qemu-user, Android's C (ring) via clang
 packages+=(gcc-mingw-w64-x86-64 wine64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   qemu-user-binfmt libc6-dev-armel-cross libc6-dev clang llvm)
@@ -35,6 +37,7 @@ need llvm-ar llvm
 need debootstrap debootstrap
 need zip zip
 need unzip unzip
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 
 # Rust targets of scripts/cross.sh (rustup needs no root). Rust's std for aarch64-apple-ios-sim may
 # be missing from the distribution server (a 404 here): then nightly's rust-src, and cross.sh

@@ -18,6 +18,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "Rust tests (unit, C ABI, delivery, durability, collector, header drift)"
 cargo test --workspace
 
+step "collector on PostgreSQL: a throwaway cluster of its own (initdb, own port, stopped at exit)"
+scripts/collector-postgres.sh cargo test -p stint-collector --test postgres
+
 step "quickstart (the README's main job)"
 cargo run -q --example quickstart
 

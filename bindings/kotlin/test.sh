@@ -41,7 +41,7 @@ stop_collector() {
 trap stop_collector EXIT
 
 echo "== starting the collector"
-"$COLLECTOR" --port 0 >"$COLLECTOR_LOG" 2>&1 &
+"$COLLECTOR" --port 0 --test-controls >"$COLLECTOR_LOG" 2>&1 &
 COLLECTOR_PID=$!
 COLLECTOR_URL=
 for _ in $(seq 1 300); do

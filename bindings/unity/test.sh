@@ -123,7 +123,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-"$collector_bin" --port 0 >"$collector_log" 2>&1 &
+"$collector_bin" --port 0 --test-controls >"$collector_log" 2>&1 &
 collector_pid=$!
 url=""
 for _ in $(seq 1 300); do

@@ -1,8 +1,11 @@
 //! Collector ingest throughput: 1,000,000 datapoints (override with `STINT_BENCH_DATAPOINTS`)
 //! posted as the SDK posts them, by `STINT_BENCH_CLIENTS` (default 16) concurrent clients on
-//! kept-alive connections, into a collector with a file database (WAL), as deployed.
+//! kept-alive connections, into a collector with a file database (WAL), as deployed; and, when
+//! `STINT_TEST_POSTGRES_URL` names a server, the same into a fresh PostgreSQL database there:
 //!
-//! The wire format is the SDK's (`src/upload.rs`, `src/datapoint.rs`): batches of at most 500
+//!     scripts/collector-postgres.sh cargo bench -p stint-collector --bench ingest
+//!
+//! The wire format is the SDK's (`src/delivery/batch.rs`, `src/storage/datapoint.rs`): batches of at most 500
 //! datapoints from one device, gzip (fast) above 512 bytes, `Content-Type: application/json`,
 //! `User-Agent: stint/<version>`. Each simulated session is an `ss` with the device context, three
 //! custom events and an `se`. Bodies are built and compressed before the clock starts: on a real
@@ -16,7 +19,7 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use stint_collector::{Collector, CollectorOptions};
+use stint_collector::{Collector, CollectorOptions, Database};
 
 const BATCH_DATAPOINTS: usize = 500;
 const DEVICES: usize = 2_000;
@@ -79,7 +82,7 @@ fn device_datapoints(device: usize, sessions: usize, next_id: &mut u64) -> Vec<S
     out
 }
 
-/// The envelope of `src/upload.rs::body`, gzipped as `compress` does.
+/// The envelope of `src/delivery/batch.rs`, gzipped as `src/delivery/request.rs` does.
 fn request_body(device: usize, events: &[String]) -> (Vec<u8>, bool) {
     let body = format!(
         "{{\"api_key\":\"bench-key\",\"device_id\":\"device-{device}\",\"sdk_version\":\"{SDK_VERSION}\",\
@@ -201,67 +204,118 @@ fn main() {
             let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
         }
     }
-    let collector = Collector::start_with(CollectorOptions::default().with_db_file(&db)).unwrap();
     println!(
-        "sending {} batches ({:.1} MB JSON, {:.1} MB gzipped) with {clients} clients to {} ...",
+        "{} batches ({:.1} MB JSON, {:.1} MB gzipped), {clients} clients",
         requests.len(),
         raw_bytes as f64 / 1e6,
         wire_bytes as f64 / 1e6,
-        db.display()
     );
-    let elapsed = send_all(collector.port(), &requests, clients);
-    let stored = collector.datapoint_count();
-    assert_eq!(stored, datapoints, "every datapoint stored exactly once");
-    let users = collector.users_json()["users"]
-        .as_array()
-        .map_or(0, Vec::len);
-    assert_eq!(users, DEVICES.min(datapoints.div_ceil(5)));
-    let rate = datapoints as f64 / elapsed.as_secs_f64();
-    println!(
-        "ingest: {datapoints} datapoints in {:.2} s = {rate:.0} datapoints/s ({:.0} batches/s)",
-        elapsed.as_secs_f64(),
-        requests.len() as f64 / elapsed.as_secs_f64()
-    );
-
-    // Re-sent batches (a client retrying after a lost answer): de-duplicated, nothing stored.
-    let resent: Vec<Vec<u8>> = requests.iter().step_by(10).cloned().collect();
-    let resent_datapoints: usize = batch_sizes.iter().step_by(10).sum();
-    let resent = Arc::new(resent);
-    let elapsed = send_all(collector.port(), &resent, clients);
-    assert_eq!(
-        collector.datapoint_count(),
+    let run = Run {
+        requests: &requests,
+        batch_sizes: &batch_sizes,
         datapoints,
-        "duplicates absorbed"
-    );
-    println!(
-        "re-sent: {} batches ({resent_datapoints} duplicate datapoints) in {:.2} s = {:.0} datapoints/s",
-        resent.len(),
-        elapsed.as_secs_f64(),
-        resent_datapoints as f64 / elapsed.as_secs_f64()
+        clients,
+    };
+    run.measure(
+        &format!("SQLite {}", db.display()),
+        CollectorOptions::default().with_db_file(&db),
     );
     let db_bytes = std::fs::metadata(&db).map_or(0, |m| m.len())
         + std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len());
-    println!("database: {:.1} MB", db_bytes as f64 / 1e6);
-
-    // What a dashboard poll costs on this much data (the pages read under the same lock as
-    // ingest, so this is also how long one poll holds ingest up).
-    for path in [
-        "/api/live?view=overview",
-        "/api/live?view=user&device=device-7&user=user-7",
-    ] {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").into_bytes();
-        let stream = TcpStream::connect(("127.0.0.1", collector.port())).unwrap();
-        let mut writer = stream.try_clone().unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut best = Duration::MAX;
-        for _ in 0..5 {
-            let started = Instant::now();
-            writer.write_all(&request).unwrap();
-            assert_eq!(read_status(&mut reader), 200);
-            best = best.min(started.elapsed());
-        }
-        println!("GET {path}: {:.1} ms (best of 5)", best.as_secs_f64() * 1e3);
-    }
-    drop(collector);
+    println!("SQLite database: {:.1} MB", db_bytes as f64 / 1e6);
     let _ = std::fs::remove_dir_all(&dir);
+
+    if let Ok(server) = std::env::var("STINT_TEST_POSTGRES_URL") {
+        let name = format!("stint_bench_{}", std::process::id());
+        let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let (base, _) = server.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        run.measure(
+            &format!("PostgreSQL {url}"),
+            CollectorOptions {
+                database: Database::Postgres(url),
+                ..CollectorOptions::default()
+            },
+        );
+        let size: i64 = admin
+            .query_one("SELECT pg_database_size($1)", &[&name])
+            .unwrap()
+            .get(0);
+        println!("PostgreSQL database: {:.1} MB", size as f64 / 1e6);
+        admin
+            .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .unwrap();
+    } else {
+        println!("PostgreSQL: not measured (run through scripts/collector-postgres.sh)");
+    }
+}
+
+/// One measurement's inputs.
+struct Run<'a> {
+    requests: &'a Arc<Vec<Vec<u8>>>,
+    batch_sizes: &'a [usize],
+    datapoints: usize,
+    clients: usize,
+}
+
+impl Run<'_> {
+    /// Ingest, duplicates and dashboard polls against a fresh collector with `options`.
+    fn measure(&self, label: &str, options: CollectorOptions) {
+        let (requests, datapoints, clients) = (self.requests, self.datapoints, self.clients);
+        let collector = Collector::start_with(options).unwrap();
+        println!("== {label}");
+        let elapsed = send_all(collector.port(), requests, clients);
+        let stored = collector.datapoint_count();
+        assert_eq!(stored, datapoints, "every datapoint stored exactly once");
+        let users = collector.users_json()["users"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert_eq!(users, DEVICES.min(datapoints.div_ceil(5)));
+        let rate = datapoints as f64 / elapsed.as_secs_f64();
+        println!(
+            "ingest: {datapoints} datapoints in {:.2} s = {rate:.0} datapoints/s ({:.0} batches/s)",
+            elapsed.as_secs_f64(),
+            requests.len() as f64 / elapsed.as_secs_f64()
+        );
+
+        // Re-sent batches (a client retrying after a lost answer): de-duplicated, nothing stored.
+        let resent: Vec<Vec<u8>> = requests.iter().step_by(10).cloned().collect();
+        let resent_datapoints: usize = self.batch_sizes.iter().step_by(10).sum();
+        let resent = Arc::new(resent);
+        let elapsed = send_all(collector.port(), &resent, clients);
+        assert_eq!(
+            collector.datapoint_count(),
+            datapoints,
+            "duplicates absorbed"
+        );
+        println!(
+            "re-sent: {} batches ({resent_datapoints} duplicate datapoints) in {:.2} s = {:.0} datapoints/s",
+            resent.len(),
+            elapsed.as_secs_f64(),
+            resent_datapoints as f64 / elapsed.as_secs_f64()
+        );
+
+        // What a dashboard poll costs on this much data (on the read connection: ingest goes
+        // on meanwhile).
+        for path in [
+            "/api/live?view=overview",
+            "/api/live?view=user&device=device-7&user=user-7",
+        ] {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").into_bytes();
+            let stream = TcpStream::connect(("127.0.0.1", collector.port())).unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut best = Duration::MAX;
+            for _ in 0..5 {
+                let started = Instant::now();
+                writer.write_all(&request).unwrap();
+                assert_eq!(read_status(&mut reader), 200);
+                best = best.min(started.elapsed());
+            }
+            println!("GET {path}: {:.1} ms (best of 5)", best.as_secs_f64() * 1e3);
+        }
+    }
 }

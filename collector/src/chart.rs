@@ -1,7 +1,7 @@
 //! Bar charts as inline SVG, rendered on the server: nothing to load, works offline, and the
 //! numbers are in the DOM for tests (`rect.bar` with `data-value` and a key attribute).
 
-use crate::dashboard::escape;
+use crate::text::escape;
 use std::fmt::Write;
 
 const WIDTH: f64 = 720.0;
@@ -20,8 +20,16 @@ pub struct Bar {
 }
 
 /// `<figure id="{id}">` with a title and an SVG of `bars`; `key_name` names the data attribute
-/// that identifies each bar (`day`, `bucket`), `unit` the value in tooltips ("sessions").
-pub fn bar_chart(id: &str, title: &str, key_name: &str, unit: &str, bars: &[Bar]) -> String {
+/// that identifies each bar (`day`, `bucket`), `unit` the value in tooltips ("sessions"). A chart
+/// with no bar above zero says why it is blank: `why_blank`, in `text.empty`.
+pub fn bar_chart(
+    id: &str,
+    title: &str,
+    key_name: &str,
+    unit: &str,
+    bars: &[Bar],
+    why_blank: &str,
+) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -48,12 +56,13 @@ aria-label=\"{title}\">",
         ty = TOP + 4.0,
         by = baseline + 4.0,
     );
-    if bars.is_empty() {
+    if max == 0 {
         let _ = write!(
             svg,
-            "<text class=\"empty\" x=\"{x}\" y=\"{y}\" text-anchor=\"middle\">No data yet</text>",
+            "<text class=\"empty\" x=\"{x}\" y=\"{y}\" text-anchor=\"middle\">{why}</text>",
             x = LEFT + plot_width / 2.0,
             y = TOP + plot_height / 2.0,
+            why = escape(why_blank),
         );
     }
     let slot = plot_width / bars.len().max(1) as f64;
@@ -133,6 +142,7 @@ mod tests {
                 bar("2025-11-27", 0),
                 bar("2025-11-28", 5),
             ],
+            "none",
         );
         assert_eq!(svg.matches("<rect class=\"bar\"").count(), 3);
         assert!(svg.contains("data-day=\"2025-11-26\" data-value=\"2\""));
@@ -144,8 +154,19 @@ mod tests {
 
     #[test]
     fn an_empty_chart_says_so_and_labels_are_escaped() {
-        assert!(bar_chart("c", "T", "day", "x", &[]).contains("No data yet"));
-        let svg = bar_chart("c", "<T>", "bucket", "x", &[bar("<b>", 1)]);
+        assert!(bar_chart("c", "T", "day", "x", &[], "No data yet").contains("No data yet"));
+        // Bars that are all zero are blank too, and say why.
+        let zeros = bar_chart(
+            "c",
+            "T",
+            "bucket",
+            "x",
+            &[bar("a", 0)],
+            "No session has ended",
+        );
+        assert!(zeros.contains("<text class=\"empty\"") && zeros.contains("No session has ended"));
+        let svg = bar_chart("c", "<T>", "bucket", "x", &[bar("<b>", 1)], "<none>");
+        assert!(!svg.contains("class=\"empty\""));
         assert!(!svg.contains("<b>") && !svg.contains("<T>"));
         assert!(svg.contains("data-bucket=\"&lt;b&gt;\""));
     }

@@ -20,6 +20,7 @@
 
 use crate::chart::{bar_chart, Bar};
 use crate::store::{bucket_labels, DayCount, SessionSummary, UserSummary, UserUsage};
+use crate::text::{escape, format_day, format_duration, format_time};
 use std::fmt::Write;
 
 /// How many days a per-day chart spans at most (the most recent ones).
@@ -30,6 +31,10 @@ pub const USERS_LISTED: usize = 200;
 
 /// What the overview shows.
 pub struct Overview<'a> {
+    /// Every app (API key) that sent data, for the app selector.
+    pub apps: &'a [String],
+    /// The app shown; `None`: all of them.
+    pub app: Option<&'a str>,
     /// The users listed: matching the search, most recently active first, each with its
     /// latest session only.
     pub users: &'a [UserSummary],
@@ -44,6 +49,7 @@ pub struct Overview<'a> {
 
 /// Which (device, user) an App Usage page is about.
 pub struct UserKey<'a> {
+    pub app: Option<&'a str>,
     pub device_id: &'a str,
     pub user_id: Option<&'a str>,
 }
@@ -64,7 +70,7 @@ value=\"{}\"> <span class=\"hint\"><span id=\"users-shown\">{}</span> shown</spa
     page(
         "overview",
         "Stint collector",
-        &search,
+        &format!("{}{search}", app_selector(overview.apps, overview.app)),
         &overview_fragment(overview),
     )
 }
@@ -92,6 +98,7 @@ pub fn overview_fragment(overview: &Overview) -> String {
         "day",
         "sessions",
         &day_bars(overview.days, |d| d.sessions),
+        "No sessions yet: the chart fills as session starts arrive",
     ));
     html.push_str(&bar_chart(
         "chart-daily-active-users",
@@ -99,6 +106,7 @@ pub fn overview_fragment(overview: &Overview) -> String {
         "day",
         "users",
         &day_bars(overview.days, |d| d.active_users),
+        "No sessions yet: a user is active on a day a session starts",
     ));
     html.push_str("</section>");
     html.push_str(
@@ -108,7 +116,11 @@ pub fn overview_fragment(overview: &Overview) -> String {
 <th>Custom events</th></tr></thead><tbody id=\"users\">",
     );
     for user in overview.users {
-        html.push_str(&user_row(user, matches_query(user, overview.query)));
+        html.push_str(&user_row(
+            overview.app,
+            user,
+            matches_query(user, overview.query),
+        ));
     }
     if overview.matching > overview.users.len() {
         let _ = write!(
@@ -129,6 +141,46 @@ collector.</td></tr>",
     html
 }
 
+/// The apps as links, the one shown marked: `nav#apps` with `a.app[data-app]` (`data-app=""`
+/// for all apps) and `aria-current="page"` on the selected one.
+fn app_selector(apps: &[String], selected: Option<&str>) -> String {
+    let mut html =
+        String::from("<nav id=\"apps\" class=\"apps\"><span class=\"hint\">App:</span> ");
+    let mut link = |key: Option<&str>, label: &str| {
+        let href = match key {
+            Some(key) => {
+                let mut query = form_urlencoded::Serializer::new(String::new());
+                query.append_pair("app", key);
+                format!("/?{}", query.finish())
+            }
+            None => "/".to_string(),
+        };
+        let current = if key == selected {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            html,
+            "<a class=\"app\" data-app=\"{}\" href=\"{}\"{current}>{}</a> ",
+            escape(key.unwrap_or("")),
+            escape(&href),
+            label
+        );
+    };
+    link(None, "All apps");
+    for app in apps {
+        let label = if app.is_empty() {
+            "<em>no key</em>".to_string()
+        } else {
+            escape(app)
+        };
+        link(Some(app), &label);
+    }
+    html.push_str("</nav>");
+    html
+}
+
 /// Case-insensitive substring of the user id (or "anonymous") or the device id.
 pub fn matches_query(user: &UserSummary, query: &str) -> bool {
     let query = query.trim().to_lowercase();
@@ -141,8 +193,11 @@ pub fn matches_query(user: &UserSummary, query: &str) -> bool {
 }
 
 /// The link to a user's App Usage page (unescaped; escape it for an attribute).
-pub fn user_link(device_id: &str, user_id: Option<&str>) -> String {
+pub fn user_link(app: Option<&str>, device_id: &str, user_id: Option<&str>) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(app) = app {
+        query.append_pair("app", app);
+    }
     query.append_pair("device", device_id);
     if let Some(user_id) = user_id {
         query.append_pair("user", user_id);
@@ -150,7 +205,7 @@ pub fn user_link(device_id: &str, user_id: Option<&str>) -> String {
     format!("/user?{}", query.finish())
 }
 
-fn user_row(user: &UserSummary, shown: bool) -> String {
+fn user_row(app: Option<&str>, user: &UserSummary, shown: bool) -> String {
     let latest = user.last_sessions.first();
     let name = match &user.user_id {
         Some(id) => escape(id),
@@ -166,7 +221,7 @@ fn user_row(user: &UserSummary, shown: bool) -> String {
         uid = escape(user.user_id.as_deref().unwrap_or("")),
         dev = escape(&user.device_id),
         hidden = if shown { "" } else { " hidden" },
-        link = escape(&user_link(&user.device_id, user.user_id.as_deref())),
+        link = escape(&user_link(app, &user.device_id, user.user_id.as_deref())),
         sessions = user.sessions,
         ended = user.sessions_ended,
         total = user.total_time,
@@ -198,10 +253,19 @@ pub fn user_page(key: &UserKey, usage: Option<&UserUsage>) -> String {
         None => "anonymous user".into(),
     };
     let heading = format!(
-        "<p class=\"crumbs\"><a href=\"/\">← All users</a></p><h1>App Usage: \
+        "<p class=\"crumbs\"><a href=\"{back}\">← All users</a></p><h1>App Usage: \
 <span id=\"user-name\">{who}</span></h1><p class=\"device-line\">on device \
 <code>{}</code></p>",
-        escape(key.device_id)
+        escape(key.device_id),
+        back = escape(&match key.app {
+            Some(app) => format!(
+                "/?{}",
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("app", app)
+                    .finish()
+            ),
+            None => "/".into(),
+        }),
     );
     page("user", "App Usage · Stint", &heading, &user_fragment(usage))
 }
@@ -247,6 +311,7 @@ by itself when it arrives.</p>"
         "day",
         "sessions",
         &day_bars(&usage.days, |d| d.sessions),
+        "No session start from this user yet",
     ));
     let buckets: Vec<Bar> = bucket_labels()
         .iter()
@@ -263,6 +328,7 @@ by itself when it arrives.</p>"
         "bucket",
         "sessions",
         &buckets,
+        "No session has ended yet: a session's length is known when it ends",
     ));
     html.push_str("</section><h2>Latest sessions</h2>");
     html.push_str(
@@ -270,11 +336,13 @@ by itself when it arrives.</p>"
 <th class=\"num\">Duration</th><th>App version</th><th>OS</th><th>Device</th></tr></thead><tbody>",
     );
     for session in &user.last_sessions {
-        let _ = write!(
+        let _ =
+            write!(
             html,
             "<tr class=\"session{open}\" data-session-id=\"{id}\"><td class=\"start\">{start}</td>\
 <td class=\"end\">{end}</td><td class=\"duration num\">{duration}</td>\
-<td class=\"app-version\">{app}</td><td class=\"os\">{os}</td><td class=\"device-model\">{model}</td></tr>",
+<td class=\"app-version\">{app}</td><td class=\"os\">{os}</td><td class=\"device\"><code \
+class=\"device-id\">{device}</code>{model}</td></tr>",
             open = if session.end.is_none() { " open" } else { "" },
             id = escape(&session.session_id),
             start = session.start.map_or("?".into(), format_time),
@@ -282,7 +350,11 @@ by itself when it arrives.</p>"
             duration = session.duration.map_or("—".into(), format_duration),
             app = escape(session.context.app_version.as_deref().unwrap_or("—")),
             os = escape(&session.os().unwrap_or("—".into())),
-            model = escape(session.context.device_model.as_deref().unwrap_or("—")),
+            device = escape(&user.device_id),
+            // The model, when the SDK knew it, after the id that a deletion request names.
+            model = session.context.device_model.as_deref().map_or(String::new(), |model| {
+                format!(" <span class=\"device-model\">{}</span>", escape(model))
+            }),
         );
     }
     html.push_str("</tbody></table><h2>Custom events</h2>");
@@ -343,80 +415,12 @@ pub fn day_bars(days: &[DayCount], value: impl Fn(&DayCount) -> u64) -> Vec<Bar>
         .collect()
 }
 
-/// Days since 1970-01-01 as "YYYY-MM-DD".
-pub fn format_day(day: i64) -> String {
-    let (year, month, day) = civil_from_days(day);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 fn page(view: &str, title: &str, header: &str, live: &str) -> String {
     PAGE.replace("{{VIEW}}", view)
         .replace("{{TITLE}}", title)
         .replace("{{HEADER}}", header)
         .replace("{{LIVE}}", live)
 }
-/// Escapes text for element content and double- or single-quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// "12.3 s", "2 min 03 s", "1 h 02 min 03 s" (same as `fmtDuration` in the page script).
-pub fn format_duration(seconds: f64) -> String {
-    if seconds < 60.0 {
-        return format!("{seconds:.1} s");
-    }
-    let whole = seconds.floor() as u64;
-    let (hours, minutes, secs) = (whole / 3600, whole / 60 % 60, whole % 60);
-    if hours == 0 {
-        format!("{minutes} min {secs:02} s")
-    } else {
-        format!("{hours} h {minutes:02} min {secs:02} s")
-    }
-}
-
-/// Unix seconds as "YYYY-MM-DD HH:MM:SS UTC", truncated to the second (same as `fmtTime`).
-pub fn format_time(unix_seconds: f64) -> String {
-    let whole = unix_seconds.floor() as i64;
-    let (days, secs_of_day) = (whole.div_euclid(86_400), whole.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs_of_day / 3600,
-        secs_of_day / 60 % 60,
-        secs_of_day % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 const PAGE: &str = r##"<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -581,20 +585,11 @@ mod tests {
     }
 
     #[test]
-    fn formats_times_days_and_durations_for_people() {
-        assert_eq!(format_time(0.0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_time(1_764_190_000.999), "2025-11-26 20:46:40 UTC");
-        assert_eq!(format_time(951_782_400.0), "2000-02-29 00:00:00 UTC");
-        assert_eq!(format_day(20_418), "2025-11-26");
-        assert_eq!(format_duration(12.34), "12.3 s");
-        assert_eq!(format_duration(123.333), "2 min 03 s");
-        assert_eq!(format_duration(3723.0), "1 h 02 min 03 s");
-    }
-
-    #[test]
     fn the_overview_has_a_row_per_user_with_stable_hooks() {
         let users = [user(Some("alice")), user(None)];
         let page = overview_page(&Overview {
+            apps: &[],
+            app: None,
             users: &users,
             matching: users.len(),
             total_users: users.len(),
@@ -616,6 +611,8 @@ mod tests {
         assert!(page.contains("id=\"metric-datapoints\" data-value=\"7\""));
         assert!(!page.contains("class=\"more\""));
         let capped = overview_page(&Overview {
+            apps: &[],
+            app: None,
             users: &users,
             matching: 250,
             total_users: 300,
@@ -632,6 +629,8 @@ mod tests {
     fn a_search_hides_the_rows_it_excludes() {
         let users = [user(Some("alice")), user(Some("bob"))];
         let page = overview_page(&Overview {
+            apps: &[],
+            app: None,
             users: &users,
             matching: users.len(),
             total_users: users.len(),
@@ -653,6 +652,7 @@ mod tests {
             duration_histogram: [0, 0, 0, 2, 0, 0, 0, 0],
         };
         let key = UserKey {
+            app: None,
             device_id: "dev",
             user_id: Some("alice"),
         };
@@ -672,6 +672,15 @@ mod tests {
         );
         assert!(page.contains("<td class=\"duration num\">2 min 03 s</td>"));
         assert!(page.contains("<tr class=\"custom-event\" data-name=\"level_up\">"));
+        // The device column names the device id (what a deletion request needs).
+        assert!(page.contains("<td class=\"device\"><code class=\"device-id\">dev</code></td>"));
+        // No session has ended in the histogram's data? This one has: no blank note.
+        assert!(!page.contains("No session has ended yet"));
+        let none_ended = UserUsage {
+            duration_histogram: [0; 8],
+            ..usage.clone()
+        };
+        assert!(user_page(&key, Some(&none_ended)).contains("No session has ended yet"));
         assert!(user_page(&key, None).contains("id=\"no-data\""));
     }
 
@@ -690,6 +699,8 @@ mod tests {
         hostile.last_sessions[0].context.app_version = Some("<b>1</b>".into());
         let users = [hostile.clone()];
         let page = overview_page(&Overview {
+            apps: &[],
+            app: None,
             users: &users,
             matching: users.len(),
             total_users: users.len(),
@@ -714,6 +725,8 @@ mod tests {
     #[test]
     fn says_so_when_there_is_no_data() {
         let page = overview_page(&Overview {
+            apps: &[],
+            app: None,
             users: &[],
             matching: 0,
             total_users: 0,

@@ -10,10 +10,16 @@
 //! Data lives in SQLite: in memory by default (each test's collector is independent), or in a
 //! file that survives restarts (`CollectorOptions::with_db_file`, `stint-collector --db`).
 //!
-//! HTTP endpoints: `POST /api/v3/data`, `GET /` (overview), `GET /user?device=&user=` (App
-//! Usage), `GET /api/live`, `GET /api/overview`, `GET /api/user`, `GET /api/users`,
-//! `GET /api/stats`, `GET /api/datapoints`, `GET /api/requests`, `GET|POST /admin/faults`,
-//! `POST /admin/reset`, `GET /healthz`.
+//! HTTP endpoints: `POST /api/v3/data` (guarded by the API keys), `GET /` (overview, `?app=`),
+//! `GET /user?app=&device=&user=` (App Usage), `GET /api/live`, `GET /api/overview`,
+//! `GET /api/user`, `GET /api/users`, `GET /api/apps`, `GET /api/stats`, `GET /api/datapoints`,
+//! `GET /api/requests`, `DELETE /api/devices/{device_id}` (these need the dashboard token when
+//! one is set), `GET|POST /admin/faults` and `POST /admin/reset` (only with test controls), and
+//! `GET /healthz`.
+//!
+//! Layers, each using only those below it: `text` (escaping, dates), `batch` (the wire format),
+//! `store` (the `Store` and `Reader` traits, SQLite), `chart` and `dashboard` (the pages),
+//! `server` (routing, ingest, keys, the token, TLS).
 
 mod batch;
 mod chart;
@@ -21,18 +27,21 @@ mod dashboard;
 mod faults;
 mod server;
 mod store;
+mod text;
+mod tls;
 
 pub use batch::CONTEXT_KEYS;
 pub use faults::{Faults, DEFAULT_REDIRECT_LOCATION, HUGE_BODY_BYTES};
 pub use store::Database;
+pub use text::utc_timestamp;
+pub use tls::TlsFiles;
 
 use server::Shared;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
-use store::Store;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The database file `stint-collector` uses without `--db`: in the working directory.
 pub const DEFAULT_DB_FILE: &str = "stint-collector.db";
@@ -47,14 +56,31 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub struct CollectorOptions {
     /// 0 picks a free port.
     pub port: u16,
+    /// The address to listen on (127.0.0.1 by default). Any other than a loopback address needs
+    /// a dashboard token.
+    pub bind: IpAddr,
     pub database: Database,
+    /// The API keys a batch may carry; empty: any key (each is still stored as the app).
+    pub api_keys: Vec<String>,
+    /// What the pages and the `/api/` reads and deletes need, when set.
+    pub dashboard_token: Option<String>,
+    /// Whether `/admin/faults` and `/admin/reset` exist over HTTP (`set_faults` and `reset`
+    /// work either way, in the same process).
+    pub test_controls: bool,
+    /// Serve HTTPS with this certificate and key.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for CollectorOptions {
     fn default() -> Self {
         CollectorOptions {
             port: 0,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             database: Database::Memory,
+            api_keys: Vec::new(),
+            dashboard_token: None,
+            test_controls: false,
+            tls: None,
         }
     }
 }
@@ -63,6 +89,33 @@ impl CollectorOptions {
     /// Keeps the data in `path` (created if missing), across restarts.
     pub fn with_db_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.database = Database::File(path.into());
+        self
+    }
+
+    /// Turns on `/admin/faults` and `/admin/reset` over HTTP.
+    pub fn with_test_controls(mut self) -> Self {
+        self.test_controls = true;
+        self
+    }
+
+    /// Accepts only batches carrying one of `keys`.
+    pub fn with_api_keys<S: Into<String>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
+        self.api_keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Guards the pages and the `/api/` reads and deletes with `token`.
+    pub fn with_dashboard_token(mut self, token: impl Into<String>) -> Self {
+        self.dashboard_token = Some(token.into());
+        self
+    }
+
+    /// Serves HTTPS with a PEM certificate chain and its PEM private key.
+    pub fn with_tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        });
         self
     }
 }
@@ -113,6 +166,8 @@ impl RequestRecord {
 /// A running collector on 127.0.0.1. Dropping it stops the server and joins its threads.
 pub struct Collector {
     port: u16,
+    /// "http://127.0.0.1:PORT" or "https://localhost:PORT" (see `url`).
+    url: String,
     shared: Arc<Shared>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -134,22 +189,33 @@ impl Collector {
     /// Starts with a port and a database; fails if the port is taken or the database cannot
     /// be opened (or is not a collector database).
     pub fn start_with(options: CollectorOptions) -> std::io::Result<Collector> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, options.port)))?;
+        if !options.bind.is_loopback() && options.dashboard_token.is_none() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "refusing to listen on {} without a dashboard token: anyone who can reach \
+                     it could read and delete the data. Set --dashboard-token (or \
+                     STINT_DASHBOARD_TOKEN), or bind to 127.0.0.1",
+                    options.bind
+                ),
+            ));
+        }
+        let acceptor = options.tls.as_ref().map(tls::acceptor).transpose()?;
+        let listener = TcpListener::bind(SocketAddr::from((options.bind, options.port)))?;
         let port = listener.local_addr()?.port();
         listener.set_nonblocking(true)?;
-        let store = Store::open(&options.database).map_err(|error| {
+        let (store, reader) = store::open(&options.database).map_err(|error| {
             std::io::Error::other(format!(
                 "cannot open the database {}: {error}",
                 options.database
             ))
         })?;
-        let reader = store::open_reader(&options.database).map_err(|error| {
-            std::io::Error::other(format!(
-                "cannot open the database {}: {error}",
-                options.database
-            ))
-        })?;
-        let shared = Arc::new(Shared::new(store, reader));
+        let access = server::Access {
+            api_keys: options.api_keys.iter().cloned().collect(),
+            dashboard_token: options.dashboard_token.clone(),
+            test_controls: options.test_controls,
+        };
+        let shared = Arc::new(Shared::new(store, reader, access));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("stint-collector")
@@ -160,9 +226,24 @@ impl Collector {
             let _entered = runtime.enter();
             tokio::net::TcpListener::from_std(listener)?
         };
-        runtime.spawn(server::accept_loop(listener, Arc::clone(&shared)));
+        runtime.spawn(server::accept_loop(listener, Arc::clone(&shared), acceptor));
+        // Certificates name hosts rather than addresses, so HTTPS is addressed as localhost.
+        let host = match (options.bind, options.tls.is_some()) {
+            (bind, false) if !bind.is_unspecified() => match bind {
+                IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            },
+            (_, false) => "127.0.0.1".to_string(),
+            (_, true) => "localhost".to_string(),
+        };
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         Ok(Collector {
             port,
+            url: format!("{scheme}://{host}:{port}"),
             shared,
             runtime: Some(runtime),
         })
@@ -172,14 +253,19 @@ impl Collector {
         self.port
     }
 
-    /// "http://127.0.0.1:PORT": the SDK's base URL, and the dashboard's address.
+    /// "http://127.0.0.1:PORT" (the bind address, when it is not 0.0.0.0), or
+    /// "https://localhost:PORT" with TLS: the SDK's base URL, and the dashboard's address.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.url.clone()
     }
 
     /// The address of the "App Usage" page of a user (`None`: the anonymous user) on a device.
     pub fn user_page_url(&self, device_id: &str, user_id: Option<&str>) -> String {
-        format!("{}{}", self.url(), dashboard::user_link(device_id, user_id))
+        format!(
+            "{}{}",
+            self.url(),
+            dashboard::user_link(None, device_id, user_id)
+        )
     }
 
     /// Accepted datapoints, de-duplicated by id, in arrival order, exactly as sent.
@@ -218,7 +304,7 @@ impl Collector {
     /// The same document as `GET /api/users`.
     pub fn users_json(&self) -> serde_json::Value {
         self.shared
-            .read(|reader| reader.users_json())
+            .read(|reader| store::users_json(reader, None))
             .expect("reading the collector's database")
     }
 
@@ -239,6 +325,19 @@ impl Collector {
             .reset()
             .expect("resetting the collector's database");
         self.shared.state().requests.clear();
+    }
+
+    /// Deletes the datapoints older than `age` (what `--retain-days` runs at start-up and
+    /// hourly); returns how many.
+    pub fn delete_older_than(&self, age: Duration) -> std::io::Result<usize> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let cutoff = now.saturating_sub(age).as_secs_f64();
+        self.shared
+            .store()
+            .delete_before(cutoff)
+            .map_err(|error| std::io::Error::other(format!("deleting old datapoints: {error}")))
     }
 
     /// Polls `cond` until it holds or `timeout` passes; returns whether it held.

@@ -8,8 +8,10 @@
 use crate::batch::{self, Batch, Rejection};
 use crate::dashboard::{self, Overview, UserKey};
 use crate::faults::{Faults, RequestFault, HUGE_BODY_BYTES};
-use crate::store::{Reader, Store};
+use crate::store::{self, AppFilter, Reader, SeparateReader, Store, StoreError};
 use crate::RequestRecord;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderName, HeaderValue};
@@ -18,13 +20,14 @@ use hyper::service::service_fn;
 use hyper::StatusCode;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
+use tokio_rustls::TlsAcceptor;
 
 /// Compressed or not, a request body above this is refused with 413 (the SDK's own cap is 512 KB).
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -33,10 +36,11 @@ const ENDLESS_BODY_CAP: usize = 1 << 30;
 
 pub(crate) struct Shared {
     state: Mutex<State>,
-    store: Mutex<Store>,
+    store: Mutex<Box<dyn Store>>,
     /// A second connection for the pages and the API, for a file database (WAL): reads then
     /// never wait for ingest, nor ingest for them.
-    reader: Option<Mutex<rusqlite::Connection>>,
+    reader: Option<Mutex<SeparateReader>>,
+    pub access: Access,
     /// When this collector started (ns since the epoch), to tell its revisions from another's.
     started: u128,
     stopping: AtomicBool,
@@ -51,6 +55,56 @@ pub(crate) struct State {
     pub faults: Faults,
 }
 
+/// Who may do what: fixed when the collector starts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Access {
+    /// The API keys a batch may carry; empty: any key.
+    pub api_keys: HashSet<String>,
+    /// What the pages and the `/api/` reads and deletes need (Basic password or Bearer).
+    pub dashboard_token: Option<String>,
+    /// Whether `/admin/faults` and `/admin/reset` exist.
+    pub test_controls: bool,
+}
+
+impl Access {
+    /// Whether a request carries the dashboard token (always, when there is none).
+    fn admits(&self, request: &Request) -> bool {
+        let Some(token) = &self.dashboard_token else {
+            return true;
+        };
+        let Some(header) = request.header("authorization") else {
+            return false;
+        };
+        let (scheme, credentials) = header.trim().split_once(' ').unwrap_or((header, ""));
+        let credentials = credentials.trim();
+        let presented = if scheme.eq_ignore_ascii_case("bearer") {
+            Some(credentials.to_string())
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            // Any user name; the token is the password.
+            BASE64
+                .decode(credentials)
+                .ok()
+                .and_then(|decoded| String::from_utf8(decoded).ok())
+                .and_then(|pair| {
+                    pair.split_once(':')
+                        .map(|(_, password)| password.to_string())
+                })
+        } else {
+            None
+        };
+        presented.is_some_and(|presented| constant_time_eq(presented.as_bytes(), token.as_bytes()))
+    }
+
+    fn accepts_key(&self, api_key: &str) -> bool {
+        self.api_keys.is_empty() || self.api_keys.contains(api_key)
+    }
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing of the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A lock that survives a panicking holder: a failed test must not cascade into the others
 /// sharing this collector.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,11 +114,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(store: Store, reader: Option<rusqlite::Connection>) -> Shared {
+    pub fn new(store: Box<dyn Store>, reader: Option<SeparateReader>, access: Access) -> Shared {
         Shared {
             state: Mutex::new(State::default()),
             store: Mutex::new(store),
             reader: reader.map(Mutex::new),
+            access,
             started: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos()),
@@ -77,7 +132,7 @@ impl Shared {
         lock(&self.state)
     }
 
-    pub fn store(&self) -> MutexGuard<'_, Store> {
+    pub fn store(&self) -> MutexGuard<'_, Box<dyn Store>> {
         lock(&self.store)
     }
 
@@ -88,10 +143,10 @@ impl Shared {
     }
 
     /// Runs queries on the read connection, or on the writer's when there is no other.
-    pub fn read<T>(&self, query: impl FnOnce(&Reader) -> T) -> T {
+    pub fn read<T>(&self, query: impl FnOnce(&dyn Reader) -> T) -> T {
         match &self.reader {
-            Some(conn) => query(&Reader::new(&lock(conn))),
-            None => query(&self.store().reader()),
+            Some(reader) => query(&**lock(reader)),
+            None => query(self.store().reader()),
         }
     }
 
@@ -112,7 +167,11 @@ impl Shared {
 }
 
 /// Accepts until the runtime shuts down (which drops this task and with it the listener).
-pub(crate) async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+) {
     let mut next_id: u64 = 0;
     loop {
         let stream = match listener.accept().await {
@@ -133,8 +192,17 @@ pub(crate) async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<S
         let id = next_id;
         lock(&shared.connections).insert(id, Arc::clone(&raw));
         let shared = Arc::clone(&shared);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            serve_connection(stream, Arc::clone(&raw), Arc::clone(&shared)).await;
+            match tls {
+                // The handshake happens in this connection's task, never in the accept loop.
+                Some(tls) => {
+                    if let Ok(stream) = tls.accept(stream).await {
+                        serve_connection(stream, Arc::clone(&raw), Arc::clone(&shared)).await;
+                    }
+                }
+                None => serve_connection(stream, Arc::clone(&raw), Arc::clone(&shared)).await,
+            }
             lock(&shared.connections).remove(&id);
         });
     }
@@ -161,7 +229,10 @@ impl std::fmt::Display for Hijacked {
 
 impl std::error::Error for Hijacked {}
 
-async fn serve_connection(stream: tokio::net::TcpStream, raw: Arc<TcpStream>, shared: Arc<Shared>) {
+async fn serve_connection<S>(stream: S, raw: Arc<TcpStream>, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let hijacked: Arc<Mutex<Option<RequestFault>>> = Arc::default();
     let service = {
         let shared = Arc::clone(&shared);
@@ -349,19 +420,78 @@ pub(crate) enum Reply {
     Hostile(RequestFault),
 }
 
-fn database_error(error: rusqlite::Error) -> Reply {
+fn database_error(error: StoreError) -> Reply {
     Reply::Respond(Response::text(500, format!("database error: {error}")))
 }
 
+/// Every path the collector serves (others are 404; a known path with the wrong method, 405).
+const PATHS: [&str; 14] = [
+    "/",
+    "/index.html",
+    "/user",
+    "/api/live",
+    "/api/overview",
+    "/api/user",
+    "/api/users",
+    "/api/apps",
+    "/api/stats",
+    "/api/datapoints",
+    "/api/requests",
+    "/admin/faults",
+    "/admin/reset",
+    "/healthz",
+];
+
+/// `DELETE /api/devices/{device_id}`.
+const DEVICES: &str = "/api/devices/";
+
 fn route(shared: &Shared, request: &Request) -> Reply {
     let method = request.method.as_str();
+    let path = request.path.as_str();
+    if path == "/api/v3/data" {
+        // Ingest is guarded by the API keys, not the dashboard token.
+        return match method {
+            "POST" => handle_data(shared, request),
+            _ => not_allowed(method, path),
+        };
+    }
+    if path == "/healthz" {
+        return match method {
+            "GET" | "HEAD" => Reply::Respond(Response::text(200, "ok")),
+            _ => not_allowed(method, path),
+        };
+    }
+    let known = PATHS.contains(&path) || path.starts_with(DEVICES);
+    if !known || (path.starts_with("/admin/") && !shared.access.test_controls) {
+        return Reply::Respond(Response::text(404, format!("no such page: {path}")));
+    }
+    if !shared.access.admits(request) {
+        return Reply::Respond(
+            Response::text(
+                401,
+                "this collector needs its dashboard token: HTTP Basic with the token as the \
+                 password, or Authorization: Bearer TOKEN",
+            )
+            .with_header(
+                "WWW-Authenticate",
+                "Basic realm=\"stint-collector\", charset=\"UTF-8\"",
+            ),
+        );
+    }
+    if let Some(device_id) = path.strip_prefix(DEVICES) {
+        return match method {
+            "DELETE" => delete_device(shared, device_id),
+            _ => not_allowed(method, path),
+        };
+    }
     let read = method == "GET" || method == "HEAD";
     let ok = |value: Value| Reply::Respond(Response::json(200, &value));
-    let result = match (request.path.as_str(), read, method) {
-        ("/api/v3/data", _, "POST") => return handle_data(shared, request),
+    let app = request.param("app");
+    let app = app.as_deref();
+    let result = match (path, read, method) {
         ("/" | "/index.html", true, _) => {
             let query = request.param("q").unwrap_or_default();
-            overview(shared, &query).map(|overview| {
+            overview(shared, app, &query).map(|overview| {
                 Reply::Respond(Response::html(
                     200,
                     dashboard::overview_page(&overview.view(&query)),
@@ -376,11 +506,12 @@ fn route(shared: &Shared, request: &Request) -> Reply {
             Some(device_id) => {
                 let user_id = request.param("user");
                 let key = UserKey {
+                    app,
                     device_id: &device_id,
                     user_id: user_id.as_deref(),
                 };
                 shared
-                    .read(|reader| reader.user_usage(&device_id, user_id.as_deref()))
+                    .read(|reader| reader.user_usage(app, &device_id, user_id.as_deref()))
                     .map(|usage| {
                         let status = if usage.is_some() { 200 } else { 404 };
                         Reply::Respond(Response::html(
@@ -391,9 +522,9 @@ fn route(shared: &Shared, request: &Request) -> Reply {
             }
         },
         ("/api/live", true, _) => live(shared, request).map(ok),
-        ("/api/overview", true, _) => shared.read(|reader| reader.days()).map(|days| {
+        ("/api/overview", true, _) => shared.read(|reader| reader.days(app)).map(|days| {
             ok(json!({
-                "sessions_per_day": crate::store::days_json(&days),
+                "sessions_per_day": store::days_json(&days),
                 "datapoints": shared.store().datapoint_count(),
             }))
         }),
@@ -401,13 +532,16 @@ fn route(shared: &Shared, request: &Request) -> Reply {
             let device_id = request.param("device").unwrap_or_default();
             let user_id = request.param("user");
             shared
-                .read(|reader| reader.user_usage(&device_id, user_id.as_deref()))
+                .read(|reader| reader.user_usage(app, &device_id, user_id.as_deref()))
                 .map(|usage| match usage {
                     Some(usage) => ok(usage.to_json()),
                     None => Reply::Respond(Response::text(404, "no such user on that device")),
                 })
         }
-        ("/api/users", true, _) => shared.read(|reader| reader.users_json()).map(ok),
+        ("/api/users", true, _) => shared.read(|reader| store::users_json(reader, app)).map(ok),
+        ("/api/apps", true, _) => shared
+            .read(|reader| reader.apps())
+            .map(|apps| ok(json!({ "apps": apps }))),
         ("/api/stats", true, _) => {
             let (datapoints, received_total) = {
                 let store = shared.store();
@@ -448,37 +582,59 @@ fn route(shared: &Shared, request: &Request) -> Reply {
             shared.state().requests.clear();
             ok(json!({"reset": true}))
         }),
-        ("/healthz", true, _) => Ok(Reply::Respond(Response::text(200, "ok"))),
-        (
-            "/" | "/index.html" | "/user" | "/api/live" | "/api/overview" | "/api/user"
-            | "/api/users" | "/api/stats" | "/api/datapoints" | "/api/requests" | "/admin/faults"
-            | "/admin/reset" | "/healthz" | "/api/v3/data",
-            _,
-            _,
-        ) => Ok(Reply::Respond(Response::text(
-            405,
-            format!("{method} is not allowed on {}", request.path),
-        ))),
-        _ => Ok(Reply::Respond(Response::text(
-            404,
-            format!("no such page: {}", request.path),
-        ))),
+        _ => Ok(not_allowed(method, path)),
     };
     result.unwrap_or_else(database_error)
 }
 
+fn not_allowed(method: &str, path: &str) -> Reply {
+    Reply::Respond(Response::text(
+        405,
+        format!("{method} is not allowed on {path}"),
+    ))
+}
+
+fn delete_device(shared: &Shared, device_id: &str) -> Reply {
+    let device_id = percent_decode(device_id);
+    if device_id.is_empty() {
+        return Reply::Respond(Response::text(
+            400,
+            "missing the device id: DELETE /api/devices/{device_id}",
+        ));
+    }
+    match shared.store().delete_device(&device_id) {
+        Ok(deleted) => Reply::Respond(Response::json(
+            200,
+            &json!({"device_id": device_id, "deleted": deleted}),
+        )),
+        Err(error) => database_error(error),
+    }
+}
+
+/// A path segment's `%XX` escapes undone (a device id may hold any character).
+fn percent_decode(segment: &str) -> String {
+    form_urlencoded::parse(format!("d={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
 /// What the overview is made of.
 struct OverviewData {
-    users: Vec<crate::store::UserSummary>,
+    apps: Vec<String>,
+    app: Option<String>,
+    users: Vec<store::UserSummary>,
     matching: usize,
     total_users: usize,
-    days: Vec<crate::store::DayCount>,
+    days: Vec<store::DayCount>,
     datapoints: usize,
 }
 
 impl OverviewData {
     fn view<'a>(&'a self, query: &'a str) -> Overview<'a> {
         Overview {
+            apps: &self.apps,
+            app: self.app.as_deref(),
             users: &self.users,
             matching: self.matching,
             total_users: self.total_users,
@@ -489,13 +645,21 @@ impl OverviewData {
     }
 }
 
-fn overview(shared: &Shared, query: &str) -> rusqlite::Result<OverviewData> {
-    let (users, matching, total_users, days) = shared.read(|reader| -> rusqlite::Result<_> {
-        let (users, matching) = reader.overview_users(query, dashboard::USERS_LISTED)?;
-        let (_, total_users) = reader.overview_users("", 0)?;
-        Ok((users, matching, total_users, reader.days()?))
+fn overview(shared: &Shared, app: AppFilter, query: &str) -> Result<OverviewData, StoreError> {
+    let (apps, users, matching, total_users, days) = shared.read(|reader| {
+        let (users, matching) = reader.overview_users(app, query, dashboard::USERS_LISTED)?;
+        let (_, total_users) = reader.overview_users(app, "", 0)?;
+        Ok::<_, StoreError>((
+            reader.apps()?,
+            users,
+            matching,
+            total_users,
+            reader.days(app)?,
+        ))
     })?;
     Ok(OverviewData {
+        apps,
+        app: app.map(String::from),
         users,
         matching,
         total_users,
@@ -505,23 +669,26 @@ fn overview(shared: &Shared, query: &str) -> rusqlite::Result<OverviewData> {
 }
 
 /// `GET /api/live?view=overview|user&...`: the page's `#live` fragment, re-rendered.
-fn live(shared: &Shared, request: &Request) -> rusqlite::Result<Value> {
+fn live(shared: &Shared, request: &Request) -> Result<Value, StoreError> {
     // Taken before reading: a change racing the read shows up at the next poll.
     let revision = shared.revision();
     let datapoints = shared.store().datapoint_count();
     if request.param("revision").as_deref() == Some(revision.as_str()) {
         return Ok(json!({"revision": revision, "datapoints": datapoints}));
     }
+    let app = request.param("app");
+    let app = app.as_deref();
     let html = match request.param("view").as_deref() {
         Some("user") => {
             let device_id = request.param("device").unwrap_or_default();
             let user_id = request.param("user");
-            let usage = shared.read(|reader| reader.user_usage(&device_id, user_id.as_deref()))?;
+            let usage =
+                shared.read(|reader| reader.user_usage(app, &device_id, user_id.as_deref()))?;
             dashboard::user_fragment(usage.as_ref())
         }
         _ => {
             let query = request.param("q").unwrap_or_default();
-            let data = overview(shared, &query)?;
+            let data = overview(shared, app, &query)?;
             dashboard::overview_fragment(&data.view(&query))
         }
     };
@@ -533,7 +700,18 @@ fn handle_data(shared: &Shared, request: &Request) -> Reply {
     let parsed = batch::decode_body(&request.body, content_encoding)
         .and_then(|decoded| batch::parse_json(&decoded));
     let summary = parsed.as_ref().map(batch::summarize).unwrap_or_default();
-    let validated: Result<Batch, Rejection> = parsed.and_then(|body| batch::validate(&body));
+    let validated: Result<Batch, Rejection> = parsed
+        .and_then(|body| batch::validate(&body))
+        .and_then(|batch| {
+            if shared.access.accepts_key(&batch.api_key) {
+                Ok(batch)
+            } else {
+                Err(Rejection {
+                    status: 401,
+                    message: "api_key: not one of this collector's API keys".into(),
+                })
+            }
+        });
 
     let (fault, commit_before_fault, delay, accepted) = {
         let mut state = shared.state();
@@ -551,7 +729,7 @@ fn handle_data(shared: &Shared, request: &Request) -> Reply {
         )
     };
     // Stored before the request is logged, so whoever sees the log entry sees the data.
-    let ingest = |batch: &Batch| shared.store().ingest(batch);
+    let ingest = |batch: &Batch| shared.store().ingest(&batch.api_key, batch);
     let mut rejection = None;
     let (status, reply) = match &fault {
         Some(fault) => {

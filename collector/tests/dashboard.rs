@@ -524,3 +524,100 @@ fn the_pages_update_themselves_when_new_sessions_arrive() {
     assert!(!user_row(&dom, "leo").unwrap().contains("hidden"), "{dom}");
     assert!(dom.contains("<span id=\"users-shown\">1</span>"), "{dom}");
 }
+
+#[test]
+fn headless_chromium_scopes_the_pages_to_one_app() {
+    let Some(chromium) = chromium_or_skip() else {
+        return;
+    };
+    let collector = collector_with_scenario();
+    // Maya, on the same phone, in a second app ("game-b"): two sessions on one day. Under the
+    // scenario's key ("test-key") she has six; the same user id under two apps is two users.
+    let mut other = batch(
+        "phone-1",
+        vec![
+            start_with_context(
+                500,
+                "g1",
+                "maya",
+                DAY0 + 10.0 * DAY,
+                "9.0",
+                ("Android", "14"),
+            ),
+            start_with_context(
+                502,
+                "g2",
+                "maya",
+                DAY0 + 10.0 * DAY + 60.0,
+                "9.0",
+                ("Android", "14"),
+            ),
+        ],
+    );
+    other["api_key"] = json!("game-b");
+    assert_eq!(post_batch(collector.port(), &other).status, 200);
+
+    // Every app: two Maya rows, and both apps to choose from.
+    let all = dump_dom(&chromium, &format!("{}/", collector.url()), &[]);
+    assert_eq!(
+        all.matches("<tr class=\"user\" data-user-id=\"maya\"")
+            .count(),
+        2,
+        "{all}"
+    );
+    assert!(all.contains("data-app=\"game-b\""), "{all}");
+    assert!(all.contains("data-app=\"test-key\""), "{all}");
+    assert_eq!(metric(&all, "metric-users"), Some(3));
+
+    // One app, after the live refresh has re-rendered the page (virtual time runs the poll).
+    let scoped_url = format!("{}/?app=game-b", collector.url());
+    let scoped = dump_dom(&chromium, &scoped_url, &["--virtual-time-budget=5000"]);
+    assert!(
+        scoped.contains("<div id=\"live\" data-rendered=\"live\">"),
+        "{scoped}"
+    );
+    assert_eq!(metric(&scoped, "metric-users"), Some(1), "{scoped}");
+    assert_eq!(metric(&scoped, "metric-sessions"), Some(2), "{scoped}");
+    assert_eq!(sessions_cell(&scoped, "maya"), Some(2), "{scoped}");
+    assert!(user_row(&scoped, "leo").is_none(), "{scoped}");
+    assert_eq!(
+        bars(&scoped, "chart-sessions-per-day", "data-day"),
+        days(&[("2025-12-04", 2)])
+    );
+    assert!(
+        scoped.contains("data-app=\"game-b\" href=\"/?app=game-b\" aria-current=\"page\""),
+        "{scoped}"
+    );
+    // Her row links to her usage in that app, which counts that app's sessions only.
+    assert!(
+        scoped.contains("href=\"/user?app=game-b&amp;device=phone-1&amp;user=maya\""),
+        "{scoped}"
+    );
+    let usage = dump_dom(
+        &chromium,
+        &format!(
+            "{}/user?app=game-b&device=phone-1&user=maya",
+            collector.url()
+        ),
+        &["--virtual-time-budget=5000"],
+    );
+    assert!(
+        usage.contains("<div id=\"live\" data-rendered=\"live\">"),
+        "{usage}"
+    );
+    assert_eq!(metric(&usage, "metric-sessions"), Some(2), "{usage}");
+    let original = dump_dom(
+        &chromium,
+        &format!(
+            "{}/user?app=test-key&device=phone-1&user=maya",
+            collector.url()
+        ),
+        &[],
+    );
+    assert_eq!(metric(&original, "metric-sessions"), Some(6), "{original}");
+    // The sessions table names the device id.
+    assert!(
+        original.contains("<code class=\"device-id\">phone-1</code>"),
+        "{original}"
+    );
+}

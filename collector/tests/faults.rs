@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use stint_collector::{Collector, Faults, DEFAULT_REDIRECT_LOCATION, HUGE_BODY_BYTES};
+use stint_collector::{
+    Collector, CollectorOptions, Faults, DEFAULT_REDIRECT_LOCATION, HUGE_BODY_BYTES,
+};
 
 /// Stopping must not wait on clients; this bound is only there to fail instead of hanging.
 const STOP_BOUND: Duration = Duration::from_secs(20);
@@ -342,7 +344,8 @@ fn a_response_delay_holds_the_answer_back() {
 
 #[test]
 fn the_admin_endpoint_sets_and_reports_faults() {
-    let collector = Collector::start().unwrap();
+    let collector =
+        Collector::start_with(CollectorOptions::default().with_test_controls()).unwrap();
     let port = collector.port();
     let response = post_json(
         port,
@@ -386,7 +389,8 @@ fn the_admin_endpoint_sets_and_reports_faults() {
 
 #[test]
 fn faults_apply_only_to_uploads() {
-    let collector = Collector::start().unwrap();
+    let collector =
+        Collector::start_with(CollectorOptions::default().with_test_controls()).unwrap();
     collector.set_faults(Faults {
         fail_next: 1,
         drop_next: 1,

@@ -6,7 +6,7 @@ use common::*;
 use flate2::{write::GzEncoder, Compression};
 use serde_json::{json, Value};
 use std::io::Write;
-use stint_collector::Collector;
+use stint_collector::{Collector, CollectorOptions};
 
 #[test]
 fn a_valid_batch_is_accepted_and_summarized_per_user() {
@@ -258,7 +258,8 @@ fn a_broken_gzip_body_is_refused() {
 
 #[test]
 fn reset_forgets_data_and_requests() {
-    let collector = Collector::start().unwrap();
+    let collector =
+        Collector::start_with(CollectorOptions::default().with_test_controls()).unwrap();
     post_batch(collector.port(), &alice_scenario());
     let response = request(collector.port(), "POST", "/admin/reset", &[], b"");
     assert_eq!(response.status, 200);

@@ -1,0 +1,656 @@
+//! The PostgreSQL store (15 or later): the same tables as SQLite's, for collectors that share one
+//! database (stateless collectors behind a load balancer). Each batch is one transaction of a
+//! fixed handful of statements whatever its size: the datapoints go in as arrays (`UNNEST`), new
+//! ones are told apart by `ON CONFLICT (id) DO NOTHING RETURNING`, and the per-session and
+//! per-user statistics are summed in Rust and applied as array upserts. Two collectors storing
+//! the same batch at once store it once: the second transaction waits on the first's unique
+//! keys, then finds them taken.
+//!
+//! Counts and the revision are rows of `counters`, so every collector sharing the database sees
+//! the same.
+
+use super::{
+    bucket_of, new_datapoints, AppFilter, BatchChanges, Database, DayCount, IngestOutcome, Reader,
+    SessionChange, SessionSummary, Store, StoreError, StoreResult, UserSummary, UserUsage,
+    DURATION_BUCKETS, LAST_SESSIONS_SHOWN,
+};
+use crate::batch::{Batch, SessionContext};
+use postgres::{Client, NoTls, Statement};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS datapoints (
+    seq        BIGSERIAL PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    device_id  TEXT NOT NULL,
+    user_id    TEXT,
+    app        TEXT NOT NULL DEFAULT '',
+    name       TEXT NOT NULL,
+    time       DOUBLE PRECISION NOT NULL,
+    session_id TEXT,
+    raw        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS datapoints_by_device ON datapoints (device_id);
+CREATE INDEX IF NOT EXISTS datapoints_by_time ON datapoints (time);
+CREATE TABLE IF NOT EXISTS users (
+    user_pk    BIGSERIAL PRIMARY KEY,
+    app        TEXT NOT NULL DEFAULT '',
+    device_id  TEXT NOT NULL,
+    user_id    TEXT,
+    UNIQUE NULLS NOT DISTINCT (app, device_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    device_id    TEXT NOT NULL,
+    session_id   TEXT NOT NULL,
+    user_pk      BIGINT NOT NULL REFERENCES users (user_pk),
+    first_seq    BIGINT NOT NULL,
+    started_at   DOUBLE PRECISION,
+    start_day    BIGINT,
+    ended_at     DOUBLE PRECISION,
+    duration     DOUBLE PRECISION,
+    starts       BIGINT NOT NULL DEFAULT 0,
+    ends         BIGINT NOT NULL DEFAULT 0,
+    ended_time   DOUBLE PRECISION NOT NULL DEFAULT 0,
+    app_version  TEXT,
+    os_name      TEXT,
+    os_version   TEXT,
+    device_model TEXT,
+    arch         TEXT,
+    locale       TEXT,
+    PRIMARY KEY (device_id, session_id)
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_pk, start_day);
+CREATE INDEX IF NOT EXISTS sessions_by_day ON sessions (start_day, user_pk);
+CREATE TABLE IF NOT EXISTS custom_events (
+    user_pk BIGINT NOT NULL REFERENCES users (user_pk),
+    name    TEXT NOT NULL,
+    count   BIGINT NOT NULL,
+    PRIMARY KEY (user_pk, name)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO counters (name, value)
+    VALUES ('received_total', 0), ('datapoints', 0), ('revision', 0)
+    ON CONFLICT (name) DO NOTHING;
+";
+
+/// The statements of a batch, prepared once per connection.
+struct Prepared {
+    insert_datapoints: Statement,
+    existing_sessions: Statement,
+    insert_users: Statement,
+    select_users: Statement,
+    upsert_sessions: Statement,
+    upsert_custom_events: Statement,
+    add_counters: Statement,
+}
+
+pub struct PostgresStore {
+    client: Client,
+    prepared: Prepared,
+    /// The pages' queries, and the counts, on a connection of their own.
+    reader: PostgresReader,
+}
+
+/// A connection for queries. `RefCell`: the client needs `&mut` for a query, the `Reader` trait
+/// hands out `&self`, and one thread at a time uses it (the server holds it behind a mutex).
+pub struct PostgresReader(RefCell<Client>);
+
+fn connect(url: &str) -> StoreResult<Client> {
+    // Plain TCP or a Unix socket: TLS to the database is the proxy's or the network's job
+    // (docs/collector.md).
+    Client::connect(url, NoTls).map_err(|error| {
+        StoreError(format!(
+            "cannot connect to {}: {}",
+            super::redact_password(url),
+            StoreError::from(error)
+        ))
+    })
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(error: postgres::Error) -> StoreError {
+        // The server's own message ("database \"x\" does not exist"), not just "db error".
+        StoreError(match error.as_db_error() {
+            Some(db) => format!("PostgreSQL: {}", db.message()),
+            None => match std::error::Error::source(&error) {
+                Some(cause) => format!("PostgreSQL: {error}: {cause}"),
+                None => format!("PostgreSQL: {error}"),
+            },
+        })
+    }
+}
+
+impl PostgresStore {
+    pub fn open(database: &Database) -> StoreResult<PostgresStore> {
+        let Database::Postgres(url) = database else {
+            return Err(StoreError("not a PostgreSQL URL".into()));
+        };
+        let mut client = connect(url)?;
+        // Collectors starting together must not race on CREATE TABLE IF NOT EXISTS.
+        let mut tx = client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock(73571)", &[])?;
+        tx.batch_execute(SCHEMA)?;
+        tx.commit()?;
+        let prepared = Prepared {
+            insert_datapoints: client.prepare(
+                "INSERT INTO datapoints (id, device_id, user_id, app, name, time, session_id, raw)
+                 SELECT id, $1, user_id, $2, name, time, session_id, raw
+                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::float8[], $7::text[],
+                             $8::text[]) AS t (id, user_id, name, time, session_id, raw)
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING id, seq",
+            )?,
+            existing_sessions: client.prepare(
+                "SELECT session_id FROM sessions WHERE device_id = $1 AND session_id = ANY($2)",
+            )?,
+            insert_users: client.prepare(
+                "INSERT INTO users (app, device_id, user_id)
+                 SELECT $1, $2, user_id FROM UNNEST($3::text[]) AS t (user_id)
+                 ON CONFLICT (app, device_id, user_id) DO NOTHING",
+            )?,
+            select_users: client.prepare(
+                "SELECT user_pk, user_id FROM users
+                 WHERE app = $1 AND device_id = $2 AND (user_id = ANY($3) OR ($4 AND user_id IS NULL))",
+            )?,
+            upsert_sessions: client.prepare(
+                "INSERT INTO sessions AS s (device_id, session_id, user_pk, first_seq, started_at,
+                     start_day, ended_at, duration, starts, ends, ended_time, app_version, os_name,
+                     os_version, device_model, arch, locale)
+                 SELECT $1, * FROM UNNEST($2::text[], $3::int8[], $4::int8[], $5::float8[],
+                     $6::int8[], $7::float8[], $8::float8[], $9::int8[], $10::int8[],
+                     $11::float8[], $12::text[], $13::text[], $14::text[], $15::text[],
+                     $16::text[], $17::text[])
+                 ON CONFLICT (device_id, session_id) DO UPDATE SET
+                     started_at = CASE WHEN EXCLUDED.starts > 0 THEN EXCLUDED.started_at ELSE s.started_at END,
+                     start_day = CASE WHEN EXCLUDED.starts > 0 THEN EXCLUDED.start_day ELSE s.start_day END,
+                     app_version = CASE WHEN EXCLUDED.starts > 0 THEN EXCLUDED.app_version ELSE s.app_version END,
+                     os_name = CASE WHEN EXCLUDED.starts > 0 THEN EXCLUDED.os_name ELSE s.os_name END,
+                     os_version = CASE WHEN EXCLUDED.starts > 0 THEN EXCLUDED.os_version ELSE s.os_version END,
+                     device_model = CASE WHEN EXCLUDED.starts > 0 THEN EXCLUDED.device_model ELSE s.device_model END,
+                     arch = CASE WHEN EXCLUDED.starts > 0 THEN EXCLUDED.arch ELSE s.arch END,
+                     locale = CASE WHEN EXCLUDED.starts > 0 THEN EXCLUDED.locale ELSE s.locale END,
+                     starts = s.starts + EXCLUDED.starts,
+                     ended_at = CASE WHEN EXCLUDED.ends > 0 THEN EXCLUDED.ended_at ELSE s.ended_at END,
+                     duration = CASE WHEN EXCLUDED.ends > 0 THEN EXCLUDED.duration ELSE s.duration END,
+                     ends = s.ends + EXCLUDED.ends,
+                     ended_time = s.ended_time + EXCLUDED.ended_time",
+            )?,
+            upsert_custom_events: client.prepare(
+                "INSERT INTO custom_events AS c (user_pk, name, count)
+                 SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[])
+                 ON CONFLICT (user_pk, name) DO UPDATE SET count = c.count + EXCLUDED.count",
+            )?,
+            add_counters: client.prepare(
+                "UPDATE counters SET value = value + CASE name
+                     WHEN 'received_total' THEN $1::int8 WHEN 'datapoints' THEN $2::int8
+                     ELSE $3::int8 END",
+            )?,
+        };
+        Ok(PostgresStore {
+            client,
+            prepared,
+            reader: PostgresReader::open(database)?,
+        })
+    }
+}
+
+impl PostgresReader {
+    pub fn open(database: &Database) -> StoreResult<PostgresReader> {
+        let Database::Postgres(url) = database else {
+            return Err(StoreError("not a PostgreSQL URL".into()));
+        };
+        Ok(PostgresReader(RefCell::new(connect(url)?)))
+    }
+
+    fn counter(&self, name: &str) -> usize {
+        // A count the pages poll: an unreachable database shows as 0 until it is back.
+        self.0
+            .borrow_mut()
+            .query_one("SELECT value FROM counters WHERE name = $1", &[&name])
+            .map_or(0, |row| row.get::<_, i64>(0) as usize)
+    }
+}
+
+impl Store for PostgresStore {
+    fn ingest(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+        let p = &self.prepared;
+        let events = &batch.events;
+        let column =
+            |f: &dyn Fn(&crate::batch::Datapoint) -> Option<String>| -> Vec<Option<String>> {
+                events.iter().map(f).collect()
+            };
+        let ids = column(&|d| Some(d.id.clone()));
+        let user_ids = column(&|d| d.user_id.clone());
+        let names = column(&|d| Some(d.name().to_string()));
+        let times: Vec<f64> = events.iter().map(|d| d.time).collect();
+        let session_ids = column(&|d| d.session_id.clone());
+        let raws = column(&|d| Some(d.raw.clone()));
+
+        let mut tx = self.client.transaction()?;
+        let seq_of: HashMap<String, i64> = tx
+            .query(
+                &p.insert_datapoints,
+                &[
+                    &batch.device_id,
+                    &app,
+                    &ids,
+                    &user_ids,
+                    &names,
+                    &times,
+                    &session_ids,
+                    &raws,
+                ],
+            )?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let new = new_datapoints(batch, seq_of);
+        let outcome = IngestOutcome {
+            new: new.len(),
+            duplicates: events.len() - new.len(),
+        };
+        let changes = BatchChanges::of(&new);
+        let sessions = &changes.sessions;
+        let custom = &changes.custom;
+
+        let session_keys: Vec<&str> = sessions.keys().copied().collect();
+        let existing: BTreeSet<String> = if session_keys.is_empty() {
+            BTreeSet::new()
+        } else {
+            tx.query(&p.existing_sessions, &[&batch.device_id, &session_keys])?
+                .iter()
+                .map(|row| row.get(0))
+                .collect()
+        };
+        let needed = changes.users_needed(&existing);
+        let mut user_pks: HashMap<Option<String>, i64> = HashMap::new();
+        if !needed.is_empty() {
+            let wanted = needed;
+            tx.execute(&p.insert_users, &[&app, &batch.device_id, &wanted])?;
+            let named: Vec<&str> = wanted.iter().flatten().copied().collect();
+            let anonymous = wanted.contains(&None);
+            for row in tx.query(
+                &p.select_users,
+                &[&app, &batch.device_id, &named, &anonymous],
+            )? {
+                user_pks.insert(row.get(1), row.get(0));
+            }
+        }
+        let pk_of =
+            |user: Option<&str>| user_pks.get(&user.map(String::from)).copied().unwrap_or(0);
+
+        if !sessions.is_empty() {
+            let mut columns = SessionColumns::default();
+            for (id, change) in sessions {
+                let (owner, first_seq) = change.first.unwrap_or((None, 0));
+                columns.push(id, pk_of(owner), first_seq, change);
+            }
+            let c = &columns;
+            tx.execute(
+                &p.upsert_sessions,
+                &[
+                    &batch.device_id,
+                    &c.ids,
+                    &c.owners,
+                    &c.first_seqs,
+                    &c.started_at,
+                    &c.start_days,
+                    &c.ended_at,
+                    &c.durations,
+                    &c.starts,
+                    &c.ends,
+                    &c.ended_time,
+                    &c.context[0],
+                    &c.context[1],
+                    &c.context[2],
+                    &c.context[3],
+                    &c.context[4],
+                    &c.context[5],
+                ],
+            )?;
+        }
+        if !custom.is_empty() {
+            let pks: Vec<i64> = custom.keys().map(|(user, _)| pk_of(*user)).collect();
+            let names: Vec<&str> = custom.keys().map(|(_, name)| *name).collect();
+            let counts: Vec<i64> = custom.values().copied().collect();
+            tx.execute(&p.upsert_custom_events, &[&pks, &names, &counts])?;
+        }
+        tx.execute(
+            &p.add_counters,
+            &[
+                &(events.len() as i64),
+                &(outcome.new as i64),
+                &i64::from(outcome.new > 0),
+            ],
+        )?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    fn reset(&mut self) -> StoreResult<()> {
+        self.client.batch_execute(
+            "BEGIN;
+             TRUNCATE datapoints, sessions, custom_events, users;
+             UPDATE counters SET value = CASE name WHEN 'revision' THEN value + 1 ELSE 0 END;
+             COMMIT;",
+        )?;
+        Ok(())
+    }
+
+    fn delete_device(&mut self, device_id: &str) -> StoreResult<usize> {
+        let mut tx = self.client.transaction()?;
+        let deleted = tx.execute("DELETE FROM datapoints WHERE device_id = $1", &[&device_id])?;
+        tx.execute("DELETE FROM sessions WHERE device_id = $1", &[&device_id])?;
+        tx.execute(
+            "DELETE FROM custom_events
+             WHERE user_pk IN (SELECT user_pk FROM users WHERE device_id = $1)",
+            &[&device_id],
+        )?;
+        tx.execute("DELETE FROM users WHERE device_id = $1", &[&device_id])?;
+        count_deleted(&mut tx, deleted)?;
+        tx.commit()?;
+        Ok(deleted as usize)
+    }
+
+    fn delete_before(&mut self, cutoff: f64) -> StoreResult<usize> {
+        let mut tx = self.client.transaction()?;
+        let deleted = tx.execute("DELETE FROM datapoints WHERE time < $1", &[&cutoff])?;
+        if deleted > 0 {
+            // As in SQLite: the statistics are rebuilt from what remains.
+            tx.batch_execute(
+                "DELETE FROM sessions s WHERE NOT EXISTS (
+                     SELECT 1 FROM datapoints d
+                     WHERE d.device_id = s.device_id AND d.session_id = s.session_id
+                       AND d.name IN ('ss', 'se'));
+                 DELETE FROM custom_events;
+                 INSERT INTO custom_events (user_pk, name, count)
+                     SELECT u.user_pk, (d.raw::jsonb) -> 'data' ->> 'n', COUNT(*)
+                     FROM datapoints d JOIN users u ON u.app = d.app AND u.device_id = d.device_id
+                         AND u.user_id IS NOT DISTINCT FROM d.user_id
+                     WHERE d.name = 'ce' GROUP BY 1, 2;
+                 DELETE FROM users u WHERE NOT EXISTS (
+                     SELECT 1 FROM datapoints d WHERE d.device_id = u.device_id
+                         AND d.app = u.app AND d.user_id IS NOT DISTINCT FROM u.user_id)
+                   AND user_pk NOT IN (SELECT user_pk FROM sessions);",
+            )?;
+        }
+        count_deleted(&mut tx, deleted)?;
+        tx.commit()?;
+        Ok(deleted as usize)
+    }
+
+    fn revision(&self) -> u64 {
+        self.reader.counter("revision") as u64
+    }
+
+    fn datapoint_count(&self) -> usize {
+        self.reader.counter("datapoints")
+    }
+
+    fn received_total(&self) -> usize {
+        self.reader.counter("received_total")
+    }
+
+    fn reader(&self) -> &dyn Reader {
+        &self.reader
+    }
+}
+
+fn count_deleted(tx: &mut postgres::Transaction, deleted: u64) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE counters SET value = value + CASE name
+             WHEN 'datapoints' THEN -$1::int8 WHEN 'revision' THEN $2::int8 ELSE 0 END",
+        &[&(deleted as i64), &i64::from(deleted > 0)],
+    )?;
+    Ok(())
+}
+
+/// The sessions upsert's arrays.
+#[derive(Default)]
+struct SessionColumns<'a> {
+    ids: Vec<&'a str>,
+    owners: Vec<i64>,
+    first_seqs: Vec<i64>,
+    started_at: Vec<Option<f64>>,
+    start_days: Vec<Option<i64>>,
+    ended_at: Vec<Option<f64>>,
+    durations: Vec<Option<f64>>,
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    ended_time: Vec<f64>,
+    context: [Vec<Option<&'a str>>; 6],
+}
+
+impl<'a> SessionColumns<'a> {
+    fn push(&mut self, id: &'a str, owner: i64, first_seq: i64, change: &SessionChange<'a>) {
+        self.ids.push(id);
+        self.owners.push(owner);
+        self.first_seqs.push(first_seq);
+        self.started_at.push(change.started_at);
+        self.start_days.push(change.start_day());
+        self.ended_at.push(change.ended_at);
+        self.durations.push(change.duration);
+        self.starts.push(change.starts);
+        self.ends.push(change.ends);
+        self.ended_time.push(change.ended_time);
+        for (column, value) in self.context.iter_mut().zip(change.context_values()) {
+            column.push(value);
+        }
+    }
+}
+
+/// `($1::text IS NULL OR u.app = $1)`: the app filter, on the users row `u`.
+const IN_APP: &str = "($1::text IS NULL OR u.app = $1)";
+
+impl Reader for PostgresReader {
+    fn datapoints(&self) -> StoreResult<Vec<Value>> {
+        let rows = self
+            .0
+            .borrow_mut()
+            .query("SELECT raw FROM datapoints ORDER BY seq", &[])?;
+        rows.iter()
+            .map(|row| {
+                serde_json::from_str(row.get::<_, &str>(0))
+                    .map_err(|e| StoreError(format!("a stored datapoint is not JSON: {e}")))
+            })
+            .collect()
+    }
+
+    fn apps(&self) -> StoreResult<Vec<String>> {
+        let rows = self
+            .0
+            .borrow_mut()
+            .query("SELECT DISTINCT app FROM users ORDER BY app", &[])?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    fn users(&self, app: AppFilter) -> StoreResult<Vec<UserSummary>> {
+        let rows = self.0.borrow_mut().query(
+            &format!(
+                "SELECT user_pk, device_id, user_id FROM users u WHERE {IN_APP} ORDER BY user_pk"
+            ),
+            &[&app],
+        )?;
+        rows.iter()
+            .map(|row| self.summary(row.get(0), row.get(1), row.get(2)))
+            .collect()
+    }
+
+    fn days(&self, app: AppFilter) -> StoreResult<Vec<DayCount>> {
+        self.day_counts(app, None)
+    }
+
+    fn user_usage(
+        &self,
+        app: AppFilter,
+        device_id: &str,
+        user_id: Option<&str>,
+    ) -> StoreResult<Option<UserUsage>> {
+        let found = self.0.borrow_mut().query_opt(
+            &format!(
+                "SELECT user_pk FROM users u
+                 WHERE {IN_APP} AND device_id = $2 AND user_id IS NOT DISTINCT FROM $3
+                 ORDER BY user_pk LIMIT 1"
+            ),
+            &[&app, &device_id, &user_id],
+        )?;
+        let Some(pk) = found.map(|row| row.get::<_, i64>(0)) else {
+            return Ok(None);
+        };
+        let summary = self.summary(pk, device_id.to_string(), user_id.map(String::from))?;
+        let days = self.day_counts(None, Some(pk))?;
+        let mut duration_histogram = [0; DURATION_BUCKETS.len() + 1];
+        for row in self.0.borrow_mut().query(
+            "SELECT duration FROM sessions WHERE user_pk = $1 AND duration IS NOT NULL",
+            &[&pk],
+        )? {
+            duration_histogram[bucket_of(row.get(0))] += 1;
+        }
+        Ok(Some(UserUsage {
+            summary,
+            days,
+            duration_histogram,
+        }))
+    }
+
+    fn overview_users(
+        &self,
+        app: AppFilter,
+        query: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<UserSummary>, usize)> {
+        let query = query.trim().to_lowercase();
+        let matches = format!(
+            "{IN_APP} AND ($2 = '' OR strpos(lower(COALESCE(u.user_id, 'anonymous')), $2) > 0
+                          OR strpos(lower(u.device_id), $2) > 0)"
+        );
+        let matching: i64 = self
+            .0
+            .borrow_mut()
+            .query_one(
+                &format!("SELECT COUNT(*) FROM users u WHERE {matches}"),
+                &[&app, &query],
+            )?
+            .get(0);
+        let rows = self.0.borrow_mut().query(
+            &format!(
+                "WITH totals AS (
+                     SELECT user_pk, SUM(starts) AS starts, SUM(ends) AS ends,
+                            SUM(ended_time) AS ended_time,
+                            MAX(COALESCE(started_at, ended_at)) AS last_active
+                     FROM sessions GROUP BY user_pk)
+                 SELECT u.user_pk, u.device_id, u.user_id, COALESCE(t.starts, 0)::int8,
+                        COALESCE(t.ends, 0)::int8, COALESCE(t.ended_time, 0)::float8
+                 FROM users u LEFT JOIN totals t ON t.user_pk = u.user_pk
+                 WHERE {matches}
+                 ORDER BY t.last_active DESC NULLS LAST, u.user_pk
+                 LIMIT $3"
+            ),
+            &[&app, &query, &(limit as i64)],
+        )?;
+        let users = rows
+            .iter()
+            .map(|row| {
+                let pk: i64 = row.get(0);
+                Ok(UserSummary {
+                    device_id: row.get(1),
+                    user_id: row.get(2),
+                    sessions: row.get::<_, i64>(3) as u64,
+                    sessions_ended: row.get::<_, i64>(4) as u64,
+                    total_time: row.get(5),
+                    last_sessions: self.last_sessions(pk, 1)?,
+                    custom_events: self.custom_events(pk)?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((users, matching as usize))
+    }
+}
+
+impl PostgresReader {
+    fn summary(
+        &self,
+        user_pk: i64,
+        device_id: String,
+        user_id: Option<String>,
+    ) -> StoreResult<UserSummary> {
+        let row = self.0.borrow_mut().query_one(
+            "SELECT COALESCE(SUM(starts), 0)::int8, COALESCE(SUM(ends), 0)::int8,
+                    COALESCE(SUM(ended_time), 0)::float8
+             FROM sessions WHERE user_pk = $1",
+            &[&user_pk],
+        )?;
+        Ok(UserSummary {
+            device_id,
+            user_id,
+            sessions: row.get::<_, i64>(0) as u64,
+            sessions_ended: row.get::<_, i64>(1) as u64,
+            total_time: row.get(2),
+            last_sessions: self.last_sessions(user_pk, LAST_SESSIONS_SHOWN)?,
+            custom_events: self.custom_events(user_pk)?,
+        })
+    }
+
+    fn last_sessions(&self, user_pk: i64, limit: usize) -> StoreResult<Vec<SessionSummary>> {
+        let rows = self.0.borrow_mut().query(
+            "SELECT session_id, started_at, ended_at, duration, app_version, os_name,
+                    os_version, device_model, arch, locale
+             FROM sessions WHERE user_pk = $1
+             ORDER BY COALESCE(started_at, ended_at) DESC NULLS LAST, first_seq DESC LIMIT $2",
+            &[&user_pk, &(limit as i64)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| SessionSummary {
+                session_id: row.get(0),
+                start: row.get(1),
+                end: row.get(2),
+                duration: row.get(3),
+                context: SessionContext {
+                    app_version: row.get(4),
+                    os_name: row.get(5),
+                    os_version: row.get(6),
+                    device_model: row.get(7),
+                    arch: row.get(8),
+                    locale: row.get(9),
+                },
+            })
+            .collect())
+    }
+
+    fn custom_events(&self, user_pk: i64) -> StoreResult<BTreeMap<String, u64>> {
+        let rows = self.0.borrow_mut().query(
+            "SELECT name, count FROM custom_events WHERE user_pk = $1",
+            &[&user_pk],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get::<_, i64>(1) as u64))
+            .collect())
+    }
+
+    fn day_counts(&self, app: AppFilter, user_pk: Option<i64>) -> StoreResult<Vec<DayCount>> {
+        let rows = self.0.borrow_mut().query(
+            &format!(
+                "SELECT s.start_day, COUNT(*), COUNT(DISTINCT s.user_pk)
+                 FROM sessions s JOIN users u ON u.user_pk = s.user_pk
+                 WHERE s.start_day IS NOT NULL AND {IN_APP} AND ($2::int8 IS NULL OR s.user_pk = $2)
+                 GROUP BY s.start_day ORDER BY s.start_day"
+            ),
+            &[&app, &user_pk],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| DayCount {
+                day: row.get(0),
+                sessions: row.get::<_, i64>(1) as u64,
+                active_users: row.get::<_, i64>(2) as u64,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,1096 @@
+//! The SQLite store: datapoints de-duplicated by id, and per (app, device, user) session
+//! statistics kept in tables as each new datapoint arrives, so the dashboard's
+//! queries stay small however many datapoints there are. `docs/collector.md` explains the schema.
+//!
+//! One connection, used by one thread at a time (the caller holds it behind a mutex): SQLite
+//! allows one writer anyway, and a batch is one transaction, so a batch is stored whole or not at
+//! all and concurrent uploads never interleave inside one.
+
+use super::{
+    bucket_of, new_datapoints, AppFilter, BatchChanges, Database, DayCount, IngestOutcome, Reader,
+    SessionSummary, Store, StoreResult, UserSummary, UserUsage, DURATION_BUCKETS,
+    LAST_SESSIONS_SHOWN,
+};
+use crate::batch::{Batch, SessionContext};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+/// The schema, created on first open. Every statement is idempotent so reopening a database
+/// from an earlier run keeps its data.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS datapoints (
+    seq        INTEGER PRIMARY KEY,          -- arrival order
+    id         TEXT NOT NULL UNIQUE,         -- the SDK's UUID: de-duplication
+    device_id  TEXT NOT NULL,
+    user_id    TEXT,                         -- NULL: anonymous
+    app        TEXT NOT NULL DEFAULT '',     -- the API key it arrived under
+    name       TEXT NOT NULL,                -- ss, se, ce
+    time       REAL NOT NULL,                -- Unix seconds
+    session_id TEXT,
+    raw        TEXT NOT NULL                 -- the datapoint exactly as received (JSON)
+);
+CREATE TABLE IF NOT EXISTS users (
+    user_pk    INTEGER PRIMARY KEY,          -- order of first appearance
+    device_id  TEXT NOT NULL,
+    user_id    TEXT,
+    app        TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    device_id    TEXT NOT NULL,
+    session_id   TEXT NOT NULL,
+    user_pk      INTEGER NOT NULL REFERENCES users (user_pk),  -- who it started under
+    first_seq    INTEGER NOT NULL,           -- its first datapoint's arrival
+    started_at   REAL,                       -- ss time; NULL until the ss arrives
+    start_day    INTEGER,                    -- its UTC day, days since 1970-01-01
+    ended_at     REAL,                       -- se time; NULL while open
+    duration     REAL,                       -- se data.d
+    starts       INTEGER NOT NULL DEFAULT 0, -- ss datapoints received
+    ends         INTEGER NOT NULL DEFAULT 0, -- se datapoints received
+    ended_time   REAL NOT NULL DEFAULT 0,    -- sum of their data.d
+    app_version  TEXT,
+    os_name      TEXT,
+    os_version   TEXT,
+    device_model TEXT,
+    arch         TEXT,
+    locale       TEXT,
+    PRIMARY KEY (device_id, session_id)
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_pk, start_day);
+CREATE INDEX IF NOT EXISTS sessions_by_day ON sessions (start_day, user_pk);
+CREATE TABLE IF NOT EXISTS custom_events (
+    user_pk INTEGER NOT NULL REFERENCES users (user_pk),
+    name    TEXT NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (user_pk, name)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('received_total', 0);
+";
+
+/// Run after [`SCHEMA`] and the column upgrade: indexes on columns a database from before apps
+/// lacked. Deletion by device and retention scan the datapoints instead of indexing them: they
+/// are rare, and every index is paid for by every insert.
+const INDEXES: &str = "
+DROP INDEX IF EXISTS users_by_key;
+CREATE INDEX IF NOT EXISTS users_by_app_key ON users (app, device_id, user_id);
+";
+
+pub struct SqliteStore {
+    conn: Connection,
+    /// Cached so that polling a count never scans the table.
+    datapoint_count: usize,
+    received_total: usize,
+    revision: u64,
+    /// (app, device, user) -> `users.user_pk`, filled as rows are looked up.
+    user_keys: HashMap<UserKey, i64>,
+}
+
+type UserKey = (String, String, Option<String>);
+
+impl SqliteStore {
+    pub fn open(database: &Database) -> StoreResult<SqliteStore> {
+        let conn = match database {
+            Database::Memory => Connection::open_in_memory()?,
+            Database::File(path) => open_file(path)?,
+            Database::Postgres(_) => {
+                return Err(super::StoreError(
+                    "not a SQLite database (a PostgreSQL URL)".into(),
+                ))
+            }
+        };
+        conn.execute_batch(SCHEMA)?;
+        // A database from before apps: the column is added, its rows belong to the app "".
+        for table in ["datapoints", "users"] {
+            let has_app: bool = conn.query_row(
+                &format!(
+                    "SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = 'app'"
+                ),
+                [],
+                |row| row.get(0),
+            )?;
+            if !has_app {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN app TEXT NOT NULL DEFAULT ''"
+                ))?;
+            }
+        }
+        conn.execute_batch(INDEXES)?;
+        let datapoint_count: i64 =
+            conn.query_row("SELECT COUNT(*) FROM datapoints", [], |row| row.get(0))?;
+        let received_total: i64 = conn.query_row(
+            "SELECT value FROM counters WHERE name = 'received_total'",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(SqliteStore {
+            conn,
+            datapoint_count: datapoint_count as usize,
+            received_total: received_total as usize,
+            revision: 0,
+            user_keys: HashMap::new(),
+        })
+    }
+
+    /// After a deletion: caches from the database, derived rows that lost their datapoints gone.
+    fn after_delete(&mut self, deleted: usize) -> StoreResult<usize> {
+        self.user_keys.clear();
+        self.datapoint_count =
+            self.conn
+                .query_row("SELECT COUNT(*) FROM datapoints", [], |row| {
+                    row.get::<_, i64>(0)
+                })? as usize;
+        self.revision += u64::from(deleted > 0);
+        Ok(deleted)
+    }
+}
+
+impl Store for SqliteStore {
+    fn ingest(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+        let device = batch.device_id.as_str();
+        let tx = self.conn.transaction()?;
+        // Multi-row inserts; RETURNING names the rows that were new (not already stored).
+        let mut seq_of = HashMap::with_capacity(batch.events.len());
+        for chunk in batch.events.chunks(ROWS_PER_INSERT) {
+            let mut statement = tx.prepare_cached(&insert_datapoints_sql(chunk.len()))?;
+            let names: Vec<&str> = chunk.iter().map(|datapoint| datapoint.name()).collect();
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 8);
+            for (datapoint, name) in chunk.iter().zip(&names) {
+                values.extend([
+                    &datapoint.id as &dyn rusqlite::ToSql,
+                    &batch.device_id,
+                    &datapoint.user_id,
+                    &app,
+                    name,
+                    &datapoint.time,
+                    &datapoint.session_id,
+                    &datapoint.raw,
+                ]);
+            }
+            let mut rows = statement.query(values.as_slice())?;
+            while let Some(row) = rows.next()? {
+                seq_of.insert(row.get::<_, String>(0)?, row.get::<_, i64>(1)?);
+            }
+        }
+        let new = new_datapoints(batch, seq_of);
+        let outcome = IngestOutcome {
+            new: new.len(),
+            duplicates: batch.events.len() - new.len(),
+        };
+        let changes = BatchChanges::of(&new);
+
+        let existing: BTreeSet<String> = if changes.sessions.is_empty() {
+            BTreeSet::new()
+        } else {
+            let ids = serde_json::to_string(&changes.sessions.keys().collect::<Vec<_>>())
+                .map_err(|e| super::StoreError(e.to_string()))?;
+            let mut statement = tx.prepare_cached(
+                "SELECT session_id FROM sessions
+                 WHERE device_id = ?1 AND session_id IN (SELECT value FROM json_each(?2))",
+            )?;
+            let found = statement
+                .query_map(params![device, ids], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            found
+        };
+        let mut new_users = Vec::new();
+        let mut user_pks: HashMap<Option<&str>, i64> = HashMap::new();
+        for user in changes.users_needed(&existing) {
+            let key = (
+                app.to_string(),
+                batch.device_id.clone(),
+                user.map(String::from),
+            );
+            let pk = match self.user_keys.get(&key) {
+                Some(&pk) => pk,
+                None => {
+                    let pk = user_pk(&tx, &key)?;
+                    new_users.push((key, pk));
+                    pk
+                }
+            };
+            user_pks.insert(user, pk);
+        }
+        let pk_of = |user: Option<&str>| user_pks.get(&user).copied().unwrap_or(0);
+
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO sessions AS s (device_id, session_id, user_pk, first_seq, started_at,
+                 start_day, ended_at, duration, starts, ends, ended_time, app_version, os_name,
+                 os_version, device_model, arch, locale)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             ON CONFLICT (device_id, session_id) DO UPDATE SET
+                 started_at = iif(excluded.starts > 0, excluded.started_at, s.started_at),
+                 start_day = iif(excluded.starts > 0, excluded.start_day, s.start_day),
+                 app_version = iif(excluded.starts > 0, excluded.app_version, s.app_version),
+                 os_name = iif(excluded.starts > 0, excluded.os_name, s.os_name),
+                 os_version = iif(excluded.starts > 0, excluded.os_version, s.os_version),
+                 device_model = iif(excluded.starts > 0, excluded.device_model, s.device_model),
+                 arch = iif(excluded.starts > 0, excluded.arch, s.arch),
+                 locale = iif(excluded.starts > 0, excluded.locale, s.locale),
+                 starts = s.starts + excluded.starts,
+                 ended_at = iif(excluded.ends > 0, excluded.ended_at, s.ended_at),
+                 duration = iif(excluded.ends > 0, excluded.duration, s.duration),
+                 ends = s.ends + excluded.ends,
+                 ended_time = s.ended_time + excluded.ended_time",
+        )?;
+        for (id, change) in &changes.sessions {
+            let (owner, first_seq) = change.first.unwrap_or((None, 0));
+            let [app_version, os_name, os_version, device_model, arch, locale] =
+                change.context_values();
+            upsert.execute(params![
+                device,
+                id,
+                pk_of(owner),
+                first_seq,
+                change.started_at,
+                change.start_day(),
+                change.ended_at,
+                change.duration,
+                change.starts,
+                change.ends,
+                change.ended_time,
+                app_version,
+                os_name,
+                os_version,
+                device_model,
+                arch,
+                locale,
+            ])?;
+        }
+        drop(upsert);
+        for ((user, name), count) in &changes.custom {
+            tx.prepare_cached(
+                "INSERT INTO custom_events (user_pk, name, count) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user_pk, name) DO UPDATE SET count = count + excluded.count",
+            )?
+            .execute(params![pk_of(*user), name, count])?;
+        }
+        tx.prepare_cached("UPDATE counters SET value = value + ?1 WHERE name = 'received_total'")?
+            .execute([batch.events.len() as i64])?;
+        tx.commit()?;
+        // Only what the database now holds goes into the caches.
+        self.user_keys.extend(new_users);
+        self.datapoint_count += outcome.new;
+        self.revision += u64::from(outcome.new > 0);
+        self.received_total += batch.events.len();
+        Ok(outcome)
+    }
+
+    fn reset(&mut self) -> StoreResult<()> {
+        self.conn.execute_batch(
+            "BEGIN;
+             DELETE FROM datapoints; DELETE FROM sessions; DELETE FROM custom_events;
+             DELETE FROM users; UPDATE counters SET value = 0;
+             COMMIT;",
+        )?;
+        self.user_keys.clear();
+        self.datapoint_count = 0;
+        self.revision += 1;
+        self.received_total = 0;
+        Ok(())
+    }
+
+    fn delete_device(&mut self, device_id: &str) -> StoreResult<usize> {
+        let tx = self.conn.transaction()?;
+        let deleted = tx.execute("DELETE FROM datapoints WHERE device_id = ?1", [device_id])?;
+        tx.execute("DELETE FROM sessions WHERE device_id = ?1", [device_id])?;
+        tx.execute(
+            "DELETE FROM custom_events
+             WHERE user_pk IN (SELECT user_pk FROM users WHERE device_id = ?1)",
+            [device_id],
+        )?;
+        tx.execute("DELETE FROM users WHERE device_id = ?1", [device_id])?;
+        tx.commit()?;
+        self.after_delete(deleted)
+    }
+
+    fn delete_before(&mut self, cutoff: f64) -> StoreResult<usize> {
+        let tx = self.conn.transaction()?;
+        let deleted = tx.execute("DELETE FROM datapoints WHERE time < ?1", [cutoff])?;
+        if deleted > 0 {
+            // The statistics are rebuilt from what remains: a session goes with its datapoints,
+            // custom event counts are counted again, users left with nothing go.
+            tx.execute_batch(
+                "DELETE FROM sessions WHERE NOT EXISTS (
+                     SELECT 1 FROM datapoints d
+                     WHERE d.device_id = sessions.device_id AND d.session_id = sessions.session_id
+                       AND d.name IN ('ss', 'se'));
+                 DELETE FROM custom_events;
+                 INSERT INTO custom_events (user_pk, name, count)
+                     SELECT u.user_pk, json_extract(d.raw, '$.data.n'), COUNT(*)
+                     FROM datapoints d JOIN users u ON u.app = d.app AND u.device_id = d.device_id
+                         AND u.user_id IS d.user_id
+                     WHERE d.name = 'ce' GROUP BY 1, 2;
+                 DELETE FROM users WHERE NOT EXISTS (
+                     SELECT 1 FROM datapoints d WHERE d.device_id = users.device_id
+                         AND d.app = users.app AND d.user_id IS users.user_id)
+                   AND user_pk NOT IN (SELECT user_pk FROM sessions);",
+            )?;
+        }
+        tx.commit()?;
+        self.after_delete(deleted)
+    }
+
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    fn datapoint_count(&self) -> usize {
+        self.datapoint_count
+    }
+
+    fn received_total(&self) -> usize {
+        self.received_total
+    }
+
+    fn reader(&self) -> &dyn Reader {
+        &self.conn
+    }
+}
+
+/// Opens a second connection for reading, when the database is a file: in WAL mode it reads
+/// the last committed state while the writer goes on, so a dashboard never holds up ingest.
+pub fn open_reader(database: &Database) -> StoreResult<Option<Connection>> {
+    match database {
+        Database::File(path) => {
+            let conn = open_file(path)?;
+            conn.pragma_update(None, "query_only", true)?;
+            Ok(Some(conn))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Rows per multi-row insert: 8 parameters each, far below SQLite's limit (32,766), and few
+/// distinct statements to cache (a full chunk and the rest).
+const ROWS_PER_INSERT: usize = 100;
+
+fn insert_datapoints_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO datapoints (id, device_id, user_id, app, name, time, session_id, raw) VALUES ",
+    );
+    for row in 0..rows {
+        let p = row * 8;
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(?{},?{},?{},?{},?{},?{},?{},?{})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8
+        ));
+    }
+    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id, seq");
+    sql
+}
+
+/// `(?1 IS NULL OR u.app = ?1)`: the app filter of every query, on the users row `u`.
+const IN_APP: &str = "(?1 IS NULL OR u.app = ?1)";
+
+impl Reader for Connection {
+    fn datapoints(&self) -> StoreResult<Vec<Value>> {
+        let mut statement = self.prepare_cached("SELECT raw FROM datapoints ORDER BY seq")?;
+        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|raw| {
+            let raw = raw?;
+            serde_json::from_str(&raw)
+                .map_err(|e| super::StoreError(format!("a stored datapoint is not JSON: {e}")))
+        })
+        .collect()
+    }
+
+    fn apps(&self) -> StoreResult<Vec<String>> {
+        Ok(self
+            .prepare_cached("SELECT DISTINCT app FROM users ORDER BY app")?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn users(&self, app: AppFilter) -> StoreResult<Vec<UserSummary>> {
+        let rows = self
+            .prepare_cached(&format!(
+                "SELECT user_pk, device_id, user_id FROM users u WHERE {IN_APP} ORDER BY user_pk"
+            ))?
+            .query_map([app], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<(i64, String, Option<String>)>>>()?;
+        rows.into_iter()
+            .map(|(pk, device_id, user_id)| Ok(summary(self, pk, device_id, user_id)?))
+            .collect()
+    }
+
+    fn days(&self, app: AppFilter) -> StoreResult<Vec<DayCount>> {
+        Ok(day_counts(self, app, None)?)
+    }
+
+    fn user_usage(
+        &self,
+        app: AppFilter,
+        device_id: &str,
+        user_id: Option<&str>,
+    ) -> StoreResult<Option<UserUsage>> {
+        let Some(pk) = self
+            .prepare_cached(&format!(
+                "SELECT user_pk FROM users u WHERE {IN_APP} AND device_id = ?2 AND user_id IS ?3
+                 ORDER BY user_pk LIMIT 1"
+            ))?
+            .query_row(params![app, device_id, user_id], |row| row.get::<_, i64>(0))
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let summary = summary(self, pk, device_id.to_string(), user_id.map(String::from))?;
+        let days = day_counts(self, None, Some(pk))?;
+        let mut duration_histogram = [0; DURATION_BUCKETS.len() + 1];
+        let mut statement = self.prepare_cached(
+            "SELECT duration FROM sessions WHERE user_pk = ?1 AND duration IS NOT NULL",
+        )?;
+        for duration in statement.query_map([pk], |row| row.get::<_, f64>(0))? {
+            duration_histogram[bucket_of(duration?)] += 1;
+        }
+        Ok(Some(UserUsage {
+            summary,
+            days,
+            duration_histogram,
+        }))
+    }
+
+    fn overview_users(
+        &self,
+        app: AppFilter,
+        query: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<UserSummary>, usize)> {
+        let query = query.trim().to_lowercase();
+        let matches = format!(
+            "{IN_APP} AND (?2 = '' OR instr(lower(COALESCE(u.user_id, 'anonymous')), ?2) > 0
+                           OR instr(lower(u.device_id), ?2) > 0)"
+        );
+        let matching: i64 = self
+            .prepare_cached(&format!("SELECT COUNT(*) FROM users u WHERE {matches}"))?
+            .query_row(params![app, query], |row| row.get(0))?;
+        let rows = self
+            .prepare_cached(&format!(
+                "WITH totals AS (
+                     SELECT user_pk, SUM(starts) AS starts, SUM(ends) AS ends,
+                            SUM(ended_time) AS ended_time,
+                            MAX(COALESCE(started_at, ended_at)) AS last_active
+                     FROM sessions GROUP BY user_pk)
+                 SELECT u.user_pk, u.device_id, u.user_id, COALESCE(t.starts, 0),
+                        COALESCE(t.ends, 0), COALESCE(t.ended_time, 0.0)
+                 FROM users u LEFT JOIN totals t ON t.user_pk = u.user_pk
+                 WHERE {matches}
+                 ORDER BY t.last_active DESC NULLS LAST, u.user_pk
+                 LIMIT ?3"
+            ))?
+            .query_map(params![app, query, limit as i64], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    UserSummary {
+                        device_id: row.get(1)?,
+                        user_id: row.get(2)?,
+                        sessions: row.get::<_, i64>(3)? as u64,
+                        sessions_ended: row.get::<_, i64>(4)? as u64,
+                        total_time: row.get(5)?,
+                        last_sessions: Vec::new(),
+                        custom_events: BTreeMap::new(),
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let users = rows
+            .into_iter()
+            .map(|(pk, mut user)| {
+                user.last_sessions = last_sessions(self, pk, 1)?;
+                user.custom_events = custom_events(self, pk)?;
+                Ok(user)
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((users, matching as usize))
+    }
+}
+
+fn summary(
+    conn: &Connection,
+    user_pk: i64,
+    device_id: String,
+    user_id: Option<String>,
+) -> rusqlite::Result<UserSummary> {
+    let (sessions, sessions_ended, total_time): (i64, i64, f64) = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(starts), 0), COALESCE(SUM(ends), 0),
+                    COALESCE(SUM(ended_time), 0.0)
+             FROM sessions WHERE user_pk = ?1",
+        )?
+        .query_row([user_pk], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    Ok(UserSummary {
+        device_id,
+        user_id,
+        sessions: sessions as u64,
+        sessions_ended: sessions_ended as u64,
+        total_time,
+        last_sessions: last_sessions(conn, user_pk, LAST_SESSIONS_SHOWN)?,
+        custom_events: custom_events(conn, user_pk)?,
+    })
+}
+
+/// Most recent first by start time; a session known only by its end sorts by that; ties fall
+/// back to arrival order.
+fn last_sessions(
+    conn: &Connection,
+    user_pk: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<SessionSummary>> {
+    conn.prepare_cached(
+        "SELECT session_id, started_at, ended_at, duration, app_version, os_name,
+                os_version, device_model, arch, locale
+         FROM sessions WHERE user_pk = ?1
+         ORDER BY COALESCE(started_at, ended_at) DESC, first_seq DESC LIMIT ?2",
+    )?
+    .query_map(params![user_pk, limit as i64], |row| {
+        Ok(SessionSummary {
+            session_id: row.get(0)?,
+            start: row.get(1)?,
+            end: row.get(2)?,
+            duration: row.get(3)?,
+            context: SessionContext {
+                app_version: row.get(4)?,
+                os_name: row.get(5)?,
+                os_version: row.get(6)?,
+                device_model: row.get(7)?,
+                arch: row.get(8)?,
+                locale: row.get(9)?,
+            },
+        })
+    })?
+    .collect()
+}
+
+fn custom_events(conn: &Connection, user_pk: i64) -> rusqlite::Result<BTreeMap<String, u64>> {
+    conn.prepare_cached("SELECT name, count FROM custom_events WHERE user_pk = ?1")?
+        .query_map([user_pk], |row| {
+            Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))
+        })?
+        .collect()
+}
+
+/// Per day, over the users of `app`, or of one user row.
+fn day_counts(
+    conn: &Connection,
+    app: AppFilter,
+    user_pk: Option<i64>,
+) -> rusqlite::Result<Vec<DayCount>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT s.start_day, COUNT(*), COUNT(DISTINCT s.user_pk)
+         FROM sessions s JOIN users u ON u.user_pk = s.user_pk
+         WHERE s.start_day IS NOT NULL AND {IN_APP} AND (?2 IS NULL OR s.user_pk = ?2)
+         GROUP BY s.start_day ORDER BY s.start_day"
+    ))?;
+    let rows = statement.query_map(params![app, user_pk], |row| {
+        Ok(DayCount {
+            day: row.get(0)?,
+            sessions: row.get::<_, i64>(1)? as u64,
+            active_users: row.get::<_, i64>(2)? as u64,
+        })
+    })?;
+    rows.collect()
+}
+
+fn open_file(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // Another process on the same file (a second collector, sqlite3) waits instead of failing.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // WAL: readers never block the writer; NORMAL: a commit survives a killed process (the
+    // WAL is in the OS's hands), and a power loss may lose the last commits, never corrupt.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+/// The row of (app, device, user), created on first sight.
+fn user_pk(tx: &Transaction, (app, device_id, user_id): &UserKey) -> rusqlite::Result<i64> {
+    let found = tx
+        .prepare_cached(
+            "SELECT user_pk FROM users WHERE app = ?1 AND device_id = ?2 AND user_id IS ?3",
+        )?
+        .query_row(params![app, device_id, user_id], |row| row.get(0))
+        .optional()?;
+    if let Some(pk) = found {
+        return Ok(pk);
+    }
+    tx.prepare_cached("INSERT INTO users (app, device_id, user_id) VALUES (?1, ?2, ?3)")?
+        .execute(params![app, device_id, user_id])?;
+    Ok(tx.last_insert_rowid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::validate;
+    use crate::store::users_json;
+    use serde_json::json;
+
+    fn id(n: u32) -> String {
+        format!("00000000-0000-4000-8000-{n:012}")
+    }
+
+    fn memory() -> SqliteStore {
+        SqliteStore::open(&Database::Memory).unwrap()
+    }
+
+    fn batch(device: &str, events: Vec<Value>) -> Batch {
+        validate(
+            &json!({"api_key": "k", "device_id": device, "sdk_version": "stint/0.1.0",
+                         "time": 0.0, "events": events}),
+        )
+        .unwrap()
+    }
+
+    fn ss(n: u32, session: &str, user: Option<&str>, time: f64) -> Value {
+        json!({"id": id(n), "name": "ss", "time": time, "session_id": session, "user_id": user,
+               "data": {}})
+    }
+
+    fn se(n: u32, session: &str, user: Option<&str>, time: f64, d: f64) -> Value {
+        json!({"id": id(n), "name": "se", "time": time, "session_id": session, "user_id": user,
+               "data": {"d": d}})
+    }
+
+    fn ce(n: u32, name: &str, user: Option<&str>) -> Value {
+        json!({"id": id(n), "name": "ce", "time": 5.0, "session_id": null, "user_id": user,
+               "data": {"n": name}})
+    }
+
+    #[test]
+    fn counts_sessions_time_and_custom_events_per_user() {
+        let mut store = memory();
+        store
+            .ingest(
+                "k",
+                &batch(
+                    "dev",
+                    vec![
+                        ss(1, "s1", Some("alice"), 100.0),
+                        ce(2, "level_up", Some("alice")),
+                        se(3, "s1", Some("alice"), 160.0, 60.0),
+                        ss(4, "s2", Some("alice"), 200.0),
+                        ce(5, "level_up", Some("alice")),
+                        ce(6, "buy", Some("alice")),
+                        ss(7, "s3", None, 50.0),
+                    ],
+                ),
+            )
+            .unwrap();
+        let users = store.reader().users(None).unwrap();
+        assert_eq!(users.len(), 2);
+        let alice = &users[0];
+        assert_eq!((alice.sessions, alice.sessions_ended), (2, 1));
+        assert_eq!(alice.total_time, 60.0);
+        assert_eq!(alice.custom_events["level_up"], 2);
+        assert_eq!(alice.custom_events["buy"], 1);
+        // Most recent first; the open session has no end.
+        assert_eq!(alice.last_sessions[0].session_id, "s2");
+        assert_eq!(alice.last_sessions[0].end, None);
+        assert_eq!(
+            alice.last_sessions[1],
+            SessionSummary {
+                session_id: "s1".into(),
+                start: Some(100.0),
+                end: Some(160.0),
+                duration: Some(60.0),
+                context: SessionContext::default(),
+            }
+        );
+        assert_eq!(users[1].user_id, None);
+        assert_eq!(users[1].sessions, 1);
+    }
+
+    #[test]
+    fn a_resent_datapoint_counts_once() {
+        let mut store = memory();
+        let events = vec![
+            ss(1, "s1", Some("a"), 1.0),
+            se(2, "s1", Some("a"), 2.0, 1.0),
+        ];
+        let first = store.ingest("k", &batch("dev", events.clone())).unwrap();
+        let second = store.ingest("k", &batch("dev", events)).unwrap();
+        assert_eq!(
+            first,
+            IngestOutcome {
+                new: 2,
+                duplicates: 0
+            }
+        );
+        assert_eq!(
+            second,
+            IngestOutcome {
+                new: 0,
+                duplicates: 2
+            }
+        );
+        assert_eq!(store.reader().datapoints().unwrap().len(), 2);
+        assert_eq!(store.datapoint_count(), 2);
+        assert_eq!(store.received_total(), 4);
+        let users = store.reader().users(None).unwrap();
+        assert_eq!((users[0].sessions, users[0].total_time), (1, 1.0));
+    }
+
+    #[test]
+    fn an_end_is_credited_to_the_user_the_session_started_under() {
+        let mut store = memory();
+        store
+            .ingest(
+                "k",
+                &batch(
+                    "dev",
+                    vec![ss(1, "s1", None, 1.0), se(2, "s1", Some("bob"), 9.0, 8.0)],
+                ),
+            )
+            .unwrap();
+        let users = store.reader().users(None).unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].user_id, None);
+        assert_eq!((users[0].sessions, users[0].sessions_ended), (1, 1));
+        assert_eq!(users[0].total_time, 8.0);
+    }
+
+    #[test]
+    fn an_end_before_its_start_still_forms_one_session() {
+        let mut store = memory();
+        store
+            .ingest("k", &batch("dev", vec![se(2, "s1", Some("a"), 9.0, 8.0)]))
+            .unwrap();
+        store
+            .ingest("k", &batch("dev", vec![ss(1, "s1", Some("a"), 1.0)]))
+            .unwrap();
+        let user = &store.reader().users(None).unwrap()[0];
+        assert_eq!(user.last_sessions.len(), 1);
+        assert_eq!(user.last_sessions[0].start, Some(1.0));
+        assert_eq!(user.last_sessions[0].end, Some(9.0));
+    }
+
+    #[test]
+    fn devices_are_kept_apart_and_the_list_is_capped() {
+        let mut store = memory();
+        let many: Vec<Value> = (0..25)
+            .map(|i| ss(i, &format!("s{i}"), Some("a"), f64::from(i)))
+            .collect();
+        store.ingest("k", &batch("dev1", many)).unwrap();
+        store
+            .ingest("k", &batch("dev2", vec![ss(100, "s0", Some("a"), 1.0)]))
+            .unwrap();
+        let users = store.reader().users(None).unwrap();
+        assert_eq!(users.len(), 2);
+        assert_eq!(users[0].sessions, 25);
+        assert_eq!(users[0].last_sessions.len(), LAST_SESSIONS_SHOWN);
+        assert_eq!(users[0].last_sessions[0].session_id, "s24");
+        assert_eq!(users[1].sessions, 1);
+        let json = users_json(store.reader(), None).unwrap();
+        assert_eq!(json["users"][1]["device_id"], "dev2");
+        assert_eq!(json["users"][0]["last_sessions"][0]["end"], Value::Null);
+    }
+
+    #[test]
+    fn the_session_keeps_the_context_of_its_start() {
+        let mut store = memory();
+        let mut start = ss(1, "s1", Some("a"), 1.0);
+        start["data"] = json!({"app_version": "3.1.0", "os_name": "iOS", "os_version": "17.5",
+                               "device_model": "iPhone15,2", "arch": "arm64", "locale": "fr-FR"});
+        store.ingest("k", &batch("dev", vec![start])).unwrap();
+        let session = &store.reader().users(None).unwrap()[0].last_sessions[0];
+        assert_eq!(session.context.app_version.as_deref(), Some("3.1.0"));
+        assert_eq!(session.os().as_deref(), Some("iOS 17.5"));
+        let json = session.to_json();
+        assert_eq!(json["context"]["device_model"], "iPhone15,2");
+        assert_eq!(json["context"]["locale"], "fr-FR");
+        assert_eq!(json["context"].as_object().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn days_count_sessions_and_distinct_active_users() {
+        let mut store = memory();
+        let day = 86_400.0;
+        store
+            .ingest(
+                "k",
+                &batch(
+                    "dev",
+                    vec![
+                        ss(1, "a1", Some("a"), 10.0 * day + 5.0),
+                        ss(2, "a2", Some("a"), 10.0 * day + 500.0),
+                        ss(3, "b1", Some("b"), 10.0 * day + 900.0),
+                        ss(4, "a3", Some("a"), 12.0 * day),
+                        se(5, "a3", Some("a"), 12.0 * day + 45.0, 45.0),
+                        se(6, "a1", Some("a"), 10.0 * day + 7200.0, 7195.0),
+                    ],
+                ),
+            )
+            .unwrap();
+        let days = store.reader().days(None).unwrap();
+        assert_eq!(
+            days,
+            [
+                DayCount {
+                    day: 10,
+                    sessions: 3,
+                    active_users: 2
+                },
+                DayCount {
+                    day: 12,
+                    sessions: 1,
+                    active_users: 1
+                },
+            ]
+        );
+        let usage = store
+            .reader()
+            .user_usage(None, "dev", Some("a"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(usage.days.iter().map(|d| d.sessions).sum::<u64>(), 3);
+        // 45 s falls in "30 s–1 min", 7195 s in the last bucket.
+        assert_eq!(usage.duration_histogram, [0, 0, 1, 0, 0, 0, 0, 1]);
+        assert!(store
+            .reader()
+            .user_usage(None, "dev", Some("nobody"))
+            .unwrap()
+            .is_none());
+        assert!(store
+            .reader()
+            .user_usage(None, "dev", None)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn the_overview_lists_the_most_recently_active_matching_users() {
+        let mut store = memory();
+        let events: Vec<Value> = (0..5)
+            .map(|i| {
+                ss(
+                    i,
+                    &format!("s{i}"),
+                    Some(&format!("user{i}")),
+                    f64::from(100 * i),
+                )
+            })
+            .chain([ce(50, "x", None)])
+            .collect();
+        store.ingest("k", &batch("dev", events)).unwrap();
+        let reader = store.reader();
+        let (users, matching) = reader.overview_users(None, "", 3).unwrap();
+        assert_eq!(matching, 6);
+        let names: Vec<_> = users.iter().map(|u| u.user_id.as_deref()).collect();
+        assert_eq!(names, [Some("user4"), Some("user3"), Some("user2")]);
+        assert_eq!(users[0].last_sessions.len(), 1);
+        assert_eq!(users[0].sessions, 1);
+        let (users, matching) = reader.overview_users(None, " USER1 ", 10).unwrap();
+        assert_eq!((users.len(), matching), (1, 1));
+        // The anonymous row (no sessions) sorts last and is found by "anonymous".
+        let (users, _) = reader.overview_users(None, "anon", 10).unwrap();
+        assert_eq!(users[0].user_id, None);
+        assert_eq!(users[0].custom_events["x"], 1);
+        assert_eq!(reader.overview_users(None, "DEV", 10).unwrap().1, 6);
+    }
+
+    #[test]
+    fn a_file_database_keeps_everything_across_reopening() {
+        let dir = std::env::temp_dir().join(format!("stint-store-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("reopen.db");
+        let _ = std::fs::remove_file(&path);
+        let database = Database::File(path.clone());
+        {
+            let mut store = SqliteStore::open(&database).unwrap();
+            store
+                .ingest(
+                    "k",
+                    &batch(
+                        "dev",
+                        vec![ss(1, "s1", Some("a"), 1.0), ce(2, "x", Some("a"))],
+                    ),
+                )
+                .unwrap();
+            store
+                .ingest("k", &batch("dev", vec![ss(1, "s1", Some("a"), 1.0)]))
+                .unwrap();
+        }
+        let mut store = SqliteStore::open(&database).unwrap();
+        assert_eq!((store.datapoint_count(), store.received_total()), (2, 3));
+        // A datapoint stored before the restart is still a duplicate after it.
+        let again = store
+            .ingest("k", &batch("dev", vec![ce(2, "x", Some("a"))]))
+            .unwrap();
+        assert_eq!(again.duplicates, 1);
+        let users = store.reader().users(None).unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].custom_events["x"], 1);
+        store.reset().unwrap();
+        assert_eq!(store.reader().users(None).unwrap().len(), 0);
+        assert_eq!(store.received_total(), 0);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_same_user_under_two_apps_is_two_users() {
+        let mut store = memory();
+        let events = |first: u32| {
+            vec![
+                ss(first, &format!("s{first}"), Some("alice"), 86_400.0),
+                ce(first + 1, "buy", Some("alice")),
+            ]
+        };
+        store.ingest("app-a", &batch("dev", events(1))).unwrap();
+        store.ingest("app-b", &batch("dev", events(10))).unwrap();
+        store
+            .ingest(
+                "app-b",
+                &batch("dev2", vec![ss(20, "s20", Some("bob"), 1.0)]),
+            )
+            .unwrap();
+        let reader = store.reader();
+        assert_eq!(reader.apps().unwrap(), ["app-a", "app-b"]);
+        assert_eq!(reader.users(None).unwrap().len(), 3);
+        let a = reader.users(Some("app-a")).unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!((a[0].sessions, a[0].custom_events["buy"]), (1, 1));
+        assert_eq!(reader.users(Some("app-b")).unwrap().len(), 2);
+        assert_eq!(reader.users(Some("nope")).unwrap().len(), 0);
+        assert_eq!(reader.days(Some("app-a")).unwrap()[0].sessions, 1);
+        assert_eq!(
+            reader
+                .days(None)
+                .unwrap()
+                .iter()
+                .map(|d| d.sessions)
+                .sum::<u64>(),
+            3
+        );
+        let usage = reader
+            .user_usage(Some("app-b"), "dev", Some("alice"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(usage.summary.last_sessions[0].session_id, "s10");
+        assert!(reader
+            .user_usage(Some("app-a"), "dev2", Some("bob"))
+            .unwrap()
+            .is_none());
+        let (users, matching) = reader.overview_users(Some("app-b"), "", 10).unwrap();
+        assert_eq!((users.len(), matching), (2, 2));
+        // The raw datapoints keep their app in the table.
+        let apps: Vec<String> = store
+            .conn
+            .prepare("SELECT app FROM datapoints ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(apps, ["app-a", "app-a", "app-b", "app-b", "app-b"]);
+    }
+
+    #[test]
+    fn deleting_a_device_removes_its_datapoints_and_statistics() {
+        let mut store = memory();
+        store
+            .ingest(
+                "k",
+                &batch(
+                    "gone",
+                    vec![
+                        ss(1, "s1", Some("a"), 1.0),
+                        ce(2, "x", Some("a")),
+                        se(3, "s1", Some("a"), 2.0, 1.0),
+                    ],
+                ),
+            )
+            .unwrap();
+        store
+            .ingest("k", &batch("kept", vec![ss(4, "s2", Some("a"), 1.0)]))
+            .unwrap();
+        let before = store.revision();
+        assert_eq!(store.delete_device("gone").unwrap(), 3);
+        assert!(store.revision() > before);
+        assert_eq!(store.datapoint_count(), 1);
+        let users = store.reader().users(None).unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].device_id, "kept");
+        assert_eq!(store.delete_device("gone").unwrap(), 0);
+        // Sent again after the deletion, the datapoints count as new.
+        let again = store
+            .ingest("k", &batch("gone", vec![ss(1, "s1", Some("a"), 1.0)]))
+            .unwrap();
+        assert_eq!(again.new, 1);
+    }
+
+    #[test]
+    fn retention_deletes_old_datapoints_and_rebuilds_what_they_made() {
+        let mut store = memory();
+        store
+            .ingest(
+                "k",
+                &batch(
+                    "dev",
+                    vec![
+                        ss(1, "old", Some("a"), 100.0),
+                        se(2, "old", Some("a"), 160.0, 60.0),
+                        ce(3, "x", Some("a")), // time 5.0: old
+                        ss(4, "new", Some("a"), 10_000.0),
+                        json!({"id": id(5), "name": "ce", "time": 10_001.0, "session_id": null,
+                               "user_id": "a", "data": {"n": "y"}}),
+                        ss(6, "s-b", Some("b"), 50.0),
+                    ],
+                ),
+            )
+            .unwrap();
+        assert_eq!(store.delete_before(1_000.0).unwrap(), 4);
+        assert_eq!(store.datapoint_count(), 2);
+        let users = store.reader().users(None).unwrap();
+        assert_eq!(users.len(), 1, "b had only old datapoints");
+        assert_eq!((users[0].sessions, users[0].sessions_ended), (1, 0));
+        assert_eq!(users[0].total_time, 0.0);
+        assert_eq!(
+            users[0].custom_events,
+            BTreeMap::from([("y".to_string(), 1)])
+        );
+        assert_eq!(store.delete_before(1_000.0).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_database_from_before_apps_is_upgraded() {
+        let dir = std::env::temp_dir().join(format!("stint-store-upgrade-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE datapoints (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+                     device_id TEXT NOT NULL, user_id TEXT, name TEXT NOT NULL, time REAL NOT NULL,
+                     session_id TEXT, raw TEXT NOT NULL);
+                 CREATE TABLE users (user_pk INTEGER PRIMARY KEY, device_id TEXT NOT NULL, user_id TEXT);
+                 CREATE INDEX users_by_key ON users (device_id, user_id);
+                 INSERT INTO users (device_id, user_id) VALUES ('dev', 'a');",
+            )
+            .unwrap();
+        }
+        let mut store = SqliteStore::open(&Database::File(path.clone())).unwrap();
+        assert_eq!(store.reader().apps().unwrap(), [""]);
+        store
+            .ingest("new-app", &batch("dev", vec![ss(1, "s", Some("a"), 1.0)]))
+            .unwrap();
+        assert_eq!(store.reader().apps().unwrap(), ["", "new-app"]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
