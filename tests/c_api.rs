@@ -47,11 +47,11 @@ fn every_entry_point_before_initialize_is_not_initialized() {
         "out-parameter untouched on error"
     );
     assert_eq!(
-        stint_set_session_listener(None, std::ptr::null_mut()),
+        unsafe { stint_set_session_listener(None, std::ptr::null_mut()) },
         StintStatus::Ok
     );
     assert_eq!(
-        stint_set_log_handler(None, std::ptr::null_mut()),
+        unsafe { stint_set_log_handler(None, std::ptr::null_mut()) },
         StintStatus::Ok
     );
     let version = unsafe { std::ffi::CStr::from_ptr(stint_version()) };
@@ -373,7 +373,7 @@ fn listener_sees_starts_and_ends_in_order_with_times() {
     );
 
     // Unset: no more calls.
-    stint_set_session_listener(None, std::ptr::null_mut());
+    unsafe { stint_set_session_listener(None, std::ptr::null_mut()) };
     assert_eq!(change_user("carol"), StintStatus::Ok);
     assert_eq!(stint_shutdown(2000), StintStatus::Ok);
     assert_eq!(SEEN.lock().len(), 3);
@@ -401,7 +401,7 @@ unsafe extern "C" fn calls_back_into_the_library(event: *const StintSessionEvent
         stats.sessions_started
     ));
     // Replacing itself from inside a listener must not deadlock.
-    stint_set_session_listener(Some(calls_back_into_the_library), std::ptr::null_mut());
+    unsafe { stint_set_session_listener(Some(calls_back_into_the_library), std::ptr::null_mut()) };
 }
 
 fn event_in_listener() -> StintStatus {
@@ -412,7 +412,7 @@ fn event_in_listener() -> StintStatus {
 fn a_listener_may_call_any_function() {
     let _turn = serial();
     REENTRANT.lock().clear();
-    stint_set_session_listener(Some(calls_back_into_the_library), std::ptr::null_mut());
+    unsafe { stint_set_session_listener(Some(calls_back_into_the_library), std::ptr::null_mut()) };
     let dir = fresh_dir("reentrant");
     init_ok(&dir, "");
     assert_eq!(stint_open_session(), StintStatus::Ok);
@@ -420,7 +420,7 @@ fn a_listener_may_call_any_function() {
         .lock()
         .is_empty()));
     assert_eq!(REENTRANT.lock()[0], "Started id=true started=1 event=Ok");
-    stint_set_session_listener(None, std::ptr::null_mut());
+    unsafe { stint_set_session_listener(None, std::ptr::null_mut()) };
     assert_eq!(stint_shutdown(1000), StintStatus::Ok);
 }
 
@@ -437,7 +437,7 @@ unsafe extern "C" fn collect_log(level: StintLogLevel, message: *const c_char, _
 fn full_queue_drops_oldest_custom_events_first_and_logs_a_warning() {
     let _turn = serial();
     LOGS.lock().clear();
-    stint_set_log_handler(Some(collect_log), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(collect_log), std::ptr::null_mut()) };
     let dir = fresh_dir("full");
     init_ok(&dir, r#""maxQueuedDatapoints":100"#);
     assert_eq!(stint_open_session(), StintStatus::Ok);
@@ -457,7 +457,7 @@ fn full_queue_drops_oldest_custom_events_first_and_logs_a_warning() {
         )));
     assert!(LOGS.lock().iter().all(|(_, m)| !m.contains("test-key")));
     assert_eq!(stint_shutdown(1000), StintStatus::Ok);
-    stint_set_log_handler(None, std::ptr::null_mut());
+    unsafe { stint_set_log_handler(None, std::ptr::null_mut()) };
 
     // What is kept: the session datapoints and the newest custom events.
     let collector = stint_collector::Collector::start().unwrap();

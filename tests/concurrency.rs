@@ -203,10 +203,9 @@ fn caller(index: usize, seed: u64, options_json: Arc<String>, stop: Arc<AtomicBo
             }
             90..=93 => {
                 let listener = (rng.below(2) == 0).then_some(reentrant_listener as _);
-                tally.note(
-                    "stint_set_session_listener",
-                    stint_set_session_listener(listener, std::ptr::null_mut()),
-                );
+                tally.note("stint_set_session_listener", unsafe {
+                    stint_set_session_listener(listener, std::ptr::null_mut())
+                });
             }
             94..=96 => {
                 // Two handlers in turn (unsetting would send the debug log to stderr).
@@ -215,10 +214,9 @@ fn caller(index: usize, seed: u64, options_json: Arc<String>, stop: Arc<AtomicBo
                 } else {
                     counting_log_too
                 };
-                tally.note(
-                    "stint_set_log_handler",
-                    stint_set_log_handler(Some(handler), std::ptr::null_mut()),
-                );
+                tally.note("stint_set_log_handler", unsafe {
+                    stint_set_log_handler(Some(handler), std::ptr::null_mut())
+                });
             }
             _ => {
                 let version = unsafe { CStr::from_ptr(stint_version()) };
@@ -367,7 +365,7 @@ fn eight_threads_and_a_shutdown_loop_never_crash_deadlock_or_lose_a_datapoint() 
         fail_status: 503,
         ..Faults::default()
     });
-    stint_set_log_handler(Some(counting_log), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(counting_log), std::ptr::null_mut()) };
     let dir = fresh_dir("storm");
     let options_json = options_for(&dir, &collector);
     assert_eq!(init("storm-key", &options_json), Ok, "{}", last_error());
@@ -402,8 +400,8 @@ fn eight_threads_and_a_shutdown_loop_never_crash_deadlock_or_lose_a_datapoint() 
     assert!(!tally.confirmed.is_empty(), "some events were recorded");
 
     // A single final run: counters add up, and everything returned OK arrives exactly once.
-    stint_set_session_listener(None, std::ptr::null_mut());
-    stint_set_log_handler(None, std::ptr::null_mut());
+    unsafe { stint_set_session_listener(None, std::ptr::null_mut()) };
+    unsafe { stint_set_log_handler(None, std::ptr::null_mut()) };
     let _ = stint_shutdown(10_000);
     collector.set_faults(Faults::default());
     assert_eq!(init("storm-key", &options_json), Ok, "{}", last_error());

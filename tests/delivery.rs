@@ -133,7 +133,7 @@ impl LogCapture {
     fn start() -> LogCapture {
         LOGS.lock().clear();
         assert_eq!(
-            stint_set_log_handler(Some(capture_log), std::ptr::null_mut()),
+            unsafe { stint_set_log_handler(Some(capture_log), std::ptr::null_mut()) },
             StintStatus::Ok
         );
         LogCapture
@@ -160,7 +160,7 @@ impl LogCapture {
 
 impl Drop for LogCapture {
     fn drop(&mut self) {
-        stint_set_log_handler(None, std::ptr::null_mut());
+        unsafe { stint_set_log_handler(None, std::ptr::null_mut()) };
     }
 }
 

@@ -169,7 +169,7 @@ fn an_app_that_comes_back_late_gets_the_end_stamped_at_its_last_activity() {
     assert!(wait_for(Duration::from_secs(10), || SEEN.lock().len() == 1));
     assert_eq!(SEEN.lock()[0].0, StintSessionEventKind::Ended);
     assert_eq!(stint_shutdown(5000), StintStatus::Ok);
-    stint_set_session_listener(None, std::ptr::null_mut());
+    unsafe { stint_set_session_listener(None, std::ptr::null_mut()) };
 }
 
 /// A kill between moving a lane's events into the journal and clearing the lane leaves them in

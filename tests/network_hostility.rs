@@ -109,7 +109,7 @@ fn record(prefix: &str) -> Vec<String> {
 /// Delivery is only ever by request here (the interval is a day), so every attempt is ours.
 fn init_against(dir: &std::path::Path, base_url: &str) {
     LOGS.lock().clear();
-    stint_set_log_handler(Some(capture_log), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(capture_log), std::ptr::null_mut()) };
     init_ok(
         dir,
         &format!(r#""baseUrl":"{base_url}","flushIntervalInSeconds":86400,"logLevel":"info""#),

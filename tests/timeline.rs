@@ -115,7 +115,7 @@ fn the_worker_ends_an_expired_session_without_any_call() {
     assert_eq!(se.len(), 1);
     assert_eq!(se[0]["data"]["d"], 0.0);
     assert_eq!(stint_shutdown(5000), StintStatus::Ok);
-    stint_set_session_listener(None, std::ptr::null_mut());
+    unsafe { stint_set_session_listener(None, std::ptr::null_mut()) };
 }
 
 #[test]
