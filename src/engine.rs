@@ -313,7 +313,7 @@ impl Engine {
         let state = self.lock_open()?;
         if !state.network && self.config.base_url.is_some() {
             return Err(Error::Timeout(format!(
-                "the network is disabled (stint_set_network_enabled(false)): nothing is sent; \
+                "the network is disabled: nothing is sent; \
                  {} datapoints stay queued",
                 state.journal.pending()
             )));
