@@ -473,6 +473,67 @@ fn full_queue_drops_oldest_custom_events_first_and_logs_a_warning() {
     assert_eq!(stint_shutdown(1000), StintStatus::Ok);
 }
 
+/// Overflows a queue of 100 with custom events (recorded in the lanes, not the journal), then
+/// makes no call at all: the library must announce the drops by itself.
+fn drops_are_announced_without_a_host_call(
+    name: &str,
+    options: &str,
+    before: fn(),
+    shutdown: StintStatus,
+) {
+    let _turn = serial();
+    LOGS.lock().clear();
+    unsafe { stint_set_log_handler(Some(collect_log), std::ptr::null_mut()) };
+    let dir = fresh_dir(name);
+    init_ok(&dir, &format!(r#""maxQueuedDatapoints":100{options}"#));
+    before();
+    assert_eq!(stint_open_session(), StintStatus::Ok);
+    for i in 0..150 {
+        assert_eq!(event(&format!("e{i}"), None), StintStatus::Ok);
+    }
+    let last_event = std::time::Instant::now();
+    let announced = || {
+        LOGS.lock().iter().any(|(level, m)| {
+            *level == StintLogLevel::Warn && m.contains("queue full") && m.contains("dropped the")
+        })
+    };
+    // Generous for a loaded machine; the worker looks within 0.5 s (unit-tested in
+    // engine::drops), and before this change nothing came in 12 s.
+    assert!(
+        wait_for(Duration::from_secs(5), announced),
+        "no drop warning without a host call: {:?}",
+        LOGS.lock()
+    );
+    println!(
+        "{name}: drops announced {:?} after the last event",
+        last_event.elapsed()
+    );
+    let stats = stats();
+    assert_eq!(
+        stats.datapoints_dropped, 51,
+        "150 events and a start into 100"
+    );
+    assert_eq!(stats.datapoints_pending, 100);
+    assert_eq!(stint_shutdown(0), shutdown);
+    unsafe { stint_set_log_handler(None, std::ptr::null_mut()) };
+}
+
+#[test]
+fn drops_are_announced_by_the_library_with_no_base_url() {
+    drops_are_announced_without_a_host_call("drops-local", "", || {}, StintStatus::Ok);
+}
+
+#[test]
+fn drops_are_announced_by_the_library_with_the_network_off() {
+    drops_are_announced_without_a_host_call(
+        "drops-offline",
+        r#","baseUrl":"http://127.0.0.1:9""#,
+        || assert_eq!(stint_set_network_enabled(false), StintStatus::Ok),
+        // Shutdown with the network off times out while data stays queued.
+        StintStatus::Timeout,
+    );
+}
+
 #[test]
 fn flush_without_base_url_only_makes_data_durable() {
     let _turn = serial();

@@ -613,6 +613,11 @@ impl Journal {
         self.live
     }
 
+    /// How many more datapoints fit before a full queue drops the oldest.
+    pub fn room(&self) -> u64 {
+        self.max_live.saturating_sub(self.live)
+    }
+
     /// The seq of the newest datapoint recorded (0 if none ever).
     pub fn last_seq(&self) -> u64 {
         self.next_seq - 1

@@ -27,7 +27,7 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 
@@ -62,6 +62,11 @@ pub(crate) struct Lanes {
     holding: AtomicBool,
     /// A lane is half full: the worker absorbs.
     wants_absorb: AtomicBool,
+    /// Unabsorbed bytes beyond which one lane's records may not fit the queue's room (each
+    /// lane gets an equal share; counted at the smallest record, so never too late).
+    drop_watch: AtomicU64,
+    /// A lane passed `drop_watch`: the worker absorbs soon, so a drop is announced in time.
+    drop_check: AtomicBool,
 }
 
 /// Keeps each lane's lock and state on cache lines of its own.
@@ -128,7 +133,8 @@ struct View {
 /// What a lane did with a custom event.
 pub(crate) enum Recorded {
     /// Recorded. `first`: no lane held records before (delivery may not be scheduled yet);
-    /// `wake`: a buffer is half full or was swapped out full, the worker should absorb.
+    /// `wake`: a buffer is half full or was swapped out full, or the lane may hold more than
+    /// the queue has room for (`Lanes::drop_check`): the worker should absorb.
     Here { first: bool, wake: bool },
     /// Not recorded: the call must take the engine's lock (the session may have expired, the
     /// engine is closed, or this lane is full or has no file).
@@ -239,7 +245,26 @@ impl Lanes {
             last_activity: Padded(AtomicI64::new(Millis::MIN)),
             holding: AtomicBool::new(true), // until the first absorb has looked
             wants_absorb: AtomicBool::new(false),
+            drop_watch: AtomicU64::new(u64::MAX), // until the engine knows the queue's room
+            drop_check: AtomicBool::new(false),
         }
+    }
+
+    /// Tells the lanes how many datapoints the queue has room for (see `drop_watch`).
+    pub fn watch_for_drops(&self, room: u64) {
+        let share = room / LANES as u64;
+        let bytes = share.saturating_mul(record::record_len(0) as u64);
+        self.drop_watch.store(bytes, Ordering::Relaxed);
+    }
+
+    /// A lane may hold more records than the queue has room for; clears the flag.
+    pub fn take_drop_check(&self) -> bool {
+        self.drop_check.swap(false, Ordering::SeqCst)
+    }
+
+    /// As `take_drop_check`, without clearing it.
+    pub fn drop_check(&self) -> bool {
+        self.drop_check.load(Ordering::SeqCst)
     }
 
     /// Records a custom event in the calling thread's lane if that needs nothing but the lane.
@@ -307,7 +332,16 @@ impl Lanes {
         if wake {
             self.wants_absorb.store(true, Ordering::SeqCst);
         }
-        Recorded::Here { first, wake }
+        // Passing the watch asks the worker once (until it has checked), not on every call.
+        let watch = self.drop_watch.load(Ordering::Relaxed);
+        let unabsorbed = |at: usize| (at - *absorbed) as u64;
+        let check = unabsorbed(before) <= watch
+            && unabsorbed(*end) > watch
+            && !self.drop_check.swap(true, Ordering::SeqCst);
+        Recorded::Here {
+            first,
+            wake: wake || check,
+        }
     }
 
     /// Holds every lane: no lane call runs until the returned value is dropped.

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+mod drops;
+
 use crate::clock;
 use crate::delivery::batch::StoredBatch;
 use crate::delivery::policy::{Delivery, MAX_BATCH_BYTES};
@@ -27,6 +29,7 @@ use crate::storage::journal::Journal;
 use crate::storage::lane::{Absorbed, Held, Lanes, Recorded};
 use crate::storage::mapping::Flusher;
 use crate::storage::saved_session::SavedSession;
+use drops::Drops;
 
 /// Counters; all but `datapoints_pending` count since `initialize`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -101,10 +104,8 @@ pub(crate) struct State {
     worker_sleeps_until: Option<Option<Instant>>,
     /// Worker wake-ups, for the idle benchmark.
     worker_wakeups: u64,
-    /// Datapoints dropped for a full queue since the last warning, and when that was: one
-    /// warning per interval, not one per event.
-    drops_unreported: u64,
-    last_drop_warning: Option<Instant>,
+    /// Queue-full drops and their announcement (`drops`).
+    drops: Drops,
     /// Storage refused to record an expired session's end: the worker tries again then.
     expiry_retry_at: Option<Instant>,
     records: Vec<Record>,
@@ -172,8 +173,7 @@ impl Engine {
                 delivery,
                 worker_sleeps_until: None,
                 worker_wakeups: 0,
-                drops_unreported: 0,
-                last_drop_warning: None,
+                drops: Drops::default(),
                 expiry_retry_at: None,
                 records: Vec::with_capacity(4),
                 data_dir: Some(data_dir),
@@ -185,6 +185,9 @@ impl Engine {
             worker_asleep: AtomicBool::new(false),
         };
         engine.recover_lanes();
+        engine
+            .lanes
+            .watch_for_drops(engine.state.lock().journal.room());
         if !tracking {
             // Disabled by the user (the queue was erased then) or awaiting consent (what is
             // queued is kept, unsent, until tracking is enabled).
@@ -538,6 +541,7 @@ impl Engine {
     /// schedules a send.
     fn absorbed(&self, state: &mut State, absorbed: Absorbed) -> Result<(), Error> {
         count_recorded(state, absorbed.recorded, absorbed.dropped);
+        self.lanes.watch_for_drops(state.journal.room());
         if let Some(session) = &mut state.session.session {
             if absorbed.last_activity > session.last_activity {
                 session.last_activity = absorbed.last_activity;
@@ -615,7 +619,7 @@ impl Engine {
         if first && self.schedule_send(&mut state) {
             self.wake_worker_if_sooner(&mut state);
         }
-        if self.lanes.wants_absorb() {
+        if self.lanes.wants_absorb() || self.lanes.drop_check() {
             self.changed.notify_all();
         }
     }
@@ -650,6 +654,7 @@ impl Engine {
         }
         state.records = records;
         state.records.clear();
+        self.lanes.watch_for_drops(state.journal.room());
         let scheduled = self.schedule_send(state);
         result.map(|()| scheduled)
     }
@@ -762,7 +767,13 @@ impl worker::Engine for Engine {
         // Lane calls wake the worker without the lock unless it sleeps (`nudge_worker`): say
         // so first, then look once more.
         self.worker_asleep.store(true, Ordering::SeqCst);
-        if self.lanes.wants_absorb() {
+        let now = Instant::now();
+        let drop_check = state.drops.check_due(self.lanes.drop_check(), now);
+        let until = match (until, drop_check) {
+            (Some(until), Some(check)) => Some(until.min(check)),
+            (until, check) => until.or(check),
+        };
+        if self.lanes.wants_absorb() || until.is_some_and(|until| until <= now) {
             self.worker_asleep.store(false, Ordering::SeqCst);
             return;
         }
@@ -830,7 +841,16 @@ impl worker::Engine for Engine {
             }
             _ => None,
         };
-        [expiry, send, state.sync_due].into_iter().flatten().min()
+        let now = Instant::now();
+        let drops = [
+            state.drops.warning_due(now),
+            state.drops.check_due(self.lanes.drop_check(), now),
+        ];
+        [expiry, send, state.sync_due]
+            .into_iter()
+            .chain(drops)
+            .flatten()
+            .min()
     }
 
     fn has_pending(&self, state: &State) -> bool {
@@ -871,6 +891,22 @@ impl worker::Engine for Engine {
         }
         let _ = self.absorb_full_lanes(state);
         true
+    }
+
+    fn announce_drops(&self, state: &mut State) -> bool {
+        let now = Instant::now();
+        // Lane records that may overflow the queue go to the journal, where drops are decided
+        // (and counted, and announced at once unless a warning was logged an interval ago).
+        let checked = self.lanes.drop_check() && state.drops.start_check(now);
+        if checked {
+            self.lanes.take_drop_check();
+            let _ = self.absorb_full_lanes(state);
+        }
+        if let Some(warning) = state.drops.warning_if_due(now) {
+            log::warn(|| warning);
+        }
+        self.lanes.watch_for_drops(state.journal.room());
+        checked
     }
 
     /// A backlog in the journal is sent at once, batch after batch; events recorded into the
@@ -933,32 +969,16 @@ fn refused(error: std::io::Error) -> Error {
     Error::storage("cannot record the datapoint", error)
 }
 
-const DROP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Counts datapoints recorded and those a full queue dropped for them; drops are warned about
-/// at most once per interval.
+/// Counts datapoints recorded and those a full queue dropped for them (announced by `drops`).
 fn count_recorded(state: &mut State, recorded: u64, dropped: u64) {
     state.stats.datapoints_recorded += recorded;
     if dropped == 0 {
         return;
     }
     state.stats.datapoints_dropped += dropped;
-    state.drops_unreported += dropped;
-    let now = Instant::now();
-    if state
-        .last_drop_warning
-        .is_some_and(|last| now.duration_since(last) < DROP_WARNING_INTERVAL)
-    {
-        return;
+    if let Some(warning) = state.drops.count(dropped, Instant::now()) {
+        log::warn(|| warning);
     }
-    let count = std::mem::take(&mut state.drops_unreported);
-    state.last_drop_warning = Some(now);
-    log::warn(|| {
-        format!(
-            "queue full (maxQueuedDatapoints): dropped the {count} oldest datapoint(s); \
-             custom events go first, session datapoints last"
-        )
-    });
 }
 
 fn notice(record: &Record) -> Option<SessionNotice> {
