@@ -26,7 +26,7 @@ use super::format::{names, record::HEADER_LEN as HEADER, segment};
 use super::mapping::{Flusher, MappedFile};
 use super::record::{self, record_len, scan};
 use super::slot_file::SlotFile;
-use crate::platform::{create_private_dir, write_all_at};
+use crate::platform::{self, create_private_dir, write_all_at, PAGE};
 
 pub use super::record::{Kind, Recovery};
 
@@ -47,7 +47,6 @@ const COMMIT_BYTES: usize = 256 * 1024;
 /// and `change_user`'s p99 went from 2.5 to 3-3.5 µs). Bulk appends alone never ask for it.
 const AHEAD_LOW: usize = 64 * 1024;
 const AHEAD_HIGH: usize = 1024 * 1024;
-const PAGE: usize = 4096;
 
 /// A pending datapoint: where its bytes are.
 #[derive(Clone, Copy, Debug)]
@@ -371,7 +370,7 @@ impl Journal {
         let start = ahead.start as usize;
         if start >= base && start + ahead.len <= base + bytes.len() {
             let from = start - base;
-            prefault(&mut bytes[from..from + ahead.len]);
+            platform::prefault(&mut bytes[from..from + ahead.len]);
         }
     }
 
@@ -779,37 +778,10 @@ impl Ahead {
         if self.len == 0 {
             return true;
         }
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            const MADV_POPULATE_WRITE: libc::c_int = 23; // Linux 5.14+
-                                                         // SAFETY: advice only; MADV_POPULATE_WRITE never changes the contents.
-            let advised =
-                unsafe { libc::madvise(self.start.cast(), self.len, MADV_POPULATE_WRITE) };
-            advised == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL)
-        }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        false
-    }
-}
-
-/// Faults in the pages of `bytes` (page-aligned, in a shared file mapping) for writing.
-fn prefault(bytes: &mut [u8]) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        const MADV_POPULATE_WRITE: libc::c_int = 23; // Linux 5.14+
-                                                     // SAFETY: advising on a range of our own live mapping.
-        let advised =
-            unsafe { libc::madvise(bytes.as_mut_ptr().cast(), bytes.len(), MADV_POPULATE_WRITE) };
-        if advised == 0 {
-            return;
-        }
-    }
-    for offset in (0..bytes.len()).step_by(PAGE) {
-        // SAFETY: within `bytes`; rewriting a byte with itself changes nothing.
-        unsafe {
-            let byte = bytes.as_mut_ptr().add(offset);
-            byte.write_volatile(byte.read_volatile());
-        }
+        // SAFETY: the range was taken from the active segment's mapping (`Journal::ahead`);
+        // if that was unmapped since, the kernel refuses it, and populating writes nothing.
+        let populated = unsafe { platform::populate_write(self.start, self.len) };
+        !matches!(populated, Err(e) if e.kind() == std::io::ErrorKind::Unsupported)
     }
 }
 
