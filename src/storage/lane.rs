@@ -36,7 +36,7 @@ use super::format::{lane, names};
 use super::journal::Journal;
 use super::mapping::{Flusher, MappedFile};
 use super::record::{self, Kind, Recovery};
-use crate::clock;
+use crate::clock::Clock;
 use crate::ids::IdGenerator;
 use crate::input::CustomEvent;
 use crate::log;
@@ -67,6 +67,8 @@ pub(crate) struct Lanes {
     drop_watch: AtomicU64,
     /// A lane passed `drop_watch`: the worker absorbs soon, so a drop is announced in time.
     drop_check: AtomicBool,
+    /// The engine's clock: lane records are stamped with it.
+    clock: Clock,
 }
 
 /// Keeps each lane's lock and state on cache lines of its own.
@@ -170,7 +172,7 @@ pub(crate) struct Absorbed {
 
 impl Lanes {
     /// Opens the lanes in `dir`, with what a previous run left in them (absorb it next).
-    pub fn open(dir: PathBuf, ids: &mut IdGenerator) -> Lanes {
+    pub fn open(dir: PathBuf, ids: &mut IdGenerator, clock: Clock) -> Lanes {
         let created = create_private_dir(&dir);
         if let Err(error) = &created {
             log::warn(|| format!("custom events take the slower path: no lane directory: {error}"));
@@ -247,6 +249,7 @@ impl Lanes {
             wants_absorb: AtomicBool::new(false),
             drop_watch: AtomicU64::new(u64::MAX), // until the engine knows the queue's room
             drop_check: AtomicBool::new(false),
+            clock,
         }
     }
 
@@ -287,7 +290,7 @@ impl Lanes {
         if view.closed {
             return Recorded::NotHere;
         }
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let newest = (*last_activity).max(self.last_activity.0.load(Ordering::Relaxed));
         let open = view.session_id.is_some();
         let Some(time) = session::custom_event_time(open, view.foreground, newest, now, rules)
@@ -778,7 +781,11 @@ mod tests {
 
     /// Lanes in `dir`, the calling thread's lane with a file, viewing `state`.
     fn lanes_viewing(dir: &Path, state: &SessionState) -> Lanes {
-        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os().unwrap());
+        let lanes = Lanes::open(
+            dir.join("lanes"),
+            &mut IdGenerator::from_os().unwrap(),
+            Clock::System,
+        );
         let mut held = lanes.hold_all();
         held.open_lane_of_this_thread();
         held.refresh(state, false);
@@ -809,7 +816,7 @@ mod tests {
     #[test]
     fn records_move_to_the_journal_oldest_first_and_the_lanes_are_cleared() {
         let dir = temp_dir("lanes-absorb");
-        let state = open_session(clock::now_ms());
+        let state = open_session(crate::clock::now_ms());
         let lanes = lanes_viewing(&dir, &state);
         let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1000).unwrap();
         assert!(record(&lanes, "a1"));
@@ -843,7 +850,7 @@ mod tests {
     #[test]
     fn a_closed_view_or_a_session_that_may_have_expired_records_nothing_here() {
         let dir = temp_dir("lanes-refuse");
-        let stale = open_session(clock::now_ms() - RULES.session_timeout);
+        let stale = open_session(crate::clock::now_ms() - RULES.session_timeout);
         let lanes = lanes_viewing(&dir, &stale);
         assert!(
             !record(&lanes, "late"),
@@ -851,18 +858,18 @@ mod tests {
         );
         lanes
             .hold_all()
-            .refresh(&open_session(clock::now_ms()), true);
+            .refresh(&open_session(crate::clock::now_ms()), true);
         assert!(!record(&lanes, "closed"));
         lanes
             .hold_all()
-            .refresh(&open_session(clock::now_ms()), false);
+            .refresh(&open_session(crate::clock::now_ms()), false);
         assert!(record(&lanes, "fresh"));
     }
 
     #[test]
     fn what_a_previous_run_left_is_moved_once_and_an_unreadable_record_skipped() {
         let dir = temp_dir("lanes-recover");
-        let state = open_session(clock::now_ms());
+        let state = open_session(crate::clock::now_ms());
         let lanes = lanes_viewing(&dir, &state);
         assert!(record(&lanes, "kept"));
         assert!(record(&lanes, "already-moved"));
@@ -894,7 +901,11 @@ mod tests {
         drop(held);
         drop(lanes);
 
-        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os().unwrap());
+        let lanes = Lanes::open(
+            dir.join("lanes"),
+            &mut IdGenerator::from_os().unwrap(),
+            Clock::System,
+        );
         let skip = journal.pending_ids();
         let absorbed = lanes.hold_all().absorb(&mut journal, Some(&skip));
         assert_eq!(absorbed.recorded, 1, "only the event not moved before");
@@ -923,7 +934,7 @@ mod tests {
     #[test]
     fn a_full_buffer_is_swapped_for_the_other_and_both_move_in_order() {
         let dir = temp_dir("lanes-swap");
-        let lanes = lanes_viewing(&dir, &open_session(clock::now_ms()));
+        let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
         let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1_000_000).unwrap();
         let names = record_many(&lanes, "e", OVER_A_BUFFER);
         {
@@ -942,7 +953,7 @@ mod tests {
     #[test]
     fn the_worker_moves_buffers_it_took_while_the_lane_keeps_recording() {
         let dir = temp_dir("lanes-take");
-        let lanes = lanes_viewing(&dir, &open_session(clock::now_ms()));
+        let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
         let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1_000_000).unwrap();
         let mut names = record_many(&lanes, "a", 10);
         let taken = lanes.take_for_worker();
@@ -966,13 +977,17 @@ mod tests {
     #[test]
     fn after_a_kill_both_buffers_of_a_lane_are_recovered_oldest_first() {
         let dir = temp_dir("lanes-two-recover");
-        let lanes = lanes_viewing(&dir, &open_session(clock::now_ms()));
+        let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
         let mut names = record_many(&lanes, "old", OVER_A_BUFFER);
         std::thread::sleep(std::time::Duration::from_millis(2));
         names.extend(record_many(&lanes, "new", 5));
         assert!(this_lane(&lanes).retired.is_some());
         drop(lanes); // killed: nothing moved, nothing cleared
-        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os().unwrap());
+        let lanes = Lanes::open(
+            dir.join("lanes"),
+            &mut IdGenerator::from_os().unwrap(),
+            Clock::System,
+        );
         let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1_000_000).unwrap();
         let absorbed = lanes.hold_all().absorb(&mut journal, None);
         assert_eq!(absorbed.recorded as usize, names.len());
