@@ -105,3 +105,39 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::Harness;
+    use super::*;
+
+    #[test]
+    fn lane_events_land_before_what_the_next_call_records() {
+        let h = Harness::new("absorb-order", "");
+        h.call(Action::OpenSession);
+        // The first event opens this thread's lane (under the lock); the next ones wait in it.
+        h.event("one");
+        h.event("two");
+        h.event("three");
+        {
+            let state = h.engine().state.lock();
+            assert_eq!(state.journal.pending(), 2, "two and three wait in a lane");
+        }
+        h.call(Action::ChangeUser("alice"));
+        assert_eq!(h.queued_names(), ["ss", "one", "two", "three", "se", "ss"]);
+    }
+
+    #[test]
+    fn lane_records_are_queued_once_across_a_restart() {
+        let mut h = Harness::new("absorb-restart", "");
+        h.call(Action::OpenSession);
+        for i in 0..100 {
+            h.event(&format!("e{i}"));
+        }
+        h.restart();
+        let names = h.queued_names();
+        assert_eq!(names.len(), 101);
+        assert_eq!(names.last().map(String::as_str), Some("e99"));
+        assert_eq!(h.engine().stats().unwrap().datapoints_pending, 101);
+    }
+}

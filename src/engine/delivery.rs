@@ -273,3 +273,65 @@ impl worker::Engine for Engine {
         done
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::Harness;
+    use super::*;
+    use crate::delivery::worker::Engine as _;
+
+    /// `next_due` with the sync deadline left out, as seconds from now.
+    fn due_in_secs(h: &Harness) -> Option<f64> {
+        let mut state = h.engine().state.lock();
+        state.sync_due = None;
+        let due = h.engine().next_due(&state)?;
+        Some(due.saturating_duration_since(Instant::now()).as_secs_f64())
+    }
+
+    #[test]
+    fn the_worker_wakes_when_the_session_expires_on_the_engines_clock() {
+        let h = Harness::new("due-expiry", r#""sessionTimeoutInSeconds":60"#);
+        assert_eq!(due_in_secs(&h), None, "nothing due without a session");
+        h.call(Action::OpenSession);
+        h.engine().close_session().unwrap();
+        let due = due_in_secs(&h).expect("the expiry is due");
+        assert!((58.0..=60.0).contains(&due), "{due}");
+        h.advance_secs(45);
+        let due = due_in_secs(&h).expect("still due");
+        assert!(
+            (13.0..=15.0).contains(&due),
+            "simulated time moves the deadline: {due}"
+        );
+        h.advance_secs(15);
+        assert_eq!(due_in_secs(&h), Some(0.0), "due now");
+    }
+
+    #[test]
+    fn a_send_is_scheduled_only_with_a_base_url() {
+        let local = Harness::new("due-local", "");
+        local.call(Action::OpenSession);
+        local.call(Action::ChangeUser("alice"));
+        let engine = local.engine();
+        assert!(engine.has_pending(&engine.state.lock()));
+        assert_eq!(
+            engine.state.lock().delivery.due(true),
+            None,
+            "no baseUrl, no send"
+        );
+
+        let remote = Harness::new(
+            "due-remote",
+            r#""baseUrl":"http://127.0.0.1:9","flushIntervalInSeconds":5"#,
+        );
+        remote.call(Action::OpenSession);
+        let engine = remote.engine();
+        let due = engine
+            .state
+            .lock()
+            .delivery
+            .due(true)
+            .expect("a send is scheduled");
+        let wait = due.saturating_duration_since(Instant::now()).as_secs_f64();
+        assert!(wait <= 5.0, "within the flush interval: {wait}");
+    }
+}

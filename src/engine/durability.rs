@@ -58,3 +58,35 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::Harness;
+    use super::*;
+
+    #[test]
+    fn a_sync_moves_lane_records_into_the_journal() {
+        let h = Harness::new("sync-lanes", "");
+        h.call(Action::OpenSession);
+        h.event("opens-the-lane");
+        h.event("in-the-lane");
+        let pending = || h.engine().state.lock().journal.pending();
+        assert_eq!(pending(), 2, "one event waits in a lane");
+        h.engine().sync().unwrap();
+        assert_eq!(pending(), 3);
+    }
+
+    #[test]
+    fn closing_the_session_asks_the_worker_to_sync_soon() {
+        let h = Harness::new("sync-close", "");
+        h.call(Action::OpenSession);
+        h.engine().state.lock().sync_due = None;
+        let before = Instant::now();
+        h.engine().close_session().unwrap();
+        let due = h.engine().state.lock().sync_due.expect("a sync is due");
+        assert!(
+            due >= before + super::super::calls::CLOSE_SYNC_DELAY
+                && due <= Instant::now() + super::super::calls::CLOSE_SYNC_DELAY
+        );
+    }
+}

@@ -280,3 +280,57 @@ impl Engine {
         Ok(state)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Restarts, on simulated time: what the saved session and the journal carry over.
+
+    use super::testing::{time_ms, Harness, START};
+    use super::*;
+
+    #[test]
+    fn a_session_within_its_timeout_continues_across_a_restart() {
+        let mut h = Harness::new("restart-continue", r#""sessionTimeoutInSeconds":60"#);
+        h.call(Action::ChangeUser("alice"));
+        h.call(Action::OpenSession);
+        let session = h.session_id();
+        assert!(session.is_some());
+        h.engine().close_session().unwrap();
+        h.restart();
+        h.advance_secs(30);
+        h.call(Action::OpenSession);
+        assert_eq!(h.session_id(), session);
+        let queued = h.queued();
+        assert_eq!(
+            h.queued_names(),
+            ["ss"],
+            "the queue survives, nothing new recorded"
+        );
+        assert_eq!(queued[0]["user_id"], "alice");
+    }
+
+    #[test]
+    fn a_session_that_expired_while_the_app_was_away_ends_at_its_last_activity_on_start() {
+        let mut h = Harness::new("restart-expired", r#""sessionTimeoutInSeconds":60"#);
+        h.call(Action::OpenSession);
+        h.advance_secs(20);
+        h.event("last");
+        h.engine().close_session().unwrap();
+        h.advance_secs(3600);
+        h.restart();
+        assert_eq!(h.session_id(), None, "ended by the start-up check alone");
+        let queued = h.queued();
+        assert_eq!(h.queued_names(), ["ss", "last", "se"]);
+        assert_eq!(time_ms(&queued[2]), START + 20_000);
+        assert_eq!(h.engine().stats().unwrap().sessions_ended, 1);
+    }
+
+    #[test]
+    fn a_closed_engine_refuses_calls_as_not_initialized() {
+        let h = Harness::new("closed", "");
+        h.call(Action::OpenSession);
+        h.engine().close();
+        let refused = h.engine().apply(Action::OpenSession, None);
+        assert!(matches!(refused, Err(Error::NotInitialized)), "{refused:?}");
+    }
+}

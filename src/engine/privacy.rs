@@ -105,3 +105,92 @@ impl Engine {
         log::debug(|| format!("erased {erased} undelivered datapoints"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The privacy rules on simulated time, restarts included.
+
+    use super::super::testing::Harness;
+    use super::*;
+
+    #[test]
+    fn disabling_tracking_erases_the_queue_and_records_nothing_until_enabled() {
+        let h = Harness::new("privacy-disable", "");
+        h.call(Action::OpenSession);
+        h.event("kept-nowhere");
+        assert_eq!(
+            h.queued_names(),
+            ["ss", "kept-nowhere"],
+            "a positive control"
+        );
+        h.engine().set_tracking_enabled(false).unwrap();
+        assert_eq!(h.queued_names(), Vec::<String>::new());
+        assert_eq!(h.session_id(), None, "the session is dropped, with no se");
+        h.call(Action::OpenSession);
+        h.event("ignored");
+        assert_eq!(h.queued_names(), Vec::<String>::new());
+        h.engine().set_tracking_enabled(true).unwrap();
+        h.call(Action::OpenSession);
+        assert_eq!(h.queued_names(), ["ss"]);
+    }
+
+    #[test]
+    fn the_tracking_choice_survives_a_restart_and_beats_require_consent() {
+        let mut h = Harness::new("privacy-restart", r#""requireConsent":true"#);
+        assert!(
+            !h.engine().tracking_enabled().unwrap(),
+            "consent not given yet"
+        );
+        h.engine().set_tracking_enabled(true).unwrap();
+        h.restart();
+        assert!(
+            h.engine().tracking_enabled().unwrap(),
+            "the saved choice wins"
+        );
+        h.engine().set_tracking_enabled(false).unwrap();
+        h.restart();
+        assert!(!h.engine().tracking_enabled().unwrap());
+        h.call(Action::OpenSession);
+        assert_eq!(h.queued_names(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn wiping_data_erases_the_queue_and_the_user_and_gives_a_new_device_id() {
+        let mut h = Harness::new("privacy-wipe", "");
+        h.call(Action::ChangeUser("alice"));
+        let device = h.engine().device_id().unwrap();
+        h.engine().wipe_data().unwrap();
+        assert_eq!(h.queued_names(), Vec::<String>::new());
+        assert_eq!(h.session_id(), None);
+        let new_device = h.engine().device_id().unwrap();
+        assert_ne!(new_device, device);
+        h.call(Action::OpenSession);
+        assert_eq!(
+            h.queued()[0]["user_id"],
+            serde_json::Value::Null,
+            "no user after a wipe"
+        );
+        h.restart();
+        assert_eq!(
+            h.engine().device_id().unwrap(),
+            new_device,
+            "the new id is saved"
+        );
+    }
+
+    #[test]
+    fn with_the_network_off_a_flush_that_would_send_times_out_at_once() {
+        let h = Harness::new("privacy-network", r#""baseUrl":"http://127.0.0.1:9""#);
+        assert!(h.engine().check_network().is_ok(), "a positive control");
+        h.engine().set_network_enabled(false).unwrap();
+        let error = h.engine().check_network().unwrap_err();
+        assert!(matches!(error, Error::Timeout(_)), "{error:?}");
+        assert!(error.to_string().contains("network is disabled"), "{error}");
+        let local = Harness::new("privacy-network-local", "");
+        local.engine().set_network_enabled(false).unwrap();
+        assert!(
+            local.engine().check_network().is_ok(),
+            "nothing to send without a baseUrl"
+        );
+    }
+}
