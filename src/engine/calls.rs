@@ -381,6 +381,36 @@ mod tests {
     }
 
     #[test]
+    fn events_on_another_thread_keep_the_session_open() {
+        let h = Harness::new("calls-other-thread", ONE_MINUTE);
+        h.call(Action::OpenSession);
+        let first = h.session_id();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                // Ten minutes of events, 40 s apart: each within the timeout of the last.
+                for i in 0..15 {
+                    h.advance_secs(40);
+                    h.event(&format!("tick{i}"));
+                }
+            });
+        });
+        h.call(Action::CheckExpiry);
+        assert_eq!(h.session_id(), first, "still open after ten minutes");
+        h.advance_secs(60);
+        h.call(Action::CheckExpiry);
+        assert_eq!(h.session_id(), None);
+        let queued = h.queued();
+        let end = queued.last().unwrap();
+        assert_eq!(end["name"], "se");
+        assert_eq!(
+            time_ms(end),
+            START + 15 * 40_000,
+            "stamped at the last event"
+        );
+        assert_eq!(queued.len(), 17);
+    }
+
+    #[test]
     fn an_event_after_the_timeout_does_not_revive_the_session() {
         let h = Harness::new("calls-late-event", ONE_MINUTE);
         h.call(Action::OpenSession);

@@ -334,4 +334,25 @@ mod tests {
         let wait = due.saturating_duration_since(Instant::now()).as_secs_f64();
         assert!(wait <= 5.0, "within the flush interval: {wait}");
     }
+
+    #[test]
+    fn with_the_network_off_no_send_falls_due() {
+        let h = Harness::new(
+            "due-offline",
+            r#""baseUrl":"http://127.0.0.1:9","flushIntervalInSeconds":1"#,
+        );
+        // Only the session's expiry (half an hour away) is due otherwise.
+        let send_due = || due_in_secs(&h).is_some_and(|secs| secs < 60.0);
+        h.call(Action::OpenSession);
+        h.engine().request_flush().unwrap();
+        assert!(send_due(), "a positive control: online, a send is due");
+        h.engine().set_network_enabled(false).unwrap();
+        h.engine().request_flush().unwrap();
+        assert!(!send_due(), "nothing is due while the network is off");
+        assert!(!<Engine as worker::Engine>::may_send(
+            &h.engine().state.lock()
+        ));
+        h.engine().set_network_enabled(true).unwrap();
+        assert!(send_due(), "due again once it is back");
+    }
 }
