@@ -478,28 +478,36 @@ fn events_racing_changes_of_user_land_inside_their_own_session() {
         last_error()
     );
     assert_eq!(stint_open_session(), Ok);
+    // Each logger stops by itself at its cap (2 × 20,000 stays well under
+    // maxQueuedDatapoints: no drops to account for), or when told to.
+    const CAP: u64 = 20_000;
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicU64::new(0));
     let loggers: Vec<_> = (0..2)
         .map(|thread| {
-            let stop = stop.clone();
+            let (stop, progress) = (stop.clone(), progress.clone());
             std::thread::spawn(move || {
                 let mut count = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                while count < CAP && !stop.load(Ordering::Relaxed) {
                     assert_eq!(event(&format!("t{thread}-{count}"), None), Ok);
                     count += 1;
-                    // Paced to stay well under maxQueuedDatapoints (no drops to account for).
-                    if count.is_multiple_of(16) {
-                        std::thread::sleep(Duration::from_micros(50));
-                    }
+                    progress.fetch_add(1, Ordering::Relaxed);
                 }
                 count
             })
         })
         .collect();
+    // Each change of user waits for the loggers to record a few events since the last one (or
+    // for both to reach their cap), so that changes and events interleave.
+    let mut seen = 0;
     for round in 0..40 {
+        assert!(wait_for(Duration::from_secs(30), || {
+            let now = progress.load(Ordering::Relaxed);
+            now >= seen + 16 || now == 2 * CAP
+        }));
+        seen = progress.load(Ordering::Relaxed);
         let user = if round % 2 == 0 { "alice" } else { "bob" };
         assert_eq!(change_user(user), Ok);
-        std::thread::sleep(Duration::from_millis(10));
     }
     stop.store(true, Ordering::Relaxed);
     let logged: u64 = loggers.into_iter().map(|t| t.join().unwrap()).sum();

@@ -313,15 +313,17 @@ mod tests {
     fn a_session_that_expired_while_the_app_was_away_ends_at_its_last_activity_on_start() {
         let mut h = Harness::new("restart-expired", r#""sessionTimeoutInSeconds":60"#);
         h.call(Action::OpenSession);
-        h.advance_secs(20);
+        h.advance_secs(10);
+        h.event("before");
+        h.advance_secs(10);
         h.event("last");
         h.engine().close_session().unwrap();
         h.advance_secs(3600);
         h.restart();
         assert_eq!(h.session_id(), None, "ended by the start-up check alone");
         let queued = h.queued();
-        assert_eq!(h.queued_names(), ["ss", "last", "se"]);
-        assert_eq!(time_ms(&queued[2]), START + 20_000);
+        assert_eq!(h.queued_names(), ["ss", "before", "last", "se"]);
+        assert_eq!(time_ms(&queued[3]), START + 20_000);
         assert_eq!(h.engine().stats().unwrap().sessions_ended, 1);
     }
 
