@@ -355,4 +355,59 @@ mod tests {
         h.engine().set_network_enabled(true).unwrap();
         assert!(send_due(), "due again once it is back");
     }
+
+    #[test]
+    fn a_lane_event_that_may_overflow_the_queue_wakes_the_worker_at_once() {
+        let h = Harness::new("due-drop-check", r#""maxQueuedDatapoints":100"#);
+        h.call(Action::OpenSession);
+        h.event("opens-the-lane");
+        h.event("fits");
+        assert!(
+            !h.engine().lanes.drop_check(),
+            "a positive control: room left, no check"
+        );
+        for i in 0..120 {
+            h.event(&format!("e{i}"));
+        }
+        assert!(
+            h.engine().lanes.drop_check(),
+            "the lane passed its share of the room"
+        );
+        let due = due_in_secs(&h).expect("the worker has work");
+        assert!(due < 1.0, "due at once, not at the expiry: {due}");
+        // What the worker then does: the records move, the drops are counted and announced.
+        let mut state = h.engine().state.lock();
+        assert!(<Engine as worker::Engine>::announce_drops(
+            h.engine(),
+            &mut state
+        ));
+        assert_eq!(state.journal.pending(), 100);
+        assert_eq!(state.stats.datapoints_dropped, 23);
+        assert_eq!(state.drops.warning_due(Instant::now()), None, "announced");
+    }
+
+    #[test]
+    fn drops_held_back_by_the_rate_limit_wake_the_worker_when_it_ends() {
+        let h = Harness::new("due-drop-warning", r#""maxQueuedDatapoints":100"#);
+        h.call(Action::OpenSession);
+        for i in 0..110 {
+            h.event(&format!("a{i}"));
+        }
+        h.engine().stats().unwrap(); // moves the lanes: drops counted, the first warning logged
+        for i in 0..10 {
+            h.event(&format!("b{i}"));
+        }
+        h.engine().stats().unwrap(); // more drops, within the interval: held back
+        let state = h.engine().state.lock();
+        let now = Instant::now();
+        let due = state
+            .drops
+            .warning_due(now)
+            .expect("a warning is held back");
+        let wait = due.saturating_duration_since(now).as_secs_f64();
+        assert!((9.0..=10.0).contains(&wait), "{wait}");
+        drop(state);
+        let next = due_in_secs(&h).expect("the worker will wake for it");
+        assert!(next <= 10.0, "{next}");
+    }
 }
