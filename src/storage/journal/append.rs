@@ -212,6 +212,11 @@ impl Journal {
         }
         self.entries[index].dropped = true;
         self.live -= 1;
+        // Dropped entries at the front are forgotten at once (the record is marked on disk, so
+        // recovery skips it too); the others wait for `forget_dropped`.
+        while self.entries.front().is_some_and(|e| e.dropped) {
+            self.entries.pop_front();
+        }
         Ok(true)
     }
 
@@ -220,6 +225,7 @@ impl Journal {
     pub(super) fn forget_dropped(&mut self) {
         if (self.entries.len() as u64) > 2 * self.live + 64 {
             self.entries.retain(|e| !e.dropped);
+            self.shrink_index();
         }
         self.release_done_segments();
     }

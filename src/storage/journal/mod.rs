@@ -255,12 +255,24 @@ impl Journal {
             }
         }
         self.live -= done;
+        self.shrink_index();
         if seq > self.acked_through {
             self.acked_through = seq;
             self.cursor.write(&seq.to_le_bytes());
         }
         self.release_done_segments();
         done
+    }
+
+    /// Gives the index's memory back once a backlog has drained: at a quarter full it shrinks to
+    /// half (so each shrink follows at least as many removals as it copies entries).
+    fn shrink_index(&mut self) {
+        /// Below this the index keeps its capacity: not worth a reallocation.
+        const KEEP: usize = 4096;
+        let (len, capacity) = (self.entries.len(), self.entries.capacity());
+        if capacity > KEEP && len < capacity / 4 {
+            self.entries.shrink_to((2 * len).max(KEEP));
+        }
     }
 
     /// Deletes every pending datapoint (tracking disabled, data wiped): nothing of it is sent,
@@ -472,6 +484,41 @@ mod tests {
         let (j, _) = Journal::open(&dir, "k", 100).unwrap();
         assert_eq!(j.pending(), 100);
         assert_eq!(payloads(&j)[0], "ss", "the session datapoint is kept");
+    }
+
+    #[test]
+    fn dropped_datapoints_at_the_front_leave_the_index_at_once() {
+        let dir = temp_dir("journal-forget-front");
+        let (mut j, _) = Journal::open(&dir, "k", 100).unwrap();
+        for _ in 0..1_000 {
+            j.append(Kind::CustomEvent, b"x").unwrap();
+        }
+        assert_eq!(j.pending(), 100);
+        assert_eq!(j.entries.len(), 100, "only the live entries are kept");
+        assert!(j.entries.iter().all(|e| !e.dropped));
+    }
+
+    #[test]
+    fn the_index_gives_its_memory_back_once_a_backlog_drains() {
+        let dir = temp_dir("journal-shrink");
+        let (mut j, _) = Journal::open(&dir, "k", 1_000_000).unwrap();
+        for _ in 0..100_000 {
+            j.append_bulk(Kind::CustomEvent, b"x").unwrap();
+        }
+        j.commit().unwrap();
+        let peak = j.entries.capacity();
+        assert!(peak >= 100_000);
+        let last = j.last_seq();
+        // Delivered batch by batch, as the worker acknowledges them.
+        for through in (500..=last).step_by(500) {
+            j.acknowledge_through(through);
+        }
+        assert_eq!(j.pending(), 0);
+        assert!(
+            j.entries.capacity() <= 8_192,
+            "{} entries' room kept of {peak}",
+            j.entries.capacity()
+        );
     }
 
     fn count_segments(dir: &Path) -> usize {
