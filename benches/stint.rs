@@ -125,7 +125,7 @@ fn main() {
         root: std::env::temp_dir().join(format!("stint-bench-{}", std::process::id())),
     };
     // Log lines are counted, not printed: the queue-full figure logs one per dropped event.
-    stint_set_log_handler(Some(count_log_line), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(count_log_line), std::ptr::null_mut()) };
     let started = Instant::now();
     println!(
         "Stint benchmark{}",

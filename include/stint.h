@@ -315,12 +315,22 @@ size_t stint_last_error_message(char *buffer, size_t buffer_len);
  * previous listener is never called again (from inside a listener: once that call returns).
  * To guarantee that, it waits for a listener call running on the library thread to finish:
  * do not hold a lock that your listener takes while calling this.
+ *
+ * # Safety
+ * `listener` (if not NULL) and `user_data` stay valid, and are safe to use from any thread,
+ * for as long as they are registered: until a later stint_set_session_listener() replaces them
+ * and returns.
  */
 enum StintStatus stint_set_session_listener(StintSessionListener listener, void *user_data);
 
 /**
  * Sets the log handler (NULL unsets: messages go to stderr). Messages at or above the
  * `logLevel` option (default "warn") are passed, on a library thread. Never includes the API key.
+ *
+ * # Safety
+ * `handler` (if not NULL) and `user_data` stay valid, and are safe to use from any thread,
+ * for as long as they are registered: until a later stint_set_log_handler() replaces them and
+ * returns.
  */
 enum StintStatus stint_set_log_handler(StintLogHandler handler, void *user_data);
 

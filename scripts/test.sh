@@ -15,6 +15,9 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "structure: file sizes, OS branches in platform/, tests that wait on events (issue 20)"
+scripts/check-structure.sh
+
 step "Rust tests (unit, C ABI, delivery, durability, collector, header drift)"
 cargo test --workspace
 

@@ -22,6 +22,19 @@ impl IdGenerator {
         Ok(IdGenerator { s })
     }
 
+    /// A generator that always gives the same ids for the same seed: for tests, which inject it
+    /// into the engine as they inject a simulated clock.
+    #[cfg(test)]
+    pub fn from_seed(seed: u64) -> IdGenerator {
+        let mut state = seed;
+        IdGenerator {
+            s: std::array::from_fn(|_| {
+                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                splitmix(state)
+            }),
+        }
+    }
+
     /// A generator of its own, seeded from this one (a lane's: no shared state per id).
     pub fn seeded(from: &mut IdGenerator) -> IdGenerator {
         IdGenerator {

@@ -435,7 +435,7 @@ mod tests {
     fn an_explicit_data_directory_is_used_as_it_is() {
         let json = format!(r#"{{"dataDirectory":{}}}"#, json_string(ABSOLUTE));
         let o = Options::parse(Some(&json)).unwrap();
-        assert_eq!(o.data_directory_for("any-key"), Ok(PathBuf::from(ABSOLUTE)));
+        assert_eq!(o.data_directory_for("any-key").unwrap(), PathBuf::from(ABSOLUTE));
     }
 
     #[test]

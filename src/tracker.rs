@@ -31,7 +31,7 @@ impl Tracker {
         log::set_max_level(options.log_level);
         let engine = Arc::new(Engine::open(api_key, &options)?);
         let worker = worker::spawn(engine.clone())
-            .map_err(|e| Error::Internal(format!("cannot start the worker thread: {e}")))?;
+            .map_err(|e| Error::internal_io("cannot start the worker thread", e))?;
         log::info(|| format!("Stint {} initialized", crate::VERSION));
         Ok(Tracker {
             engine,

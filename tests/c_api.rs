@@ -47,11 +47,11 @@ fn every_entry_point_before_initialize_is_not_initialized() {
         "out-parameter untouched on error"
     );
     assert_eq!(
-        stint_set_session_listener(None, std::ptr::null_mut()),
+        unsafe { stint_set_session_listener(None, std::ptr::null_mut()) },
         StintStatus::Ok
     );
     assert_eq!(
-        stint_set_log_handler(None, std::ptr::null_mut()),
+        unsafe { stint_set_log_handler(None, std::ptr::null_mut()) },
         StintStatus::Ok
     );
     let version = unsafe { std::ffi::CStr::from_ptr(stint_version()) };
@@ -405,7 +405,7 @@ fn listener_sees_starts_and_ends_in_order_with_times() {
     );
 
     // Unset: no more calls.
-    stint_set_session_listener(None, std::ptr::null_mut());
+    unsafe { stint_set_session_listener(None, std::ptr::null_mut()) };
     assert_eq!(change_user("carol"), StintStatus::Ok);
     assert_eq!(stint_shutdown(2000), StintStatus::Ok);
     assert_eq!(SEEN.lock().len(), 3);
@@ -433,7 +433,7 @@ unsafe extern "C" fn calls_back_into_the_library(event: *const StintSessionEvent
         stats.sessions_started
     ));
     // Replacing itself from inside a listener must not deadlock.
-    stint_set_session_listener(Some(calls_back_into_the_library), std::ptr::null_mut());
+    unsafe { stint_set_session_listener(Some(calls_back_into_the_library), std::ptr::null_mut()) };
 }
 
 fn event_in_listener() -> StintStatus {
@@ -444,7 +444,7 @@ fn event_in_listener() -> StintStatus {
 fn a_listener_may_call_any_function() {
     let _turn = serial();
     REENTRANT.lock().clear();
-    stint_set_session_listener(Some(calls_back_into_the_library), std::ptr::null_mut());
+    unsafe { stint_set_session_listener(Some(calls_back_into_the_library), std::ptr::null_mut()) };
     let dir = fresh_dir("reentrant");
     init_ok(&dir, "");
     assert_eq!(stint_open_session(), StintStatus::Ok);
@@ -452,7 +452,7 @@ fn a_listener_may_call_any_function() {
         .lock()
         .is_empty()));
     assert_eq!(REENTRANT.lock()[0], "Started id=true started=1 event=Ok");
-    stint_set_session_listener(None, std::ptr::null_mut());
+    unsafe { stint_set_session_listener(None, std::ptr::null_mut()) };
     assert_eq!(stint_shutdown(1000), StintStatus::Ok);
 }
 
@@ -469,7 +469,7 @@ unsafe extern "C" fn collect_log(level: StintLogLevel, message: *const c_char, _
 fn full_queue_drops_oldest_custom_events_first_and_logs_a_warning() {
     let _turn = serial();
     LOGS.lock().clear();
-    stint_set_log_handler(Some(collect_log), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(collect_log), std::ptr::null_mut()) };
     let dir = fresh_dir("full");
     init_ok(&dir, r#""maxQueuedDatapoints":100"#);
     assert_eq!(stint_open_session(), StintStatus::Ok);
@@ -489,7 +489,7 @@ fn full_queue_drops_oldest_custom_events_first_and_logs_a_warning() {
         )));
     assert!(LOGS.lock().iter().all(|(_, m)| !m.contains("test-key")));
     assert_eq!(stint_shutdown(1000), StintStatus::Ok);
-    stint_set_log_handler(None, std::ptr::null_mut());
+    unsafe { stint_set_log_handler(None, std::ptr::null_mut()) };
 
     // What is kept: the session datapoints and the newest custom events.
     let collector = stint_collector::Collector::start().unwrap();
@@ -503,6 +503,67 @@ fn full_queue_drops_oldest_custom_events_first_and_logs_a_warning() {
     assert_eq!(events[0]["data"]["n"], "e53");
     assert_eq!(events.last().unwrap()["data"]["n"], "e149");
     assert_eq!(stint_shutdown(1000), StintStatus::Ok);
+}
+
+/// Overflows a queue of 100 with custom events (recorded in the lanes, not the journal), then
+/// makes no call at all: the library must announce the drops by itself.
+fn drops_are_announced_without_a_host_call(
+    name: &str,
+    options: &str,
+    before: fn(),
+    shutdown: StintStatus,
+) {
+    let _turn = serial();
+    LOGS.lock().clear();
+    unsafe { stint_set_log_handler(Some(collect_log), std::ptr::null_mut()) };
+    let dir = fresh_dir(name);
+    init_ok(&dir, &format!(r#""maxQueuedDatapoints":100{options}"#));
+    before();
+    assert_eq!(stint_open_session(), StintStatus::Ok);
+    for i in 0..150 {
+        assert_eq!(event(&format!("e{i}"), None), StintStatus::Ok);
+    }
+    let last_event = std::time::Instant::now();
+    let announced = || {
+        LOGS.lock().iter().any(|(level, m)| {
+            *level == StintLogLevel::Warn && m.contains("queue full") && m.contains("dropped the")
+        })
+    };
+    // Generous for a loaded machine; the worker looks within 0.5 s (unit-tested in
+    // engine::drops), and before this change nothing came in 12 s.
+    assert!(
+        wait_for(Duration::from_secs(5), announced),
+        "no drop warning without a host call: {:?}",
+        LOGS.lock()
+    );
+    println!(
+        "{name}: drops announced {:?} after the last event",
+        last_event.elapsed()
+    );
+    let stats = stats();
+    assert_eq!(
+        stats.datapoints_dropped, 51,
+        "150 events and a start into 100"
+    );
+    assert_eq!(stats.datapoints_pending, 100);
+    assert_eq!(stint_shutdown(0), shutdown);
+    unsafe { stint_set_log_handler(None, std::ptr::null_mut()) };
+}
+
+#[test]
+fn drops_are_announced_by_the_library_with_no_base_url() {
+    drops_are_announced_without_a_host_call("drops-local", "", || {}, StintStatus::Ok);
+}
+
+#[test]
+fn drops_are_announced_by_the_library_with_the_network_off() {
+    drops_are_announced_without_a_host_call(
+        "drops-offline",
+        r#","baseUrl":"http://127.0.0.1:9""#,
+        || assert_eq!(stint_set_network_enabled(false), StintStatus::Ok),
+        // Shutdown with the network off times out while data stays queued.
+        StintStatus::Timeout,
+    );
 }
 
 #[test]

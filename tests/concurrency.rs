@@ -203,10 +203,9 @@ fn caller(index: usize, seed: u64, options_json: Arc<String>, stop: Arc<AtomicBo
             }
             90..=93 => {
                 let listener = (rng.below(2) == 0).then_some(reentrant_listener as _);
-                tally.note(
-                    "stint_set_session_listener",
-                    stint_set_session_listener(listener, std::ptr::null_mut()),
-                );
+                tally.note("stint_set_session_listener", unsafe {
+                    stint_set_session_listener(listener, std::ptr::null_mut())
+                });
             }
             94..=96 => {
                 // Two handlers in turn (unsetting would send the debug log to stderr).
@@ -215,10 +214,9 @@ fn caller(index: usize, seed: u64, options_json: Arc<String>, stop: Arc<AtomicBo
                 } else {
                     counting_log_too
                 };
-                tally.note(
-                    "stint_set_log_handler",
-                    stint_set_log_handler(Some(handler), std::ptr::null_mut()),
-                );
+                tally.note("stint_set_log_handler", unsafe {
+                    stint_set_log_handler(Some(handler), std::ptr::null_mut())
+                });
             }
             _ => {
                 let version = unsafe { CStr::from_ptr(stint_version()) };
@@ -367,7 +365,7 @@ fn eight_threads_and_a_shutdown_loop_never_crash_deadlock_or_lose_a_datapoint() 
         fail_status: 503,
         ..Faults::default()
     });
-    stint_set_log_handler(Some(counting_log), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(counting_log), std::ptr::null_mut()) };
     let dir = fresh_dir("storm");
     let options_json = options_for(&dir, &collector);
     assert_eq!(init("storm-key", &options_json), Ok, "{}", last_error());
@@ -402,8 +400,8 @@ fn eight_threads_and_a_shutdown_loop_never_crash_deadlock_or_lose_a_datapoint() 
     assert!(!tally.confirmed.is_empty(), "some events were recorded");
 
     // A single final run: counters add up, and everything returned OK arrives exactly once.
-    stint_set_session_listener(None, std::ptr::null_mut());
-    stint_set_log_handler(None, std::ptr::null_mut());
+    unsafe { stint_set_session_listener(None, std::ptr::null_mut()) };
+    unsafe { stint_set_log_handler(None, std::ptr::null_mut()) };
     let _ = stint_shutdown(10_000);
     collector.set_faults(Faults::default());
     assert_eq!(init("storm-key", &options_json), Ok, "{}", last_error());
@@ -480,28 +478,36 @@ fn events_racing_changes_of_user_land_inside_their_own_session() {
         last_error()
     );
     assert_eq!(stint_open_session(), Ok);
+    // Each logger stops by itself at its cap (2 × 20,000 stays well under
+    // maxQueuedDatapoints: no drops to account for), or when told to.
+    const CAP: u64 = 20_000;
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicU64::new(0));
     let loggers: Vec<_> = (0..2)
         .map(|thread| {
-            let stop = stop.clone();
+            let (stop, progress) = (stop.clone(), progress.clone());
             std::thread::spawn(move || {
                 let mut count = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                while count < CAP && !stop.load(Ordering::Relaxed) {
                     assert_eq!(event(&format!("t{thread}-{count}"), None), Ok);
                     count += 1;
-                    // Paced to stay well under maxQueuedDatapoints (no drops to account for).
-                    if count.is_multiple_of(16) {
-                        std::thread::sleep(Duration::from_micros(50));
-                    }
+                    progress.fetch_add(1, Ordering::Relaxed);
                 }
                 count
             })
         })
         .collect();
+    // Each change of user waits for the loggers to record a few events since the last one (or
+    // for both to reach their cap), so that changes and events interleave.
+    let mut seen = 0;
     for round in 0..40 {
+        assert!(wait_for(Duration::from_secs(30), || {
+            let now = progress.load(Ordering::Relaxed);
+            now >= seen + 16 || now == 2 * CAP
+        }));
+        seen = progress.load(Ordering::Relaxed);
         let user = if round % 2 == 0 { "alice" } else { "bob" };
         assert_eq!(change_user(user), Ok);
-        std::thread::sleep(Duration::from_millis(10));
     }
     stop.store(true, Ordering::Relaxed);
     let logged: u64 = loggers.into_iter().map(|t| t.join().unwrap()).sum();

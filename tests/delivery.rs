@@ -133,7 +133,7 @@ impl LogCapture {
     fn start() -> LogCapture {
         LOGS.lock().clear();
         assert_eq!(
-            stint_set_log_handler(Some(capture_log), std::ptr::null_mut()),
+            unsafe { stint_set_log_handler(Some(capture_log), std::ptr::null_mut()) },
             StintStatus::Ok
         );
         LogCapture
@@ -160,7 +160,7 @@ impl LogCapture {
 
 impl Drop for LogCapture {
     fn drop(&mut self) {
-        stint_set_log_handler(None, std::ptr::null_mut());
+        unsafe { stint_set_log_handler(None, std::ptr::null_mut()) };
     }
 }
 
@@ -552,7 +552,8 @@ fn the_end_of_a_session_precedes_the_next_start_on_the_wire() {
     );
     assert_eq!(stint_open_session(), StintStatus::Ok);
     assert_eq!(event("last-activity", None), StintStatus::Ok);
-    std::thread::sleep(Duration::from_millis(2_600));
+    // Until the session has expired (the rule is unit-tested on simulated time).
+    assert!(wait_for(PATIENCE, || session_id().is_none()));
     assert_eq!(stint_open_session(), StintStatus::Ok);
     assert_eq!(
         stint_flush(PATIENCE_MS),
@@ -813,8 +814,7 @@ fn stats_stay_consistent_throughout_delivery() {
     // Watch the counters while the worker drains the queue: they always add up.
     assert_eq!(stint_request_immediate_data_flush(), StintStatus::Ok);
     let mut observations = 0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let drained = wait_for(Duration::from_secs(60), || {
         let now = stats();
         observations += 1;
         assert_eq!(
@@ -822,12 +822,9 @@ fn stats_stay_consistent_throughout_delivery() {
             now.datapoints_recorded,
             "{now:?}"
         );
-        if now.datapoints_pending == 0 || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(observations > 1);
+        now.datapoints_pending == 0
+    });
+    assert!(drained && observations > 1);
     assert_eq!(
         stint_flush(PATIENCE_MS),
         StintStatus::Ok,
@@ -864,8 +861,10 @@ fn stats_stay_consistent_throughout_delivery() {
 fn an_event_recorded_during_a_request_is_sent_after_it_without_help() {
     let _turn = serial();
     let collector = collector();
+    // The answer comes 3 s after the request: ample margin, on a loaded machine, for the
+    // event below to be recorded before it.
     collector.set_faults(Faults {
-        response_delay_ms: 1_500,
+        response_delay_ms: 3_000,
         ..Faults::default()
     });
     let dir = fresh_dir("during-request");
@@ -874,13 +873,24 @@ fn an_event_recorded_during_a_request_is_sent_after_it_without_help() {
         &format!("{},\"flushIntervalInSeconds\":1", base_url(&collector)),
     );
     assert_eq!(event("first", None), StintStatus::Ok);
-    // Sent after ~1 s, answered ~1.5 s later: this lands while the request is in flight.
-    std::thread::sleep(Duration::from_millis(1_500));
+    // Sent after ~1 s; the collector logs it at once and answers 3 s later.
+    assert!(wait_for(PATIENCE, || collector.request_count() == 1));
     assert_eq!(event("second", None), StintStatus::Ok);
+    assert_eq!(
+        stats().datapoints_delivered,
+        0,
+        "the event must land while the request is in flight (unanswered)"
+    );
     let arrived = wait_for(PATIENCE, || {
         ce_names(&collector.datapoints()).contains(&"second".to_owned())
     });
     assert!(arrived, "{:?}", ce_names(&collector.datapoints()));
     assert_eq!(ce_names(&collector.datapoints()), ["first", "second"]);
+    let requests = collector.requests();
+    assert_eq!(
+        requests[0].event_count, 1,
+        "the first request carried only the first"
+    );
+    assert_eq!(requests.len(), 2, "the second went out by itself");
     shutdown_ok();
 }

@@ -336,12 +336,12 @@ fn uninitialized_cases(state: &'static str) -> Vec<Case> {
         accepted(
             format!("stint_set_session_listener(NULL, junk user_data) {state}"),
             0,
-            || stint_set_session_listener(None, usize::MAX as *mut c_void),
+            || unsafe { stint_set_session_listener(None, usize::MAX as *mut c_void) },
         ),
         accepted(
             format!("stint_set_log_handler(NULL, junk user_data) {state}"),
             0,
-            || stint_set_log_handler(None, usize::MAX as *mut c_void),
+            || unsafe { stint_set_log_handler(None, usize::MAX as *mut c_void) },
         ),
     ]
 }
@@ -913,12 +913,12 @@ fn running_cases() -> Vec<Case> {
     cases.push(accepted(
         "stint_set_session_listener(NULL, junk user_data)",
         0,
-        || stint_set_session_listener(None, usize::MAX as *mut c_void),
+        || unsafe { stint_set_session_listener(None, usize::MAX as *mut c_void) },
     ));
     cases.push(accepted(
         "stint_set_log_handler(NULL, junk user_data)",
         0,
-        || stint_set_log_handler(None, usize::MAX as *mut c_void),
+        || unsafe { stint_set_log_handler(None, usize::MAX as *mut c_void) },
     ));
     cases
 }

@@ -82,16 +82,32 @@ unsafe extern "C" fn capture_log(
     LOGS.lock().push(message.to_string_lossy().into_owned());
 }
 
+fn is_failure(line: &str) -> bool {
+    line.contains("delivery to") && line.contains(" failed: ")
+}
+
 /// The reasons the library logged for failed attempts so far (then forgets them).
 fn failure_reasons() -> Vec<String> {
     assert!(wait_for(Duration::from_secs(10), || LOGS
         .lock()
         .iter()
-        .any(|l| l.contains("delivery to") && l.contains(" failed: "))));
+        .any(|l| is_failure(l))));
     std::mem::take(&mut *LOGS.lock())
         .into_iter()
-        .filter(|l| l.contains("delivery to") && l.contains(" failed: "))
+        .filter(|l| is_failure(l))
         .collect()
+}
+
+/// Waits until the library has settled `attempts` failed attempts: each is logged once settled
+/// (the log level is debug: every one, not only the first of a streak). The explicit signal
+/// that no attempt is still running when a test checks that nothing was delivered.
+fn wait_settled(what: &str, attempts: usize) {
+    let settled = || LOGS.lock().iter().filter(|l| is_failure(l)).count();
+    assert!(
+        wait_for(Duration::from_secs(60), || settled() >= attempts),
+        "{what}: {} of {attempts} attempts settled",
+        settled()
+    );
 }
 
 // ---- helpers -------------------------------------------------------------------------------------
@@ -109,10 +125,10 @@ fn record(prefix: &str) -> Vec<String> {
 /// Delivery is only ever by request here (the interval is a day), so every attempt is ours.
 fn init_against(dir: &std::path::Path, base_url: &str) {
     LOGS.lock().clear();
-    stint_set_log_handler(Some(capture_log), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(capture_log), std::ptr::null_mut()) };
     init_ok(
         dir,
-        &format!(r#""baseUrl":"{base_url}","flushIntervalInSeconds":86400,"logLevel":"info""#),
+        &format!(r#""baseUrl":"{base_url}","flushIntervalInSeconds":86400,"logLevel":"debug""#),
     );
 }
 
@@ -190,7 +206,7 @@ fn survive_collector_fault(
         .count();
     assert!(faulted >= 1, "{name}: {:?}", collector.requests());
     // The attempt that met the last fault may still be settling: it must not count either.
-    std::thread::sleep(Duration::from_millis(200));
+    wait_settled(name, faulted);
     assert_nothing_delivered(name);
     assert!(
         growth <= MAX_PEAK_GROWTH_KB,
@@ -311,18 +327,18 @@ impl Sniffer {
     fn start(host: &str) -> Sniffer {
         let listener = TcpListener::bind((host, 0)).unwrap();
         let address = listener.local_addr().unwrap();
-        listener.set_nonblocking(true).unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (connections, stop) = (connections.clone(), stop.clone());
+            // Blocking accepts; `drop` wakes the last one with a connection of its own.
             std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok(_) => {
-                            connections.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if stream.is_ok() {
+                        connections.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             })
@@ -338,7 +354,8 @@ impl Sniffer {
 
 impl Drop for Sniffer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.address);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -359,10 +376,16 @@ fn a_redirect_to_another_host_is_not_followed_and_delivers_nothing() {
         |f| f.redirect_next,
         "redirect",
     );
-    std::thread::sleep(Duration::from_millis(200));
+    // A positive control that is also the signal: our own connection is counted, and the
+    // sniffer accepts in order, so any connection the library made was counted before it.
+    let _ours = TcpStream::connect(other_host.address).unwrap();
+    assert!(wait_for(Duration::from_secs(30), || other_host
+        .connections
+        .load(Ordering::Relaxed)
+        >= 1));
     assert_eq!(
         other_host.connections.load(Ordering::Relaxed),
-        0,
+        1,
         "the other host was contacted (the API key would have gone with the batch)"
     );
 }
@@ -461,24 +484,22 @@ impl HostileTls {
     fn serve(handle: impl Fn(TcpStream, &Mutex<Seen>) + Send + 'static) -> HostileTls {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (seen, stop) = (seen.clone(), stop.clone());
+            // Blocking accepts; `drop` wakes the last one with a connection of its own.
             std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            stream.set_nonblocking(false).unwrap();
-                            stream
-                                .set_read_timeout(Some(Duration::from_secs(10)))
-                                .unwrap();
-                            seen.lock().connections += 1;
-                            handle(stream, &seen);
-                        }
-                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
                     }
+                    let Ok(stream) = stream else { continue };
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(10)))
+                        .unwrap();
+                    seen.lock().connections += 1;
+                    handle(stream, &seen);
                 }
             })
         };
@@ -497,7 +518,8 @@ impl HostileTls {
 
 impl Drop for HostileTls {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -511,7 +533,9 @@ fn survive_untrusted_tls(name: &str, server: HostileTls, reason: &str) {
     init_against(&dir, &server.url());
     let names = record(name);
     let flushes = flush_while_faulty(name, || server.seen.lock().connections >= 3);
-    std::thread::sleep(Duration::from_millis(200));
+    // Every connection the server saw was an attempt: wait until each is settled.
+    let connections = server.seen.lock().connections;
+    wait_settled(name, connections);
     assert_nothing_delivered(name);
     let reasons = failure_reasons();
     assert!(

@@ -141,7 +141,7 @@ fn the_data_directory_is_0700_and_its_files_0600_whatever_the_umask() {
 fn the_api_key_never_appears_in_a_log_line_or_an_error_message() {
     let _turn = serial();
     LOGS.lock().clear();
-    stint_set_log_handler(Some(capture_log), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(capture_log), std::ptr::null_mut()) };
     listen();
     let mut messages: Vec<String> = Vec::new();
     let mut expect = |status: StintStatus, wanted: StintStatus, what: &str| {
@@ -264,8 +264,8 @@ fn the_api_key_never_appears_in_a_log_line_or_an_error_message() {
         logs.iter().any(|(_, m)| m.contains("API key"))
             && logs.iter().any(|(_, m)| m.contains("journal recovery"))
     }));
-    stint_set_log_handler(None, std::ptr::null_mut());
-    stint_set_session_listener(None, std::ptr::null_mut());
+    unsafe { stint_set_log_handler(None, std::ptr::null_mut()) };
+    unsafe { stint_set_session_listener(None, std::ptr::null_mut()) };
     let logs = LOGS.lock().clone();
     let levels = |level: StintLogLevel| logs.iter().filter(|(l, _)| *l == level).count();
     assert!(levels(StintLogLevel::Error) > 0 && levels(StintLogLevel::Debug) > 0);

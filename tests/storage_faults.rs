@@ -316,7 +316,7 @@ fn a_file_size_limit_at_initialize_is_a_storage_error_and_lifting_it_works() {
 /// STORAGE_ERROR and an error is logged; other calls go on; once the limit is lifted recording
 /// works again.
 fn fsize_while_running_child() {
-    stint_set_log_handler(Some(capture_log), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(capture_log), std::ptr::null_mut()) };
     init_ok(&child_dir(), "");
     assert_eq!(stint_open_session(), StintStatus::Ok);
     record_ok("before", 5);
@@ -377,7 +377,7 @@ fn cpu_time() -> Duration {
 /// A session that expires while storage refuses its end: the worker retries calmly (no busy
 /// loop) and records the end once storage works again, stamped at the last activity.
 fn expiry_while_full_child() {
-    stint_set_log_handler(Some(capture_log), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(capture_log), std::ptr::null_mut()) };
     init_ok(&child_dir(), r#""sessionTimeoutInSeconds":1"#);
     assert_eq!(stint_open_session(), StintStatus::Ok);
     // A one-byte user and, last, one-byte event names: then the room left once an event is
@@ -452,7 +452,7 @@ fn fill(dir: &Path) -> u64 {
 
 fn disk_full_child() {
     let mount = child_dir();
-    stint_set_log_handler(Some(capture_log), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(capture_log), std::ptr::null_mut()) };
     let dir = mount.join("data");
     init_ok(&dir, "");
     assert_eq!(stint_open_session(), StintStatus::Ok);
@@ -613,7 +613,7 @@ fn chmod(path: &Path, mode: u32) {
 fn read_only_child() {
     let base = child_dir();
     drop_root();
-    stint_set_log_handler(Some(capture_log), std::ptr::null_mut());
+    unsafe { stint_set_log_handler(Some(capture_log), std::ptr::null_mut()) };
 
     // A data directory this user may not enter, and one it may not create.
     for (what, dir) in [

@@ -70,6 +70,10 @@ pub trait Engine: Send + Sync + 'static {
     fn prepare_spare(&self, state: &mut MutexGuard<'_, Self::State>) -> bool;
     /// Moves the lanes' records into the journal if a lane is half full; returns whether it did.
     fn absorb_if_wanted(&self, state: &mut Self::State) -> bool;
+    /// Announces datapoints a full queue dropped (moving lane records that may overflow it into
+    /// the journal first, if due): no host call and no network needed. Returns whether it moved
+    /// records.
+    fn announce_drops(&self, state: &mut Self::State) -> bool;
     /// A request succeeded (or its batch was dropped): schedules the next one.
     fn succeeded(&self, state: &mut Self::State) {
         let pending = self.has_pending(state);
@@ -117,7 +121,7 @@ fn run<E: Engine>(engine: &Arc<E>) {
             continue;
         }
         // Storage refused: the records stay in their lanes, and calls record in the journal.
-        if engine.absorb_if_wanted(&mut state) {
+        if engine.absorb_if_wanted(&mut state) || engine.announce_drops(&mut state) {
             continue;
         }
         if let Some(outcome) = E::delivery(&mut state).outcome.take() {
@@ -355,6 +359,9 @@ mod tests {
             false
         }
         fn absorb_if_wanted(&self, _: &mut FakeState) -> bool {
+            false
+        }
+        fn announce_drops(&self, _: &mut FakeState) -> bool {
             false
         }
         fn absorb_lanes(&self, _: &mut FakeState) -> bool {

@@ -24,11 +24,11 @@ pub fn call(body: impl FnOnce() -> Result<(), Error>) -> StintStatus {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Error::Internal(format!("internal error (please report): {what}"))
+            Error::internal(format!("internal error (please report): {what}"))
         }
     };
     let status = status_of(&error);
-    let message = error.to_string();
+    let message = c_message(&error);
     let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = message);
     status
 }
@@ -38,11 +38,30 @@ fn status_of(error: &Error) -> StintStatus {
         Error::InvalidArgument(_) => StintStatus::InvalidArgument,
         Error::NotInitialized => StintStatus::NotInitialized,
         Error::AlreadyInitialized => StintStatus::AlreadyInitialized,
-        Error::Storage(_) => StintStatus::StorageError,
+        Error::Storage { .. } => StintStatus::StorageError,
         Error::DataDirectoryLocked(_) => StintStatus::DataDirectoryLocked,
         Error::Timeout(_) => StintStatus::Timeout,
-        Error::Internal(_) => StintStatus::InternalError,
+        Error::Internal { .. } => StintStatus::InternalError,
     }
+}
+
+/// The message for stint_last_error_message(): C has no error chain, so the causes follow the
+/// message, and a message that names a Rust item names the C function instead.
+fn c_message(error: &Error) -> String {
+    let mut message = match error {
+        Error::NotInitialized => "Stint is not initialized: call stint_initialize first".into(),
+        Error::AlreadyInitialized => {
+            "Stint is already initialized: call stint_shutdown before initializing again".into()
+        }
+        other => other.to_string(),
+    };
+    let mut cause = std::error::Error::source(error);
+    while let Some(reason) = cause {
+        message.push_str(": ");
+        message.push_str(&reason.to_string());
+        cause = reason.source();
+    }
+    message
 }
 
 /// Copies the last error message into `buffer`; returns its full length.
@@ -112,4 +131,37 @@ pub unsafe fn optional_str_arg<'a>(
     std::str::from_utf8(bytes)
         .map(Some)
         .map_err(|e| Error::InvalidArgument(format!("{name} is not valid UTF-8 ({e})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_c_message_names_c_functions_and_ends_with_the_os_reason() {
+        assert_eq!(
+            c_message(&Error::NotInitialized),
+            "Stint is not initialized: call stint_initialize first"
+        );
+        assert!(c_message(&Error::AlreadyInitialized).contains("call stint_shutdown"));
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let reason = denied.to_string();
+        let message = c_message(&Error::storage("cannot open the journal", denied));
+        assert_eq!(message, format!("cannot open the journal: {reason}"));
+    }
+
+    #[test]
+    fn a_failing_call_leaves_the_c_message_for_stint_last_error_message() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let status = call(|| Err(Error::storage("cannot sync the journal", denied)));
+        assert_eq!(status, StintStatus::StorageError);
+        let mut buffer = [0 as c_char; 128];
+        // SAFETY: `buffer` holds 128 writable bytes.
+        let len = unsafe { copy_last_error(buffer.as_mut_ptr(), buffer.len()) };
+        // SAFETY: copy_last_error NUL-terminated what it wrote.
+        let copied = unsafe { std::ffi::CStr::from_ptr(buffer.as_ptr()) };
+        let copied = copied.to_str().unwrap();
+        assert_eq!(len, copied.len());
+        assert!(copied.starts_with("cannot sync the journal: "), "{copied}");
+    }
 }

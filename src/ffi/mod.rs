@@ -269,8 +269,13 @@ pub unsafe extern "C" fn stint_last_error_message(buffer: *mut c_char, buffer_le
 /// previous listener is never called again (from inside a listener: once that call returns).
 /// To guarantee that, it waits for a listener call running on the library thread to finish:
 /// do not hold a lock that your listener takes while calling this.
+///
+/// # Safety
+/// `listener` (if not NULL) and `user_data` stay valid, and are safe to use from any thread,
+/// for as long as they are registered: until a later stint_set_session_listener() replaces them
+/// and returns.
 #[no_mangle]
-pub extern "C" fn stint_set_session_listener(
+pub unsafe extern "C" fn stint_set_session_listener(
     listener: StintSessionListener,
     user_data: *mut c_void,
 ) -> StintStatus {
@@ -288,8 +293,13 @@ pub extern "C" fn stint_set_session_listener(
 
 /// Sets the log handler (NULL unsets: messages go to stderr). Messages at or above the
 /// `logLevel` option (default "warn") are passed, on a library thread. Never includes the API key.
+///
+/// # Safety
+/// `handler` (if not NULL) and `user_data` stay valid, and are safe to use from any thread,
+/// for as long as they are registered: until a later stint_set_log_handler() replaces them and
+/// returns.
 #[no_mangle]
-pub extern "C" fn stint_set_log_handler(
+pub unsafe extern "C" fn stint_set_log_handler(
     handler: StintLogHandler,
     user_data: *mut c_void,
 ) -> StintStatus {

@@ -8,7 +8,7 @@ use crate::error::Error;
 /// Fills `bytes` from the OS's random source; an error is an `Error::Internal`.
 pub(crate) fn fill_random(bytes: &mut [u8]) -> Result<(), Error> {
     getrandom::fill(bytes).map_err(|error| {
-        Error::Internal(format!(
+        Error::internal(format!(
             "the operating system gave no random bytes: {error}"
         ))
     })

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use memmap2::{MmapMut, MmapOptions};
 
-use crate::platform::private_file;
+use crate::platform::{self, private_file, reserve};
 
 /// One mapped file (see the module doc for who else may touch it: nobody).
 pub struct MappedFile {
@@ -70,29 +70,7 @@ impl MappedFile {
 
     /// Faults every page in now, so later stores into it cost no page fault (~200 ns each).
     pub fn prefault(&mut self) {
-        #[cfg(target_os = "linux")]
-        if self.map.advise(memmap2::Advice::PopulateWrite).is_ok() {
-            return; // Linux 5.14+
-        }
-        #[cfg(target_os = "android")]
-        {
-            // memmap2 offers MADV_POPULATE_WRITE on Linux only; Android kernels have it too.
-            const MADV_POPULATE_WRITE: libc::c_int = 23; // Linux 5.14+
-            let (start, len) = (self.map.as_mut_ptr(), self.map.len());
-            // SAFETY: advice over exactly our own live mapping; populating pages for writing
-            // changes no byte of it.
-            if unsafe { libc::madvise(start.cast(), len, MADV_POPULATE_WRITE) } == 0 {
-                return;
-            }
-        }
-        const PAGE: usize = 4096;
-        for byte in self.map.iter_mut().step_by(PAGE) {
-            let byte: *mut u8 = byte;
-            // SAFETY: `byte` comes from a live `&mut u8` into the mapping; a volatile store of
-            // the byte's own value changes nothing, and cannot be optimised away as a plain
-            // store of an unchanged value could.
-            unsafe { byte.write_volatile(byte.read_volatile()) };
-        }
+        platform::prefault(&mut self.map);
     }
 
     /// Makes the mapping durable against power loss, now or through `later`.
@@ -103,7 +81,7 @@ impl MappedFile {
     /// Elsewhere the mapping is flushed now (msync; FlushViewOfFile and FlushFileBuffers on
     /// Windows), under whatever lock the caller holds.
     pub fn sync(&self, later: &mut Vec<Flusher>) -> io::Result<()> {
-        if cfg!(any(target_os = "linux", target_os = "android")) {
+        if platform::FSYNC_WRITES_BACK_MAPPINGS {
             later.push(Flusher(self._file.try_clone()?));
             return Ok(());
         }
@@ -119,32 +97,4 @@ impl Flusher {
     pub fn flush(&self) -> io::Result<()> {
         self.0.sync_data()
     }
-}
-
-/// Gives the file `len` bytes with disk blocks behind them where the platform can.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn reserve(file: &File, len: usize) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let Ok(len) = libc::off_t::try_from(len) else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "mapping too large",
-        ));
-    };
-    // SAFETY: a plain system call on a descriptor that `file` keeps open for its duration; it
-    // reads no memory of ours.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
-    match rc {
-        0 => Ok(()),
-        // Filesystems without fallocate: fall back to a sparse size.
-        libc::EOPNOTSUPP | libc::EINVAL => file.set_len(len as u64),
-        errno => Err(io::Error::from_raw_os_error(errno)),
-    }
-}
-
-/// Elsewhere the file is only grown to `len` (std has no portable fallocate): where the
-/// filesystem makes that sparse, a full disk shows up when pages are written back, not here.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn reserve(file: &File, len: usize) -> io::Result<()> {
-    file.set_len(len as u64)
 }

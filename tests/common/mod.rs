@@ -20,7 +20,7 @@ pub struct Serial(#[allow(dead_code)] MutexGuard<'static, ()>);
 pub fn serial() -> Serial {
     let guard = SERIAL.lock();
     let _ = stint_shutdown(5_000);
-    stint_set_session_listener(None, std::ptr::null_mut());
+    unsafe { stint_set_session_listener(None, std::ptr::null_mut()) };
     Serial(guard)
 }
 
@@ -122,7 +122,7 @@ pub unsafe extern "C" fn record_event(event: *const StintSessionEvent, _user_dat
 
 pub fn listen() {
     SEEN.lock().clear();
-    stint_set_session_listener(Some(record_event), std::ptr::null_mut());
+    unsafe { stint_set_session_listener(Some(record_event), std::ptr::null_mut()) };
 }
 
 /// Waits for `cond`, polling; generous bounds for slow machines.

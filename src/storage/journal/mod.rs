@@ -26,9 +26,13 @@ use super::format::{names, record::HEADER_LEN as HEADER, segment};
 use super::mapping::{Flusher, MappedFile};
 use super::record::{self, record_len, scan};
 use super::slot_file::SlotFile;
-use crate::platform::{create_private_dir, write_all_at};
+use crate::platform::{self, create_private_dir, write_all_at, PAGE};
 
 pub use super::record::{Kind, Recovery};
+
+mod append;
+mod recovery;
+mod spare;
 
 /// Segment size; a record never spans segments (the largest datapoint is ~60 KB).
 const SEGMENT_LEN: usize = segment::LEN;
@@ -47,7 +51,6 @@ const COMMIT_BYTES: usize = 256 * 1024;
 /// and `change_user`'s p99 went from 2.5 to 3-3.5 µs). Bulk appends alone never ask for it.
 const AHEAD_LOW: usize = 64 * 1024;
 const AHEAD_HIGH: usize = 1024 * 1024;
-const PAGE: usize = 4096;
 
 /// A pending datapoint: where its bytes are.
 #[derive(Clone, Copy, Debug)]
@@ -149,143 +152,6 @@ impl Journal {
         Ok((journal, recovery))
     }
 
-    fn recover(&mut self) -> io::Result<Recovery> {
-        let mut numbers: Vec<u64> = fs::read_dir(&self.dir)?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                let (number, extension) = name.split_once('.')?;
-                (extension == names::SEGMENT_EXTENSION).then(|| number.parse().ok())?
-            })
-            .collect();
-        numbers.sort_unstable();
-        let mut recovery = Recovery::default();
-        for number in numbers {
-            let path = segment_path(&self.dir, number);
-            if fs::metadata(&path)?.len() < HEADER as u64 {
-                // Killed while creating it: nothing was ever written there.
-                fs::remove_file(&path)?;
-                continue;
-            }
-            let map = MappedFile::open(&path, 0)?;
-            let mut key = None;
-            let end = scan(map.bytes(), &mut recovery, |record| match record.kind {
-                Kind::ApiKey => {
-                    key = std::str::from_utf8(record.payload)
-                        .ok()
-                        .map(|k| self.key_index(k))
-                }
-                kind => {
-                    self.next_seq = self.next_seq.max(record.seq + 1);
-                    if record.seq > self.acked_through && !record.dropped {
-                        self.entries.push_back(Entry {
-                            seq: record.seq,
-                            segment: number,
-                            offset: record.offset as u32,
-                            len: record.payload.len() as u32,
-                            key: key.unwrap_or(0),
-                            kind,
-                            dropped: false,
-                        });
-                    }
-                }
-            });
-            self.segments.insert(
-                number,
-                Segment {
-                    map,
-                    live: 0,
-                    end,
-                    synced_end: end,
-                },
-            );
-        }
-        // Crash recovery may meet records out of order only if segments were; keep seq order.
-        self.entries.make_contiguous().sort_by_key(|e| e.seq);
-        for entry in &self.entries {
-            if let Some(segment) = self.segments.get_mut(&entry.segment) {
-                segment.live += 1;
-            }
-        }
-        self.live = self.entries.len() as u64;
-        self.release_done_segments();
-        Ok(recovery)
-    }
-
-    fn key_index(&mut self, key: &str) -> u16 {
-        match self.keys.iter().position(|k| k == key) {
-            Some(i) => i as u16,
-            None => {
-                self.keys.push(key.to_owned());
-                (self.keys.len() - 1) as u16
-            }
-        }
-    }
-
-    /// Continues in the newest segment if it has room, or starts a new one. Not a new file at
-    /// every start: an app launched often while offline would leave a mostly empty megabyte
-    /// per launch, and with the disk full it could not start at all.
-    fn resume_or_start_segment(&mut self) -> io::Result<()> {
-        let key = &self.keys[self.current_key as usize];
-        let key_record = record_len(key.len());
-        if self.segments.is_empty() || !self.active_fits(key_record + RESUME_ROOM) {
-            return self.start_segment();
-        }
-        self.writer = Some(open_writer(&segment_path(&self.dir, self.active_number()))?);
-        self.faulted_to = 0;
-        // What a kill left after the last intact record (a torn one) is cleared, so that the
-        // free part is all zero as in a fresh segment and new records read back cleanly.
-        let active = self.active_segment_mut();
-        let end = active.end;
-        let free = &mut active.map.bytes_mut()[end..];
-        const CHUNK: usize = 256;
-        let dirty = free
-            .chunks(CHUNK)
-            .rposition(|chunk| chunk.iter().fold(0, |any, &b| any | b) != 0);
-        if let Some(last) = dirty {
-            let debris = ((last + 1) * CHUNK).min(free.len());
-            free[..debris].fill(0);
-        }
-        self.write_key_record()
-    }
-
-    /// Starts a fresh segment, opened by the current API key record.
-    fn start_segment(&mut self) -> io::Result<()> {
-        self.commit()?;
-        let number = self.segments.keys().next_back().map_or(1, |n| n + 1);
-        let path = segment_path(&self.dir, number);
-        let spare = self
-            .spare
-            .take()
-            .filter(|_| fs::rename(self.dir.join(SPARE), &path).is_ok());
-        let map = match spare {
-            Some(map) => map,
-            None => MappedFile::open(&path, SEGMENT_LEN)?,
-        };
-        let writer = open_writer(&path)?;
-        self.writer = Some(writer);
-        self.faulted_to = 0;
-        self.segments.insert(
-            number,
-            Segment {
-                map,
-                live: 0,
-                end: 0,
-                synced_end: 0,
-            },
-        );
-        self.write_key_record()
-    }
-
-    /// The record saying which API key the datapoints after it were recorded under.
-    fn write_key_record(&mut self) -> io::Result<()> {
-        let key = self.keys[self.current_key as usize].clone();
-        self.write_record(Kind::ApiKey, 0, key.len(), |out| {
-            out.copy_from_slice(key.as_bytes())
-        })?;
-        Ok(())
-    }
-
     /// Whether `bytes` more fit in the active segment.
     fn active_fits(&self, bytes: usize) -> bool {
         let active = self.active_segment();
@@ -309,308 +175,14 @@ impl Journal {
         *self.segments.last_key_value().expect("an active segment").0
     }
 
-    /// Whether the worker should prepare the next segment now: the active one is half full and
-    /// no spare was asked for it yet. Asking marks it asked.
-    pub fn ask_for_spare(&mut self) -> Option<PathBuf> {
-        if !self.wants_spare() {
-            return None;
-        }
-        self.spare_asked_for = self.active_number();
-        Some(self.dir.join(SPARE))
-    }
-
-    /// Cheap check for callers: would `ask_for_spare` ask?
-    pub fn wants_spare(&self) -> bool {
-        let active = self.active_segment();
-        self.spare.is_none()
-            && self.spare_asked_for != self.active_number()
-            && active.end * 2 >= active.map.bytes().len()
-    }
-
-    /// Creates the spare segment at `path` (from `ask_for_spare`); call without the lock.
-    /// Its blocks are reserved (a full disk fails here) but its pages are not faulted in: bulk
-    /// appends fill them by `pwrite`, which costs a fraction of faulting in a megabyte.
-    pub fn prepare_spare(path: &Path) -> io::Result<MappedFile> {
-        let _ = fs::remove_file(path);
-        MappedFile::open(path, SEGMENT_LEN)
-    }
-
-    /// Keeps the spare segment made by `prepare_spare` for the next roll-over.
-    pub fn install_spare(&mut self, spare: MappedFile) {
-        self.spare = Some(spare);
-    }
-
-    /// Whether the worker should fault in more of the active segment for calls' records: calls
-    /// stored records, and fewer than `AHEAD_LOW` bytes past the end are faulted in.
-    pub fn wants_prefault(&self) -> bool {
-        let active = self.active_segment();
-        self.stored_directly
-            && self.faulted_to < active.map.bytes().len()
-            && active.end + AHEAD_LOW > self.faulted_to
-    }
-
-    /// The part of the active segment to fault in next: up to `AHEAD_HIGH` bytes past its end
-    /// (for the worker: a call that stores into a page not faulted in waits several µs). The
-    /// worker faults it in with the lock released (`Ahead::fault_in`), or, on kernels without
-    /// `MADV_POPULATE_WRITE`, with `touch` under the lock.
-    pub fn ahead(&mut self) -> Ahead {
-        let (from, to) = self.ahead_range();
-        let start = self.active_segment_mut().map.bytes_mut()[from..].as_mut_ptr();
-        Ahead {
-            start,
-            len: to - from,
-        }
-    }
-
-    /// Faults in what `ahead` returned by touching each page, under the lock (kernels without
-    /// `MADV_POPULATE_WRITE`): every store into the journal's mappings is made under it. Does
-    /// nothing if another segment became the active one meanwhile.
-    pub fn touch(&mut self, ahead: &Ahead) {
-        let bytes = self.active_segment_mut().map.bytes_mut();
-        let base = bytes.as_mut_ptr() as usize;
-        let start = ahead.start as usize;
-        if start >= base && start + ahead.len <= base + bytes.len() {
-            let from = start - base;
-            prefault(&mut bytes[from..from + ahead.len]);
-        }
-    }
-
-    /// The range `ahead` covers, from now on counted as faulted in.
-    fn ahead_range(&mut self) -> (usize, usize) {
-        self.stored_directly = false;
-        let active = self.active_segment();
-        let len = active.map.bytes().len();
-        let from = self.faulted_to.max(active.end / PAGE * PAGE).min(len);
-        let to = (active.end + AHEAD_HIGH)
-            .next_multiple_of(PAGE)
-            .clamp(from, len);
-        self.faulted_to = self.faulted_to.max(to);
-        (from, to)
-    }
-
-    /// Makes sure records of `payload_bytes` in all (at most three of them) fit in the active
-    /// segment, starting a new one if not: after `Ok`, those appends cannot fail.
-    pub fn make_room(&mut self, payload_bytes: usize) -> io::Result<()> {
-        if self.active_fits(payload_bytes + 3 * (HEADER + ALIGN)) {
-            return Ok(());
-        }
-        self.start_segment()
-    }
-
-    /// Appends a datapoint. Returns its seq and the number of datapoints dropped to make room.
-    /// (The engine appends with `append_with` and `append_bulk`.)
-    #[cfg(any(test, feature = "internals"))]
-    pub fn append(&mut self, kind: Kind, payload: &[u8]) -> io::Result<(u64, u64)> {
-        self.append_with(kind, payload.len(), |out| out.copy_from_slice(payload))
-    }
-
-    /// Appends a datapoint in bulk: it is written to the file by the next `commit` (or once
-    /// enough is gathered), and is not kill-safe before. Returns its seq and the number of
-    /// datapoints dropped to make room.
-    pub fn append_bulk(&mut self, kind: Kind, payload: &[u8]) -> io::Result<(u64, u64)> {
-        self.append_inner(kind, payload.len(), true, |out| {
-            out.copy_from_slice(payload)
-        })
-    }
-
-    /// Writes what bulk appends gathered to the active segment's file: from then on it
-    /// survives the process being killed. If that fails, those appends are undone.
-    pub fn commit(&mut self) -> io::Result<()> {
-        if self.unwritten.is_empty() {
-            return Ok(());
-        }
-        let at = self.active_segment().end - self.unwritten.len();
-        let written = match &self.writer {
-            Some(writer) => write_all_at(writer, &self.unwritten, at as u64),
-            None => Err(io::Error::other("no journal segment to write to")),
-        };
-        if let Err(error) = written {
-            self.undo_unwritten();
-            return Err(error);
-        }
-        self.unwritten.clear();
-        self.written_through = self.next_seq - 1;
-        Ok(())
-    }
-
-    /// The seq of the newest datapoint written to the files: bulk appends after it were not
-    /// committed (or were undone).
-    pub fn written_through(&self) -> u64 {
-        self.written_through
-    }
-
-    /// Forgets the bulk appends not written yet (their writing failed).
-    fn undo_unwritten(&mut self) {
-        let number = self.active_number();
-        let unwritten = self.unwritten.len();
-        let active = self.active_segment_mut();
-        let written_end = active.end - unwritten;
-        active.end = written_end;
-        self.unwritten.clear();
-        while let Some(entry) = self.entries.back().copied() {
-            if entry.segment != number || (entry.offset as usize) < written_end {
-                break;
-            }
-            self.entries.pop_back();
-            if !entry.dropped {
-                self.live -= 1;
-                self.active_segment_mut().live -= 1;
-            }
-        }
-    }
-
-    /// Where a record at `offset` of `segment` is not in the file yet: its place in
-    /// `unwritten`.
-    fn unwritten_at(&self, segment: u64, offset: usize) -> Option<usize> {
-        let active = self.active_segment();
-        let written_end = active.end - self.unwritten.len();
-        (segment == self.active_number() && offset >= written_end).then(|| offset - written_end)
-    }
-
-    /// Appends a datapoint of `len` bytes that `fill` writes straight into the journal (no
-    /// intermediate copy). Returns its seq and the number of datapoints dropped to make room.
-    pub fn append_with(
-        &mut self,
-        kind: Kind,
-        len: usize,
-        fill: impl FnOnce(&mut [u8]),
-    ) -> io::Result<(u64, u64)> {
-        // Stored after what bulk appends gathered, which must be in the file first.
-        self.commit()?;
-        self.append_inner(kind, len, false, fill)
-    }
-
-    fn append_inner(
-        &mut self,
-        kind: Kind,
-        len: usize,
-        bulk: bool,
-        fill: impl FnOnce(&mut [u8]),
-    ) -> io::Result<(u64, u64)> {
-        debug_assert!(kind.is_datapoint());
-        let mut dropped = 0;
-        while self.live >= self.max_live && self.drop_oldest()? {
-            dropped += 1;
-        }
-        let seq = self.next_seq;
-        let (segment, offset) = if bulk {
-            self.write_unwritten(kind, seq, len, fill)?
-        } else {
-            let written = self.write_record(kind, seq, len, fill)?;
-            self.written_through = seq;
-            // A session datapoint of a call (not a segment's key record, nor a custom event
-            // that found its lane full: faulting in ahead for those kept the worker from
-            // emptying the lanes, and more lanes filled).
-            self.stored_directly |= kind != Kind::CustomEvent;
-            written
-        };
-        self.next_seq += 1;
-        self.entries.push_back(Entry {
-            seq,
-            segment,
-            offset: offset as u32,
-            len: len as u32,
-            key: self.current_key,
-            kind,
-            dropped: false,
-        });
-        self.live += 1;
-        self.active_segment_mut().live += 1;
-        if dropped > 0 {
-            self.forget_dropped();
-        }
-        if self.unwritten.len() >= COMMIT_BYTES {
-            self.commit()?;
-        }
-        Ok((seq, dropped))
-    }
-
-    /// `write_record` for bulk appends: into `unwritten`, at the end of the active segment.
-    fn write_unwritten(
-        &mut self,
-        kind: Kind,
-        seq: u64,
-        len: usize,
-        fill: impl FnOnce(&mut [u8]),
-    ) -> io::Result<(u64, usize)> {
-        if !self.active_fits(record_len(len)) {
-            self.start_segment()?;
-        }
-        let start = self.unwritten.len();
-        self.unwritten.resize(start + record_len(len), 0);
-        let used = record::put_record(&mut self.unwritten[start..], kind, seq, len, fill);
-        let segment = self.active_segment_mut();
-        let offset = segment.end;
-        segment.end += used;
-        Ok((self.active_number(), offset))
-    }
-
-    fn write_record(
-        &mut self,
-        kind: Kind,
-        seq: u64,
-        len: usize,
-        fill: impl FnOnce(&mut [u8]),
-    ) -> io::Result<(u64, usize)> {
-        debug_assert!(self.unwritten.is_empty());
-        if !self.active_fits(record_len(len)) {
-            if kind == Kind::ApiKey {
-                return Err(io::Error::other("journal segment too small"));
-            }
-            self.start_segment()?;
-        }
-        let segment = self.active_segment_mut();
-        let offset = segment.end;
-        let bytes = &mut segment.map.bytes_mut()[offset..];
-        segment.end += record::put_record(bytes, kind, seq, len, fill);
-        Ok((self.active_number(), offset))
-    }
-
-    /// Drops the oldest pending custom event, or failing that the oldest datapoint.
-    fn drop_oldest(&mut self) -> io::Result<bool> {
-        let from = self
-            .entries
-            .partition_point(|e| e.seq < self.drop_scan_from);
-        let victim = self
-            .entries
-            .iter()
-            .skip(from)
-            .position(|e| !e.dropped && e.kind == Kind::CustomEvent)
-            .map(|i| i + from)
-            .or_else(|| self.entries.iter().position(|e| !e.dropped));
-        let Some(index) = victim else {
-            return Ok(false);
-        };
-        let seq = self.entries[index].seq;
-        if self.entries[index].kind == Kind::CustomEvent {
-            self.drop_scan_from = seq + 1;
-        }
-        let entry = self.entries[index];
-        let unwritten = self.unwritten_at(entry.segment, entry.offset as usize);
-        if let Some(segment) = self.segments.get_mut(&entry.segment) {
-            match unwritten {
-                Some(at) => record::mark_dropped(&mut self.unwritten, at),
-                None => record::mark_dropped(segment.map.bytes_mut(), entry.offset as usize),
-            }
-            segment.live -= 1;
-        }
-        self.entries[index].dropped = true;
-        self.live -= 1;
-        Ok(true)
-    }
-
-    /// Keeps a full queue's memory and disk bounded: dropped entries leave the index once they
-    /// outnumber the live ones, and segments left with nothing live are deleted.
-    fn forget_dropped(&mut self) {
-        if (self.entries.len() as u64) > 2 * self.live + 64 {
-            self.entries.retain(|e| !e.dropped);
-        }
-        self.release_done_segments();
-    }
-
     /// Datapoints recorded and not yet delivered or dropped.
     pub fn pending(&self) -> u64 {
         self.live
+    }
+
+    /// How many more datapoints fit before a full queue drops the oldest.
+    pub fn room(&self) -> u64 {
+        self.max_live.saturating_sub(self.live)
     }
 
     /// The seq of the newest datapoint recorded (0 if none ever).
@@ -683,12 +255,24 @@ impl Journal {
             }
         }
         self.live -= done;
+        self.shrink_index();
         if seq > self.acked_through {
             self.acked_through = seq;
             self.cursor.write(&seq.to_le_bytes());
         }
         self.release_done_segments();
         done
+    }
+
+    /// Gives the index's memory back once a backlog has drained: at a quarter full it shrinks to
+    /// half (so each shrink follows at least as many removals as it copies entries).
+    fn shrink_index(&mut self) {
+        /// Below this the index keeps its capacity: not worth a reallocation.
+        const KEEP: usize = 4096;
+        let (len, capacity) = (self.entries.len(), self.entries.capacity());
+        if capacity > KEEP && len < capacity / 4 {
+            self.entries.shrink_to((2 * len).max(KEEP));
+        }
     }
 
     /// Deletes every pending datapoint (tracking disabled, data wiped): nothing of it is sent,
@@ -753,58 +337,6 @@ impl Drop for Journal {
     fn drop(&mut self) {
         // Bulk appends are committed by their caller; this is only a safety net.
         let _ = self.commit();
-    }
-}
-
-/// Pages of the active segment to fault in (`Journal::ahead`).
-pub struct Ahead {
-    start: *mut u8,
-    len: usize,
-}
-
-// SAFETY: only an address range: `fault_in` passes it to madvise and writes nothing through it.
-unsafe impl Send for Ahead {}
-
-impl Ahead {
-    /// Faults the pages in for writing, without writing to them, so it needs no lock: calls may
-    /// store into them meanwhile. Should the segment be unmapped meanwhile (delivered and
-    /// deleted), the kernel refuses or faults in whatever is mapped there now: nothing is
-    /// written either way. Returns false where the kernel cannot (before Linux 5.14).
-    pub fn fault_in(&self) -> bool {
-        if self.len == 0 {
-            return true;
-        }
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            const MADV_POPULATE_WRITE: libc::c_int = 23; // Linux 5.14+
-                                                         // SAFETY: advice only; MADV_POPULATE_WRITE never changes the contents.
-            let advised =
-                unsafe { libc::madvise(self.start.cast(), self.len, MADV_POPULATE_WRITE) };
-            advised == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL)
-        }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        false
-    }
-}
-
-/// Faults in the pages of `bytes` (page-aligned, in a shared file mapping) for writing.
-fn prefault(bytes: &mut [u8]) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        const MADV_POPULATE_WRITE: libc::c_int = 23; // Linux 5.14+
-                                                     // SAFETY: advising on a range of our own live mapping.
-        let advised =
-            unsafe { libc::madvise(bytes.as_mut_ptr().cast(), bytes.len(), MADV_POPULATE_WRITE) };
-        if advised == 0 {
-            return;
-        }
-    }
-    for offset in (0..bytes.len()).step_by(PAGE) {
-        // SAFETY: within `bytes`; rewriting a byte with itself changes nothing.
-        unsafe {
-            let byte = bytes.as_mut_ptr().add(offset);
-            byte.write_volatile(byte.read_volatile());
-        }
     }
 }
 
@@ -952,6 +484,41 @@ mod tests {
         let (j, _) = Journal::open(&dir, "k", 100).unwrap();
         assert_eq!(j.pending(), 100);
         assert_eq!(payloads(&j)[0], "ss", "the session datapoint is kept");
+    }
+
+    #[test]
+    fn dropped_datapoints_at_the_front_leave_the_index_at_once() {
+        let dir = temp_dir("journal-forget-front");
+        let (mut j, _) = Journal::open(&dir, "k", 100).unwrap();
+        for _ in 0..1_000 {
+            j.append(Kind::CustomEvent, b"x").unwrap();
+        }
+        assert_eq!(j.pending(), 100);
+        assert_eq!(j.entries.len(), 100, "only the live entries are kept");
+        assert!(j.entries.iter().all(|e| !e.dropped));
+    }
+
+    #[test]
+    fn the_index_gives_its_memory_back_once_a_backlog_drains() {
+        let dir = temp_dir("journal-shrink");
+        let (mut j, _) = Journal::open(&dir, "k", 1_000_000).unwrap();
+        for _ in 0..100_000 {
+            j.append_bulk(Kind::CustomEvent, b"x").unwrap();
+        }
+        j.commit().unwrap();
+        let peak = j.entries.capacity();
+        assert!(peak >= 100_000);
+        let last = j.last_seq();
+        // Delivered batch by batch, as the worker acknowledges them.
+        for through in (500..=last).step_by(500) {
+            j.acknowledge_through(through);
+        }
+        assert_eq!(j.pending(), 0);
+        assert!(
+            j.entries.capacity() <= 8_192,
+            "{} entries' room kept of {peak}",
+            j.entries.capacity()
+        );
     }
 
     fn count_segments(dir: &Path) -> usize {

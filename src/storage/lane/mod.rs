@@ -27,7 +27,7 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 
@@ -36,12 +36,14 @@ use super::format::{lane, names};
 use super::journal::Journal;
 use super::mapping::{Flusher, MappedFile};
 use super::record::{self, Kind, Recovery};
-use crate::clock;
+use crate::clock::Clock;
 use crate::ids::IdGenerator;
 use crate::input::CustomEvent;
 use crate::log;
 use crate::platform::create_private_dir;
 use crate::session::{self, Millis, Rules, SessionId, SessionState, UserName};
+
+mod absorb;
 
 /// Enough for the threads that record at once in practice; more threads share lanes.
 pub const LANES: usize = lane::COUNT;
@@ -62,6 +64,13 @@ pub(crate) struct Lanes {
     holding: AtomicBool,
     /// A lane is half full: the worker absorbs.
     wants_absorb: AtomicBool,
+    /// Unabsorbed bytes beyond which one lane's records may not fit the queue's room (each
+    /// lane gets an equal share; counted at the smallest record, so never too late).
+    drop_watch: AtomicU64,
+    /// A lane passed `drop_watch`: the worker absorbs soon, so a drop is announced in time.
+    drop_check: AtomicBool,
+    /// The engine's clock: lane records are stamped with it.
+    clock: Clock,
 }
 
 /// Keeps each lane's lock and state on cache lines of its own.
@@ -106,16 +115,6 @@ impl Taken {
     }
 }
 
-/// Records of one buffer, for the merge of `absorb_sources`.
-struct Source<'a> {
-    bytes: &'a [u8],
-    from: usize,
-    to: usize,
-    /// Check each record's checksum (records of a previous run); otherwise they were written
-    /// by this process and are read without.
-    verify: bool,
-}
-
 /// What a lane may assume about the engine; replaced only while every lane is held.
 #[derive(Default)]
 struct View {
@@ -128,7 +127,8 @@ struct View {
 /// What a lane did with a custom event.
 pub(crate) enum Recorded {
     /// Recorded. `first`: no lane held records before (delivery may not be scheduled yet);
-    /// `wake`: a buffer is half full or was swapped out full, the worker should absorb.
+    /// `wake`: a buffer is half full or was swapped out full, or the lane may hold more than
+    /// the queue has room for (`Lanes::drop_check`): the worker should absorb.
     Here { first: bool, wake: bool },
     /// Not recorded: the call must take the engine's lock (the session may have expired, the
     /// engine is closed, or this lane is full or has no file).
@@ -164,7 +164,7 @@ pub(crate) struct Absorbed {
 
 impl Lanes {
     /// Opens the lanes in `dir`, with what a previous run left in them (absorb it next).
-    pub fn open(dir: PathBuf, ids: &mut IdGenerator) -> Lanes {
+    pub fn open(dir: PathBuf, ids: &mut IdGenerator, clock: Clock) -> Lanes {
         let created = create_private_dir(&dir);
         if let Err(error) = &created {
             log::warn(|| format!("custom events take the slower path: no lane directory: {error}"));
@@ -239,7 +239,27 @@ impl Lanes {
             last_activity: Padded(AtomicI64::new(Millis::MIN)),
             holding: AtomicBool::new(true), // until the first absorb has looked
             wants_absorb: AtomicBool::new(false),
+            drop_watch: AtomicU64::new(u64::MAX), // until the engine knows the queue's room
+            drop_check: AtomicBool::new(false),
+            clock,
         }
+    }
+
+    /// Tells the lanes how many datapoints the queue has room for (see `drop_watch`).
+    pub fn watch_for_drops(&self, room: u64) {
+        let share = room / LANES as u64;
+        let bytes = share.saturating_mul(record::record_len(0) as u64);
+        self.drop_watch.store(bytes, Ordering::Relaxed);
+    }
+
+    /// A lane may hold more records than the queue has room for; clears the flag.
+    pub fn take_drop_check(&self) -> bool {
+        self.drop_check.swap(false, Ordering::SeqCst)
+    }
+
+    /// As `take_drop_check`, without clearing it.
+    pub fn drop_check(&self) -> bool {
+        self.drop_check.load(Ordering::SeqCst)
     }
 
     /// Records a custom event in the calling thread's lane if that needs nothing but the lane.
@@ -262,7 +282,7 @@ impl Lanes {
         if view.closed {
             return Recorded::NotHere;
         }
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let newest = (*last_activity).max(self.last_activity.0.load(Ordering::Relaxed));
         let open = view.session_id.is_some();
         let Some(time) = session::custom_event_time(open, view.foreground, newest, now, rules)
@@ -307,7 +327,16 @@ impl Lanes {
         if wake {
             self.wants_absorb.store(true, Ordering::SeqCst);
         }
-        Recorded::Here { first, wake }
+        // Passing the watch asks the worker once (until it has checked), not on every call.
+        let watch = self.drop_watch.load(Ordering::Relaxed);
+        let unabsorbed = |at: usize| (at - *absorbed) as u64;
+        let check = unabsorbed(before) <= watch
+            && unabsorbed(*end) > watch
+            && !self.drop_check.swap(true, Ordering::SeqCst);
+        Recorded::Here {
+            first,
+            wake: wake || check,
+        }
     }
 
     /// Holds every lane: no lane call runs until the returned value is dropped.
@@ -327,75 +356,6 @@ impl Lanes {
     /// reads it after saying it is about to sleep, a caller writes it before reading that.)
     pub fn wants_absorb(&self) -> bool {
         self.wants_absorb.load(Ordering::SeqCst)
-    }
-
-    /// For the worker, holding the engine's lock: takes every full buffer out of its lane, and
-    /// swaps out every buffer that holds records if its lane's other buffer is free, each
-    /// lane's lock held only for the swap. Absorb them with `absorb_taken` before releasing
-    /// the engine's lock (calls that hold every lane expect no buffer outside its lane).
-    pub fn take_for_worker(&self) -> Taken {
-        self.wants_absorb.store(false, Ordering::SeqCst);
-        let mut taken = Vec::new();
-        for (index, lane) in self.lanes.iter().enumerate() {
-            let mut lane = lane.0.lock();
-            let lane = &mut *lane;
-            if let Some(buffer) = lane.retired.take() {
-                taken.push((index, buffer));
-            } else if lane.end > lane.absorbed && lane.spare.is_some() {
-                let (Some(file), Some(empty)) = (&mut lane.file, lane.spare.take()) else {
-                    continue;
-                };
-                let file = std::mem::replace(file, empty);
-                taken.push((
-                    index,
-                    Buffer {
-                        file,
-                        end: lane.end,
-                        absorbed: lane.absorbed,
-                        recovered: lane.recovered,
-                    },
-                ));
-                (lane.end, lane.absorbed, lane.recovered) = (0, 0, false);
-            }
-        }
-        Taken(taken)
-    }
-
-    /// Moves the records of buffers from `take_for_worker` into the journal, oldest first,
-    /// then gives each buffer back to its lane: emptied and zeroed, or (storage refused midway)
-    /// with what is left, for the next absorb.
-    pub fn absorb_taken(&self, taken: Taken, journal: &mut Journal) -> Absorbed {
-        let mut taken = taken.0;
-        let sources: Vec<Source<'_>> = taken
-            .iter()
-            .map(|(_, buffer)| Source {
-                bytes: buffer.file.bytes(),
-                from: buffer.absorbed,
-                to: buffer.end,
-                verify: buffer.recovered,
-            })
-            .collect();
-        let (absorbed, done) = absorb_sources(&sources, journal, None);
-        drop(sources);
-        let complete = absorbed.error.is_none();
-        for ((_, buffer), done) in taken.iter_mut().zip(done) {
-            settle(&mut buffer.absorbed, buffer.end, done, complete);
-            if buffer.absorbed == buffer.end {
-                zero_backwards(&mut buffer.file.bytes_mut()[..buffer.end]);
-                (buffer.end, buffer.absorbed, buffer.recovered) = (0, 0, false);
-            }
-        }
-        for (index, buffer) in taken {
-            let mut lane = self.lanes[index].0.lock();
-            if buffer.end == 0 {
-                lane.spare = Some(buffer.file);
-            } else {
-                // The lane cannot have retired another buffer meanwhile: it had none to swap in.
-                // Left for the next absorb (not asked for: storage refused, so no loop).
-                lane.retired = Some(buffer);
-            }
-        }
-        absorbed
     }
 
     /// Publishes the open session's last activity (`Millis::MIN` for none).
@@ -422,100 +382,6 @@ impl Held<'_> {
         self.lanes
             .iter()
             .all(|lane| lane.end == lane.absorbed && lane.retired.is_none())
-    }
-
-    /// Moves every lane's records into the journal, oldest first, except those whose datapoint
-    /// id is in `skip` (already in the journal: recovery after a kill during an absorb).
-    pub fn absorb(&mut self, journal: &mut Journal, skip: Option<&HashSet<[u8; 16]>>) -> Absorbed {
-        if self.is_empty() {
-            // The common case of a call that changes the session: nothing to move.
-            self.owner.holding.store(false, Ordering::SeqCst);
-            self.owner.wants_absorb.store(false, Ordering::SeqCst);
-            return Absorbed {
-                last_activity: Millis::MIN,
-                ..Absorbed::default()
-            };
-        }
-        // Each lane's retired buffer (older) before its current one.
-        let mut sources = Vec::with_capacity(2 * LANES);
-        for lane in &self.lanes {
-            if let Some(retired) = &lane.retired {
-                sources.push(Source {
-                    bytes: retired.file.bytes(),
-                    from: retired.absorbed,
-                    to: retired.end,
-                    verify: retired.recovered,
-                });
-            }
-            if let Some(file) = &lane.file {
-                sources.push(Source {
-                    bytes: file.bytes(),
-                    from: lane.absorbed,
-                    to: lane.end,
-                    verify: lane.recovered,
-                });
-            }
-        }
-        let (absorbed, done) = absorb_sources(&sources, journal, skip);
-        drop(sources);
-        let complete = absorbed.error.is_none();
-        let mut done = done.into_iter();
-        for lane in self.lanes.iter_mut() {
-            let lane = &mut **lane;
-            if let Some(retired) = &mut lane.retired {
-                settle(
-                    &mut retired.absorbed,
-                    retired.end,
-                    done.next().flatten(),
-                    complete,
-                );
-                if retired.absorbed == retired.end {
-                    let mut buffer = lane.retired.take().expect("retired");
-                    zero_backwards(&mut buffer.file.bytes_mut()[..buffer.end]);
-                    lane.spare = Some(buffer.file);
-                }
-            }
-            if lane.file.is_none() {
-                continue;
-            }
-            settle(
-                &mut lane.absorbed,
-                lane.end,
-                done.next().flatten(),
-                complete,
-            );
-            if lane.absorbed == lane.end {
-                lane.last_activity = Millis::MIN;
-                lane.recovered = false;
-                let end = lane.end;
-                if let Some(file) = &mut lane.file {
-                    zero_backwards(&mut file.bytes_mut()[..end]);
-                }
-                lane.end = 0;
-                lane.absorbed = 0;
-            }
-        }
-        self.owner.holding.store(!self.is_empty(), Ordering::SeqCst);
-        self.owner.wants_absorb.store(false, Ordering::SeqCst);
-        absorbed
-    }
-
-    /// Clears what follows the records of every lane: after a kill during zeroing, stale bytes
-    /// there could otherwise be read back as records after new ones (start-up only).
-    pub fn clear_tails(&mut self) {
-        for lane in &mut self.lanes {
-            let lane = &mut **lane;
-            let end = lane.end;
-            if let Some(file) = &mut lane.file {
-                zero_backwards(&mut file.bytes_mut()[end..]);
-            }
-            if let Some(spare) = &mut lane.spare {
-                zero_backwards(spare.bytes_mut());
-            }
-            if let Some(retired) = &mut lane.retired {
-                zero_backwards(&mut retired.file.bytes_mut()[retired.end..]);
-            }
-        }
     }
 
     /// Gives the lanes the engine's current view (after absorbing: a view changes only while
@@ -603,121 +469,6 @@ fn lane_path(dir: &Path, index: usize, buffer: usize) -> PathBuf {
     }
 }
 
-/// Where an absorb of a buffer got to: `done` is the end of its last record moved (`None`:
-/// none), `complete` whether every buffer was read to its end.
-fn settle(absorbed: &mut usize, end: usize, done: Option<usize>, complete: bool) {
-    match done {
-        // Everything up to `end` was read (any bytes that are no record included).
-        _ if complete => *absorbed = end,
-        Some(done) => *absorbed = done,
-        None => {}
-    }
-}
-
-/// Moves the records of `sources` into the journal, oldest first (each buffer's records in
-/// their own order, ties to the earlier source), except those whose datapoint id is in `skip`.
-/// Returns, for each source, the end of its last record moved: what is moved is always a
-/// prefix of every buffer, even when storage refuses midway.
-fn absorb_sources(
-    sources: &[Source<'_>],
-    journal: &mut Journal,
-    skip: Option<&HashSet<[u8; 16]>>,
-) -> (Absorbed, Vec<Option<usize>>) {
-    let mut absorbed = Absorbed {
-        last_activity: Millis::MIN,
-        ..Absorbed::default()
-    };
-    let mut queues: Vec<Vec<LaneRecord>> = Vec::with_capacity(sources.len());
-    for (index, source) in sources.iter().enumerate() {
-        let mut queue = Vec::new();
-        let from = source.from;
-        let bytes = &source.bytes[from..source.to];
-        let each = |record: record::RawRecord<'_>| {
-            let offset = from + record.offset;
-            let len = record.payload.len();
-            // Only a corrupted file holds what does not read: skipped, in its place.
-            let head = StoredHead::of(record.payload);
-            queue.push(LaneRecord {
-                time: head.map_or(Millis::MIN, |h| h.time),
-                source: index,
-                start: offset + record::record_len(0),
-                len,
-                end: offset + record::record_len(len),
-                id: head.map(|h| h.id),
-                in_session: head.is_some_and(|h| h.in_session),
-            });
-        };
-        // The checksum is checked again by the journal's recovery once the record is there;
-        // a live lane's records were written by this process and need no check on the way.
-        if source.verify {
-            record::scan(bytes, &mut Recovery::default(), each);
-        } else {
-            record::scan_written(bytes, each);
-        }
-        queues.push(queue);
-    }
-    let mut heads = vec![0; sources.len()];
-    // Each record dealt with, in order: the seq of the newest datapoint appended by then (it
-    // is in the file once that one is), its source and where it ends.
-    let mut moved: Vec<(u64, usize, usize)> = Vec::new();
-    let mut newest = 0;
-    while let Some(record) = (0..sources.len())
-        .filter_map(|source| queues[source].get(heads[source]))
-        .min_by_key(|record| (record.time, record.source))
-    {
-        heads[record.source] += 1;
-        let payload = &sources[record.source].bytes[record.start..record.start + record.len];
-        let known = record
-            .id
-            .is_some_and(|id| skip.is_some_and(|s| s.contains(&id)));
-        if record.id.is_none() {
-            log::error(|| "skipped an unreadable record in a lane".into());
-        } else if !known {
-            match journal.append_bulk(Kind::CustomEvent, payload) {
-                Ok((seq, dropped)) => {
-                    newest = seq;
-                    absorbed.dropped += dropped;
-                }
-                Err(error) => {
-                    absorbed.error = Some(error);
-                    break;
-                }
-            }
-        }
-        if record.in_session {
-            absorbed.last_activity = absorbed.last_activity.max(record.time);
-        }
-        moved.push((newest, record.source, record.end));
-    }
-    // In the file before the lanes let go of these records. What storage refused to write
-    // (a failed commit undoes it) stays in its lane; what was written, once, does not.
-    if let Err(error) = journal.commit() {
-        absorbed.error.get_or_insert(error);
-    }
-    let written = journal.written_through();
-    let mut done = vec![None; sources.len()];
-    let mut last_counted = 0;
-    for &(seq, source, end) in &moved {
-        if seq > written {
-            break;
-        }
-        if seq > last_counted {
-            absorbed.recorded += 1;
-            last_counted = seq;
-        }
-        done[source] = Some(end);
-    }
-    (absorbed, done)
-}
-
-/// Zeroes `bytes` from the end, page by page: a kill midway leaves intact records only at the
-/// start, where recovery finds them (and skips those already in the journal).
-fn zero_backwards(bytes: &mut [u8]) {
-    for chunk in bytes.rchunks_mut(4096) {
-        chunk.fill(0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -744,7 +495,11 @@ mod tests {
 
     /// Lanes in `dir`, the calling thread's lane with a file, viewing `state`.
     fn lanes_viewing(dir: &Path, state: &SessionState) -> Lanes {
-        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os().unwrap());
+        let lanes = Lanes::open(
+            dir.join("lanes"),
+            &mut IdGenerator::from_os().unwrap(),
+            Clock::System,
+        );
         let mut held = lanes.hold_all();
         held.open_lane_of_this_thread();
         held.refresh(state, false);
@@ -775,7 +530,7 @@ mod tests {
     #[test]
     fn records_move_to_the_journal_oldest_first_and_the_lanes_are_cleared() {
         let dir = temp_dir("lanes-absorb");
-        let state = open_session(clock::now_ms());
+        let state = open_session(crate::clock::now_ms());
         let lanes = lanes_viewing(&dir, &state);
         let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1000).unwrap();
         assert!(record(&lanes, "a1"));
@@ -809,7 +564,7 @@ mod tests {
     #[test]
     fn a_closed_view_or_a_session_that_may_have_expired_records_nothing_here() {
         let dir = temp_dir("lanes-refuse");
-        let stale = open_session(clock::now_ms() - RULES.session_timeout);
+        let stale = open_session(crate::clock::now_ms() - RULES.session_timeout);
         let lanes = lanes_viewing(&dir, &stale);
         assert!(
             !record(&lanes, "late"),
@@ -817,18 +572,18 @@ mod tests {
         );
         lanes
             .hold_all()
-            .refresh(&open_session(clock::now_ms()), true);
+            .refresh(&open_session(crate::clock::now_ms()), true);
         assert!(!record(&lanes, "closed"));
         lanes
             .hold_all()
-            .refresh(&open_session(clock::now_ms()), false);
+            .refresh(&open_session(crate::clock::now_ms()), false);
         assert!(record(&lanes, "fresh"));
     }
 
     #[test]
     fn what_a_previous_run_left_is_moved_once_and_an_unreadable_record_skipped() {
         let dir = temp_dir("lanes-recover");
-        let state = open_session(clock::now_ms());
+        let state = open_session(crate::clock::now_ms());
         let lanes = lanes_viewing(&dir, &state);
         assert!(record(&lanes, "kept"));
         assert!(record(&lanes, "already-moved"));
@@ -860,7 +615,11 @@ mod tests {
         drop(held);
         drop(lanes);
 
-        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os().unwrap());
+        let lanes = Lanes::open(
+            dir.join("lanes"),
+            &mut IdGenerator::from_os().unwrap(),
+            Clock::System,
+        );
         let skip = journal.pending_ids();
         let absorbed = lanes.hold_all().absorb(&mut journal, Some(&skip));
         assert_eq!(absorbed.recorded, 1, "only the event not moved before");
@@ -889,7 +648,7 @@ mod tests {
     #[test]
     fn a_full_buffer_is_swapped_for_the_other_and_both_move_in_order() {
         let dir = temp_dir("lanes-swap");
-        let lanes = lanes_viewing(&dir, &open_session(clock::now_ms()));
+        let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
         let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1_000_000).unwrap();
         let names = record_many(&lanes, "e", OVER_A_BUFFER);
         {
@@ -908,7 +667,7 @@ mod tests {
     #[test]
     fn the_worker_moves_buffers_it_took_while_the_lane_keeps_recording() {
         let dir = temp_dir("lanes-take");
-        let lanes = lanes_viewing(&dir, &open_session(clock::now_ms()));
+        let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
         let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1_000_000).unwrap();
         let mut names = record_many(&lanes, "a", 10);
         let taken = lanes.take_for_worker();
@@ -932,13 +691,17 @@ mod tests {
     #[test]
     fn after_a_kill_both_buffers_of_a_lane_are_recovered_oldest_first() {
         let dir = temp_dir("lanes-two-recover");
-        let lanes = lanes_viewing(&dir, &open_session(clock::now_ms()));
+        let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
         let mut names = record_many(&lanes, "old", OVER_A_BUFFER);
         std::thread::sleep(std::time::Duration::from_millis(2));
         names.extend(record_many(&lanes, "new", 5));
         assert!(this_lane(&lanes).retired.is_some());
         drop(lanes); // killed: nothing moved, nothing cleared
-        let lanes = Lanes::open(dir.join("lanes"), &mut IdGenerator::from_os().unwrap());
+        let lanes = Lanes::open(
+            dir.join("lanes"),
+            &mut IdGenerator::from_os().unwrap(),
+            Clock::System,
+        );
         let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1_000_000).unwrap();
         let absorbed = lanes.hold_all().absorb(&mut journal, None);
         assert_eq!(absorbed.recorded as usize, names.len());

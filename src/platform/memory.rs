@@ -1,0 +1,127 @@
+//! Memory-mapped files: faulting pages in ahead of the stores that need them, how a mapping is
+//! made durable, and reserving disk blocks for one. Only Linux and Android have
+//! `MADV_POPULATE_WRITE` (5.14+) and `posix_fallocate`; elsewhere pages are touched and files
+//! only grown.
+
+use std::fs::File;
+use std::io;
+
+/// The page size the prefault loop steps by (a larger real page only makes it touch more).
+pub(crate) const PAGE: usize = 4096;
+
+/// Whether fsync on a mapped file's descriptor writes back the pages dirtied through a shared
+/// mapping (as msync does), so the sync can run on a duplicate descriptor with no lock held.
+/// True on Linux and Android; elsewhere the mapping itself is flushed.
+pub(crate) const FSYNC_WRITES_BACK_MAPPINGS: bool =
+    cfg!(any(target_os = "linux", target_os = "android"));
+
+/// Not in the libc crate for every target; the value is the kernel's ABI.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+
+/// Asks the kernel to fault `len` bytes at `start` in for writing, without writing them.
+/// `Unsupported` where it cannot (not Linux or Android, or a kernel before 5.14); another error
+/// if the range is not (or no longer) mapped writable.
+///
+/// # Safety
+/// `start..start + len` is a range of this process's address space that a file mapping of
+/// its own covers or covered: the kernel checks the range, and populating never changes a byte
+/// of whatever is mapped there.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) unsafe fn populate_write(start: *mut u8, len: usize) -> io::Result<()> {
+    // SAFETY: advice only (the caller's contract); MADV_POPULATE_WRITE changes no contents.
+    if unsafe { libc::madvise(start.cast(), len, MADV_POPULATE_WRITE) } == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        // An advice this kernel does not know.
+        Some(libc::EINVAL) => Err(io::ErrorKind::Unsupported.into()),
+        _ => Err(error),
+    }
+}
+
+/// See the Linux version: no such advice here.
+///
+/// # Safety
+/// None needed; `unsafe` only to match the Linux version's signature.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) unsafe fn populate_write(_start: *mut u8, _len: usize) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Faults every page of `bytes` (part of a shared file mapping) in for writing now, so later
+/// stores into it cost no page fault: by `populate_write` where the kernel can, otherwise by
+/// rewriting one byte per page with itself.
+pub(crate) fn prefault(bytes: &mut [u8]) {
+    // SAFETY: the range is exactly `bytes`, live memory of ours.
+    if unsafe { populate_write(bytes.as_mut_ptr(), bytes.len()) }.is_ok() {
+        return;
+    }
+    for byte in bytes.iter_mut().step_by(PAGE) {
+        let byte: *mut u8 = byte;
+        // SAFETY: `byte` comes from a live `&mut u8`; a volatile store of the byte's own value
+        // changes nothing, and cannot be optimised away as a plain store of it could.
+        unsafe { byte.write_volatile(byte.read_volatile()) };
+    }
+}
+
+/// Gives `file` `len` bytes with disk blocks behind them, so that a full disk fails here
+/// rather than as SIGBUS on a later store into its mapping.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn reserve(file: &File, len: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let Ok(len) = libc::off_t::try_from(len) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "mapping too large",
+        ));
+    };
+    // SAFETY: a plain system call on a descriptor that `file` keeps open for its duration; it
+    // reads no memory of ours.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    match rc {
+        0 => Ok(()),
+        // Filesystems without fallocate: fall back to a sparse size.
+        libc::EOPNOTSUPP | libc::EINVAL => file.set_len(len as u64),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+/// Elsewhere the file is only grown to `len` (std has no portable fallocate): where the
+/// filesystem makes that sparse, a full disk shows up when pages are written back, not here.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn reserve(file: &File, len: usize) -> io::Result<()> {
+    file.set_len(len as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefault_keeps_every_byte() {
+        let mut bytes: Vec<u8> = (0..3 * PAGE + 17).map(|i| (i % 251) as u8).collect();
+        let before = bytes.clone();
+        prefault(&mut bytes);
+        assert_eq!(bytes, before);
+    }
+
+    #[test]
+    fn reserve_grows_a_file_to_the_length() {
+        let dir = std::env::temp_dir().join(format!("stint-reserve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        reserve(&file, 3 * PAGE).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 3 * PAGE as u64);
+        drop(file);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

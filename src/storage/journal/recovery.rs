@@ -1,0 +1,143 @@
+//! Opening the journal: every intact record of every segment recovered (torn or corrupted
+//! bytes skipped, never a refusal to start), and the newest segment resumed or a new one begun.
+
+use super::*;
+
+impl Journal {
+    pub(super) fn recover(&mut self) -> io::Result<Recovery> {
+        let mut numbers: Vec<u64> = fs::read_dir(&self.dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let (number, extension) = name.split_once('.')?;
+                (extension == names::SEGMENT_EXTENSION).then(|| number.parse().ok())?
+            })
+            .collect();
+        numbers.sort_unstable();
+        let mut recovery = Recovery::default();
+        for number in numbers {
+            let path = segment_path(&self.dir, number);
+            if fs::metadata(&path)?.len() < HEADER as u64 {
+                // Killed while creating it: nothing was ever written there.
+                fs::remove_file(&path)?;
+                continue;
+            }
+            let map = MappedFile::open(&path, 0)?;
+            let mut key = None;
+            let end = scan(map.bytes(), &mut recovery, |record| match record.kind {
+                Kind::ApiKey => {
+                    key = std::str::from_utf8(record.payload)
+                        .ok()
+                        .map(|k| self.key_index(k))
+                }
+                kind => {
+                    self.next_seq = self.next_seq.max(record.seq + 1);
+                    if record.seq > self.acked_through && !record.dropped {
+                        self.entries.push_back(Entry {
+                            seq: record.seq,
+                            segment: number,
+                            offset: record.offset as u32,
+                            len: record.payload.len() as u32,
+                            key: key.unwrap_or(0),
+                            kind,
+                            dropped: false,
+                        });
+                    }
+                }
+            });
+            self.segments.insert(
+                number,
+                Segment {
+                    map,
+                    live: 0,
+                    end,
+                    synced_end: end,
+                },
+            );
+        }
+        // Crash recovery may meet records out of order only if segments were; keep seq order.
+        self.entries.make_contiguous().sort_by_key(|e| e.seq);
+        for entry in &self.entries {
+            if let Some(segment) = self.segments.get_mut(&entry.segment) {
+                segment.live += 1;
+            }
+        }
+        self.live = self.entries.len() as u64;
+        self.release_done_segments();
+        Ok(recovery)
+    }
+
+    pub(super) fn key_index(&mut self, key: &str) -> u16 {
+        match self.keys.iter().position(|k| k == key) {
+            Some(i) => i as u16,
+            None => {
+                self.keys.push(key.to_owned());
+                (self.keys.len() - 1) as u16
+            }
+        }
+    }
+
+    /// Continues in the newest segment if it has room, or starts a new one. Not a new file at
+    /// every start: an app launched often while offline would leave a mostly empty megabyte
+    /// per launch, and with the disk full it could not start at all.
+    pub(super) fn resume_or_start_segment(&mut self) -> io::Result<()> {
+        let key = &self.keys[self.current_key as usize];
+        let key_record = record_len(key.len());
+        if self.segments.is_empty() || !self.active_fits(key_record + RESUME_ROOM) {
+            return self.start_segment();
+        }
+        self.writer = Some(open_writer(&segment_path(&self.dir, self.active_number()))?);
+        self.faulted_to = 0;
+        // What a kill left after the last intact record (a torn one) is cleared, so that the
+        // free part is all zero as in a fresh segment and new records read back cleanly.
+        let active = self.active_segment_mut();
+        let end = active.end;
+        let free = &mut active.map.bytes_mut()[end..];
+        const CHUNK: usize = 256;
+        let dirty = free
+            .chunks(CHUNK)
+            .rposition(|chunk| chunk.iter().fold(0, |any, &b| any | b) != 0);
+        if let Some(last) = dirty {
+            let debris = ((last + 1) * CHUNK).min(free.len());
+            free[..debris].fill(0);
+        }
+        self.write_key_record()
+    }
+
+    /// Starts a fresh segment, opened by the current API key record.
+    pub(super) fn start_segment(&mut self) -> io::Result<()> {
+        self.commit()?;
+        let number = self.segments.keys().next_back().map_or(1, |n| n + 1);
+        let path = segment_path(&self.dir, number);
+        let spare = self
+            .spare
+            .take()
+            .filter(|_| fs::rename(self.dir.join(SPARE), &path).is_ok());
+        let map = match spare {
+            Some(map) => map,
+            None => MappedFile::open(&path, SEGMENT_LEN)?,
+        };
+        let writer = open_writer(&path)?;
+        self.writer = Some(writer);
+        self.faulted_to = 0;
+        self.segments.insert(
+            number,
+            Segment {
+                map,
+                live: 0,
+                end: 0,
+                synced_end: 0,
+            },
+        );
+        self.write_key_record()
+    }
+
+    /// The record saying which API key the datapoints after it were recorded under.
+    pub(super) fn write_key_record(&mut self) -> io::Result<()> {
+        let key = self.keys[self.current_key as usize].clone();
+        self.write_record(Kind::ApiKey, 0, key.len(), |out| {
+            out.copy_from_slice(key.as_bytes())
+        })?;
+        Ok(())
+    }
+}
