@@ -26,15 +26,18 @@ impl DataDir {
     /// process or Stint instance holds it.
     pub fn open(path: &Path) -> Result<DataDir, Error> {
         create_private_dir(path).map_err(|e| match file_in_the_way(path) {
-            Some(file) if file == path => Error::Storage(format!(
-                "dataDirectory {} is not a directory (a file is in the way)",
-                shown(path)
-            )),
-            Some(file) => Error::Storage(format!(
-                "dataDirectory {} is not a directory: {} is a file",
-                shown(path),
-                shown(file)
-            )),
+            // The OS says "File exists" here; the cause that helps the host is the file.
+            Some(file) => Error::storage(
+                &format!("dataDirectory {} is not a directory", shown(path)),
+                io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    if file == path {
+                        "a file is in the way".to_owned()
+                    } else {
+                        format!("{} is a file", shown(file))
+                    },
+                ),
+            ),
             None => Error::storage(&format!("cannot create dataDirectory {}", shown(path)), e),
         })?;
         let lock = private_file()
@@ -166,6 +169,7 @@ fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
 
     #[test]
     fn a_data_directory_that_is_a_file_is_refused_as_not_a_directory() {
@@ -175,7 +179,7 @@ mod tests {
         let file = parent.join("a-file");
         fs::write(&file, b"not a directory").unwrap();
         let message = match DataDir::open(&file) {
-            Err(Error::Storage(message)) => message,
+            Err(error @ Error::Storage { .. }) => format!("{error}: {}", error.source().unwrap()),
             Err(other) => panic!("{other:?}"),
             Ok(_) => panic!("a file was opened as a data directory"),
         };
@@ -184,7 +188,7 @@ mod tests {
         assert!(!message.contains("os error"), "{message}");
         // A file further up: named.
         let message = match DataDir::open(&file.join("below")) {
-            Err(Error::Storage(message)) => message,
+            Err(error @ Error::Storage { .. }) => format!("{error}: {}", error.source().unwrap()),
             Err(other) => panic!("{other:?}"),
             Ok(_) => panic!("a directory was created below a file"),
         };
