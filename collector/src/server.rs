@@ -697,21 +697,20 @@ fn live(shared: &Shared, request: &Request) -> Result<Value, StoreError> {
 
 fn handle_data(shared: &Shared, request: &Request) -> Reply {
     let content_encoding = request.header("content-encoding");
-    let parsed = batch::decode_body(&request.body, content_encoding)
-        .and_then(|decoded| batch::parse_json(&decoded));
-    let summary = parsed.as_ref().map(batch::summarize).unwrap_or_default();
-    let validated: Result<Batch, Rejection> = parsed
-        .and_then(|body| batch::validate(&body))
-        .and_then(|batch| {
-            if shared.access.accepts_key(&batch.api_key) {
-                Ok(batch)
-            } else {
-                Err(Rejection {
-                    status: 401,
-                    message: "api_key: not one of this collector's API keys".into(),
-                })
-            }
-        });
+    let (summary, validated) = match batch::decode_body(&request.body, content_encoding) {
+        Ok(decoded) => batch::read_batch(&decoded),
+        Err(rejection) => (Default::default(), Err(rejection)),
+    };
+    let validated: Result<Batch, Rejection> = validated.and_then(|batch| {
+        if shared.access.accepts_key(&batch.api_key) {
+            Ok(batch)
+        } else {
+            Err(Rejection {
+                status: 401,
+                message: "api_key: not one of this collector's API keys".into(),
+            })
+        }
+    });
 
     let (fault, commit_before_fault, delay, accepted) = {
         let mut state = shared.state();
