@@ -508,6 +508,110 @@ mod tests {
         );
     }
 
+    /// Both readings of `body`: the typed hot path (`None` if it declined) and `validate`'s.
+    fn both_paths(body: &Value) -> (Option<Batch>, Result<Batch, Rejection>) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        (typed_batch(&bytes), validate(body))
+    }
+
+    #[test]
+    fn typed_path_reads_a_valid_batch_as_validate_does() {
+        let start = json!({"id": ID, "name": "ss", "time": 1.0, "session_id": SESSION,
+            "user_id": "café \"quoted\"", "data": {"app_version": "2.1", "os_name": "Android",
+            "os_version": "14", "device_model": "Pixel", "arch": "aarch64", "locale": "en-GB",
+            "extra": [1, {"x": null}]}});
+        let custom = json!({"id": ID, "name": "ce", "time": 2, "user_id": null,
+            "data": {"n": "buy", "p": {"price": 1.5}}});
+        let body = json!({"api_key": "k", "device_id": "dev", "sdk_version": "stint/0.1.0",
+            "time": 1764190200, "extra": true, "events": [start, session_end(), custom]});
+        let (typed, checked) = both_paths(&body);
+        let (typed, checked) = (typed.expect("the typed path takes it"), checked.unwrap());
+        assert_eq!(typed.events.len(), 3);
+        // Everything but `raw`, which is the bytes as received on the typed path.
+        for (a, b) in typed.events.iter().zip(&checked.events) {
+            assert_eq!(
+                Datapoint {
+                    raw: String::new(),
+                    ..a.clone()
+                },
+                Datapoint {
+                    raw: String::new(),
+                    ..b.clone()
+                }
+            );
+            assert_eq!(
+                serde_json::from_str::<Value>(&a.raw).unwrap(),
+                serde_json::from_str::<Value>(&b.raw).unwrap()
+            );
+        }
+        assert_eq!(typed.events[0].user_id.as_deref(), Some("café \"quoted\""));
+        assert_eq!(
+            Batch {
+                events: vec![],
+                ..typed
+            },
+            Batch {
+                events: vec![],
+                ..checked
+            }
+        );
+
+        let (summary, read) = read_batch(&serde_json::to_vec(&body).unwrap());
+        assert_eq!(summary, summarize(&body));
+        assert!(read.is_ok());
+    }
+
+    #[test]
+    fn typed_path_declines_what_validate_rejects() {
+        let mut cases = Vec::new();
+        for (field, value) in [
+            ("id", json!("not-a-uuid")),
+            ("name", json!("xx")),
+            ("time", json!("1")),
+            ("session_id", Value::Null),
+            ("data", json!([])),
+        ] {
+            let mut event = session_end();
+            event[field] = value;
+            cases.push(batch_with(event));
+        }
+        let mut negative = session_end();
+        negative["data"]["d"] = json!(-1.0);
+        cases.push(batch_with(negative));
+        cases.push(batch_with(
+            json!({"id": ID, "name": "ce", "time": 2.0, "data": {}}),
+        ));
+        let mut version = batch_with(session_end());
+        version["sdk_version"] = json!("other/1");
+        cases.push(version);
+        cases.push(json!([1, 2]));
+        for body in cases {
+            let (typed, checked) = both_paths(&body);
+            assert!(typed.is_none(), "typed path took {body}");
+            let bytes = serde_json::to_vec(&body).unwrap();
+            assert_eq!(read_batch(&bytes).1.unwrap_err(), checked.unwrap_err());
+        }
+        // A repeated key: the typed path declines, `validate` keeps the last, as before.
+        let repeated = format!(
+            "{{\"api_key\":\"a\",\"api_key\":\"k\",\"device_id\":\"d\",\
+             \"sdk_version\":\"stint/1\",\"time\":1,\"events\":[]}}"
+        );
+        assert!(typed_batch(repeated.as_bytes()).is_none());
+        assert_eq!(read_batch(repeated.as_bytes()).1.unwrap().api_key, "k");
+        // A context key of another type where no context is read (a `ce`): declined, accepted.
+        let odd = batch_with(json!({"id": ID, "name": "ce", "time": 2.0,
+            "data": {"n": "buy", "app_version": 7}}));
+        assert!(both_paths(&odd).0.is_none());
+        let bytes = serde_json::to_vec(&odd).unwrap();
+        assert_eq!(
+            read_batch(&bytes).1.unwrap().events[0]
+                .custom_name
+                .as_deref(),
+            Some("buy")
+        );
+        assert_eq!(read_batch(b"{").1.unwrap_err().status, 400);
+    }
+
     #[test]
     fn names_the_offending_field() {
         let mut no_duration = session_end();
