@@ -592,10 +592,7 @@ mod tests {
             assert_eq!(read_batch(&bytes).1.unwrap_err(), checked.unwrap_err());
         }
         // A repeated key: the typed path declines, `validate` keeps the last, as before.
-        let repeated = format!(
-            "{{\"api_key\":\"a\",\"api_key\":\"k\",\"device_id\":\"d\",\
-             \"sdk_version\":\"stint/1\",\"time\":1,\"events\":[]}}"
-        );
+        let repeated = r#"{"api_key":"a","api_key":"k","device_id":"d","sdk_version":"stint/1","time":1,"events":[]}"#;
         assert!(typed_batch(repeated.as_bytes()).is_none());
         assert_eq!(read_batch(repeated.as_bytes()).1.unwrap().api_key, "k");
         // A context key of another type where no context is read (a `ce`): declined, accepted.
