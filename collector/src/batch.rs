@@ -2,7 +2,10 @@
 //! accepted or rejected whole, which is what lets the SDK bisect a 400 down to one datapoint.
 
 use flate2::read::GzDecoder;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::Read;
 
@@ -131,6 +134,145 @@ pub fn decode_body(body: &[u8], content_encoding: Option<&str>) -> Result<Vec<u8
 pub fn parse_json(bytes: &[u8]) -> Result<Value, Rejection> {
     serde_json::from_slice(bytes)
         .map_err(|e| Rejection::bad_request(format!("body is not valid JSON: {e}")))
+}
+
+/// The body as the SDK sends it, read straight into borrowed fields (no `Value` tree): the
+/// ingest hot path. Escaped strings come out owned; `raw` is each datapoint's bytes as received.
+#[derive(Deserialize)]
+struct WireBatch<'a> {
+    #[serde(borrow)]
+    api_key: Cow<'a, str>,
+    #[serde(borrow)]
+    device_id: Cow<'a, str>,
+    #[serde(borrow)]
+    sdk_version: Cow<'a, str>,
+    time: f64,
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct WireDatapoint<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    time: f64,
+    #[serde(borrow, default)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    data: WireData<'a>,
+}
+
+/// `data`: only what some kind reads; any other key is ignored, as in [`validate`].
+#[derive(Deserialize)]
+struct WireData<'a> {
+    #[serde(default)]
+    d: Option<f64>,
+    #[serde(borrow, default)]
+    n: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    app_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    os_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    os_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    device_model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    arch: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    locale: Option<Cow<'a, str>>,
+}
+
+/// The batch in a decoded body and the log's summary of it. A valid body takes the typed path;
+/// anything it cannot take (a wrong type, a missing field, a duplicate key, a rule broken) goes
+/// through [`parse_json`] and [`validate`], which accept exactly what is valid and name the first
+/// offending field, so both paths give the same answer.
+pub fn read_batch(bytes: &[u8]) -> (Summary, Result<Batch, Rejection>) {
+    if let Some(batch) = typed_batch(bytes) {
+        let summary = Summary {
+            api_key: Some(batch.api_key.clone()),
+            device_id: Some(batch.device_id.clone()),
+            sdk_version: Some(batch.sdk_version.clone()),
+            event_count: batch.events.len(),
+            event_ids: batch.events.iter().map(|d| d.id.clone()).collect(),
+        };
+        return (summary, Ok(batch));
+    }
+    match parse_json(bytes) {
+        Ok(body) => (summarize(&body), validate(&body)),
+        Err(rejection) => (Summary::default(), Err(rejection)),
+    }
+}
+
+/// The typed path of [`read_batch`]: `None` whenever the batch is not valid.
+fn typed_batch(bytes: &[u8]) -> Option<Batch> {
+    let wire: WireBatch = serde_json::from_slice(bytes).ok()?;
+    if !wire.sdk_version.starts_with("stint/") {
+        return None;
+    }
+    let events = wire
+        .events
+        .iter()
+        .map(|raw| typed_datapoint(raw))
+        .collect::<Option<Vec<_>>>()?;
+    Some(Batch {
+        api_key: wire.api_key.into_owned(),
+        device_id: wire.device_id.into_owned(),
+        sdk_version: wire.sdk_version.into_owned(),
+        time: wire.time,
+        events,
+    })
+}
+
+fn typed_datapoint(raw: &RawValue) -> Option<Datapoint> {
+    let wire: WireDatapoint = serde_json::from_str(raw.get()).ok()?;
+    if !is_uuid(&wire.id) {
+        return None;
+    }
+    let kind = match &*wire.name {
+        "ss" => Kind::SessionStart,
+        "se" => Kind::SessionEnd,
+        "ce" => Kind::Custom,
+        _ => return None,
+    };
+    if kind != Kind::Custom && wire.session_id.is_none() {
+        return None;
+    }
+    let data = wire.data;
+    let duration = match kind {
+        Kind::SessionEnd => Some(data.d.filter(|d| *d >= 0.0)?),
+        _ => None,
+    };
+    let custom_name = match kind {
+        Kind::Custom => Some(data.n?.into_owned()),
+        _ => None,
+    };
+    let context = match kind {
+        Kind::SessionStart => SessionContext {
+            app_version: data.app_version.map(Cow::into_owned),
+            os_name: data.os_name.map(Cow::into_owned),
+            os_version: data.os_version.map(Cow::into_owned),
+            device_model: data.device_model.map(Cow::into_owned),
+            arch: data.arch.map(Cow::into_owned),
+            locale: data.locale.map(Cow::into_owned),
+        },
+        _ => SessionContext::default(),
+    };
+    Some(Datapoint {
+        id: wire.id.into_owned(),
+        kind,
+        time: wire.time,
+        session_id: wire.session_id.map(Cow::into_owned),
+        user_id: wire.user_id.map(Cow::into_owned),
+        duration,
+        custom_name,
+        context,
+        raw: raw.get().to_string(),
+    })
 }
 
 /// Checks the whole batch against the schema; the message names the first offending field.
@@ -364,6 +506,107 @@ mod tests {
             serde_json::from_str::<Value>(&batch.events[1].raw).unwrap(),
             session_end()
         );
+    }
+
+    /// Both readings of `body`: the typed hot path (`None` if it declined) and `validate`'s.
+    fn both_paths(body: &Value) -> (Option<Batch>, Result<Batch, Rejection>) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        (typed_batch(&bytes), validate(body))
+    }
+
+    #[test]
+    fn typed_path_reads_a_valid_batch_as_validate_does() {
+        let start = json!({"id": ID, "name": "ss", "time": 1.0, "session_id": SESSION,
+            "user_id": "café \"quoted\"", "data": {"app_version": "2.1", "os_name": "Android",
+            "os_version": "14", "device_model": "Pixel", "arch": "aarch64", "locale": "en-GB",
+            "extra": [1, {"x": null}]}});
+        let custom = json!({"id": ID, "name": "ce", "time": 2, "user_id": null,
+            "data": {"n": "buy", "p": {"price": 1.5}}});
+        let body = json!({"api_key": "k", "device_id": "dev", "sdk_version": "stint/0.1.0",
+            "time": 1764190200, "extra": true, "events": [start, session_end(), custom]});
+        let (typed, checked) = both_paths(&body);
+        let (typed, checked) = (typed.expect("the typed path takes it"), checked.unwrap());
+        assert_eq!(typed.events.len(), 3);
+        // Everything but `raw`, which is the bytes as received on the typed path.
+        for (a, b) in typed.events.iter().zip(&checked.events) {
+            assert_eq!(
+                Datapoint {
+                    raw: String::new(),
+                    ..a.clone()
+                },
+                Datapoint {
+                    raw: String::new(),
+                    ..b.clone()
+                }
+            );
+            assert_eq!(
+                serde_json::from_str::<Value>(&a.raw).unwrap(),
+                serde_json::from_str::<Value>(&b.raw).unwrap()
+            );
+        }
+        assert_eq!(typed.events[0].user_id.as_deref(), Some("café \"quoted\""));
+        assert_eq!(
+            Batch {
+                events: vec![],
+                ..typed
+            },
+            Batch {
+                events: vec![],
+                ..checked
+            }
+        );
+
+        let (summary, read) = read_batch(&serde_json::to_vec(&body).unwrap());
+        assert_eq!(summary, summarize(&body));
+        assert!(read.is_ok());
+    }
+
+    #[test]
+    fn typed_path_declines_what_validate_rejects() {
+        let mut cases = Vec::new();
+        for (field, value) in [
+            ("id", json!("not-a-uuid")),
+            ("name", json!("xx")),
+            ("time", json!("1")),
+            ("session_id", Value::Null),
+            ("data", json!([])),
+        ] {
+            let mut event = session_end();
+            event[field] = value;
+            cases.push(batch_with(event));
+        }
+        let mut negative = session_end();
+        negative["data"]["d"] = json!(-1.0);
+        cases.push(batch_with(negative));
+        cases.push(batch_with(
+            json!({"id": ID, "name": "ce", "time": 2.0, "data": {}}),
+        ));
+        let mut version = batch_with(session_end());
+        version["sdk_version"] = json!("other/1");
+        cases.push(version);
+        cases.push(json!([1, 2]));
+        for body in cases {
+            let (typed, checked) = both_paths(&body);
+            assert!(typed.is_none(), "typed path took {body}");
+            let bytes = serde_json::to_vec(&body).unwrap();
+            assert_eq!(read_batch(&bytes).1.unwrap_err(), checked.unwrap_err());
+        }
+        // A repeated key: the typed path declines, `validate` keeps the last, as before.
+        let repeated = r#"{"api_key":"a","api_key":"k","device_id":"d","sdk_version":"stint/1","time":1,"events":[]}"#;
+        assert!(typed_batch(repeated.as_bytes()).is_none());
+        assert_eq!(read_batch(repeated.as_bytes()).1.unwrap().api_key, "k");
+        // A context key of another type where no context is read (a `ce`): declined, accepted.
+        let odd = batch_with(json!({"id": ID, "name": "ce", "time": 2.0,
+            "data": {"n": "buy", "app_version": 7}}));
+        assert!(both_paths(&odd).0.is_none());
+        let bytes = serde_json::to_vec(&odd).unwrap();
+        assert_eq!(
+            read_batch(&bytes).1.unwrap().events[0]
+                .custom_name
+                .as_deref(),
+            Some("buy")
+        );
+        assert_eq!(read_batch(b"{").1.unwrap_err().status, 400);
     }
 
     #[test]

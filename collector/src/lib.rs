@@ -210,12 +210,18 @@ impl Collector {
                 options.database
             ))
         })?;
+        let ingest_writers = store::open_ingest_writers(&options.database).map_err(|error| {
+            std::io::Error::other(format!(
+                "cannot open the database {}: {error}",
+                options.database
+            ))
+        })?;
         let access = server::Access {
             api_keys: options.api_keys.iter().cloned().collect(),
             dashboard_token: options.dashboard_token.clone(),
             test_controls: options.test_controls,
         };
-        let shared = Arc::new(Shared::new(store, reader, access));
+        let shared = Arc::new(Shared::new(store, ingest_writers, reader, access));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("stint-collector")

@@ -8,7 +8,9 @@
 use crate::batch::{self, Batch, Rejection};
 use crate::dashboard::{self, Overview, UserKey};
 use crate::faults::{Faults, RequestFault, HUGE_BODY_BYTES};
-use crate::store::{self, AppFilter, Reader, SeparateReader, Store, StoreError};
+use crate::store::{
+    self, AppFilter, IngestOutcome, Reader, SeparateReader, Store, StoreError, StoreResult,
+};
 use crate::RequestRecord;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -23,8 +25,8 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 use tokio_rustls::TlsAcceptor;
@@ -37,6 +39,11 @@ const ENDLESS_BODY_CAP: usize = 1 << 30;
 pub(crate) struct Shared {
     state: Mutex<State>,
     store: Mutex<Box<dyn Store>>,
+    /// More writers for ingest alone, on a database that commits several at once (PostgreSQL);
+    /// empty: ingest uses `store`.
+    ingest_writers: Vec<Mutex<Box<dyn Store>>>,
+    /// Where a request that finds every ingest writer busy queues.
+    next_writer: AtomicUsize,
     /// A second connection for the pages and the API, for a file database (WAL): reads then
     /// never wait for ingest, nor ingest for them.
     reader: Option<Mutex<SeparateReader>>,
@@ -114,10 +121,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(store: Box<dyn Store>, reader: Option<SeparateReader>, access: Access) -> Shared {
+    pub fn new(
+        store: Box<dyn Store>,
+        ingest_writers: Vec<Box<dyn Store>>,
+        reader: Option<SeparateReader>,
+        access: Access,
+    ) -> Shared {
         Shared {
             state: Mutex::new(State::default()),
             store: Mutex::new(store),
+            ingest_writers: ingest_writers.into_iter().map(Mutex::new).collect(),
+            next_writer: AtomicUsize::new(0),
             reader: reader.map(Mutex::new),
             access,
             started: std::time::SystemTime::now()
@@ -134,6 +148,26 @@ impl Shared {
 
     pub fn store(&self) -> MutexGuard<'_, Box<dyn Store>> {
         lock(&self.store)
+    }
+
+    /// Stores a batch on a free ingest writer (or, with none, the store); each is its own
+    /// transaction, so concurrent batches stay all-or-nothing and de-duplicated by the database.
+    fn ingest(&self, batch: &Batch) -> StoreResult<IngestOutcome> {
+        let writers = &self.ingest_writers;
+        if writers.is_empty() {
+            return self.store().ingest(&batch.api_key, batch);
+        }
+        for writer in writers {
+            match writer.try_lock() {
+                Ok(mut store) => return store.ingest(&batch.api_key, batch),
+                Err(TryLockError::Poisoned(poisoned)) => {
+                    return poisoned.into_inner().ingest(&batch.api_key, batch)
+                }
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        let queue = self.next_writer.fetch_add(1, Ordering::Relaxed) % writers.len();
+        lock(&writers[queue]).ingest(&batch.api_key, batch)
     }
 
     /// Identifies the data the pages show: this collector's start and its store's revision,
@@ -697,21 +731,20 @@ fn live(shared: &Shared, request: &Request) -> Result<Value, StoreError> {
 
 fn handle_data(shared: &Shared, request: &Request) -> Reply {
     let content_encoding = request.header("content-encoding");
-    let parsed = batch::decode_body(&request.body, content_encoding)
-        .and_then(|decoded| batch::parse_json(&decoded));
-    let summary = parsed.as_ref().map(batch::summarize).unwrap_or_default();
-    let validated: Result<Batch, Rejection> = parsed
-        .and_then(|body| batch::validate(&body))
-        .and_then(|batch| {
-            if shared.access.accepts_key(&batch.api_key) {
-                Ok(batch)
-            } else {
-                Err(Rejection {
-                    status: 401,
-                    message: "api_key: not one of this collector's API keys".into(),
-                })
-            }
-        });
+    let (summary, validated) = match batch::decode_body(&request.body, content_encoding) {
+        Ok(decoded) => batch::read_batch(&decoded),
+        Err(rejection) => (Default::default(), Err(rejection)),
+    };
+    let validated: Result<Batch, Rejection> = validated.and_then(|batch| {
+        if shared.access.accepts_key(&batch.api_key) {
+            Ok(batch)
+        } else {
+            Err(Rejection {
+                status: 401,
+                message: "api_key: not one of this collector's API keys".into(),
+            })
+        }
+    });
 
     let (fault, commit_before_fault, delay, accepted) = {
         let mut state = shared.state();
@@ -729,7 +762,7 @@ fn handle_data(shared: &Shared, request: &Request) -> Reply {
         )
     };
     // Stored before the request is logged, so whoever sees the log entry sees the data.
-    let ingest = |batch: &Batch| shared.store().ingest(&batch.api_key, batch);
+    let ingest = |batch: &Batch| shared.ingest(batch);
     let mut rejection = None;
     let (status, reply) = match &fault {
         Some(fault) => {

@@ -206,6 +206,21 @@ pub fn open(database: &Database) -> StoreResult<(Box<dyn Store>, Option<Separate
     }
 }
 
+/// Ingest writers beside the store on PostgreSQL: each its own connection and transaction, so
+/// one batch's round trips and commit (a WAL flush) overlap the next's, as with several
+/// collectors on one database. SQLite has one writer: none.
+pub const POSTGRES_INGEST_WRITERS: usize = 4;
+
+/// The extra writers ingest may use beside the store [`open`] returned.
+pub fn open_ingest_writers(database: &Database) -> StoreResult<Vec<Box<dyn Store>>> {
+    match database {
+        Database::Memory | Database::File(_) => Ok(Vec::new()),
+        Database::Postgres(_) => (0..POSTGRES_INGEST_WRITERS)
+            .map(|_| Ok(Box::new(postgres::PostgresStore::open(database)?) as Box<dyn Store>))
+            .collect(),
+    }
+}
+
 impl std::fmt::Display for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
