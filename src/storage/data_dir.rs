@@ -108,7 +108,9 @@ impl DataDir {
     /// durable; needs no lock.
     pub fn sync_small_files(dir: &Path) -> io::Result<()> {
         for name in [names::DEVICE_ID, names::TRACKING] {
-            match File::open(dir.join(name)) {
+            // Opened for writing: Windows' FlushFileBuffers refuses a read-only handle
+            // ("Access denied"); nothing is written.
+            match fs::OpenOptions::new().write(true).open(dir.join(name)) {
                 Ok(file) => file.sync_all()?,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
                 Err(error) => return Err(error),
