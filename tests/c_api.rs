@@ -584,7 +584,7 @@ fn a_data_directory_used_by_another_process_is_locked() {
         let dir = std::path::PathBuf::from(std::env::var("STINT_DIR").unwrap());
         init_ok(&dir, "");
         println!("READY");
-        std::thread::sleep(Duration::from_secs(60));
+        wait_for_parent();
         return;
     }
     let _turn = serial();

@@ -121,13 +121,20 @@ unsafe extern "C" fn counting_log_too(
     unsafe { counting_log(level, message, std::ptr::null_mut()) }
 }
 
-/// One caller: random calls until `stop`.
-fn caller(index: usize, seed: u64, options_json: Arc<String>, stop: Arc<AtomicBool>) -> Tally {
+/// One caller: random calls until `stop`, each counted in `calls`.
+fn caller(
+    index: usize,
+    seed: u64,
+    options_json: Arc<String>,
+    stop: Arc<AtomicBool>,
+    calls: Arc<AtomicU64>,
+) -> Tally {
     let mut rng = Rng::new(seed ^ (index as u64 + 1).wrapping_mul(0x1000_0000_01b3));
     let mut tally = Tally::default();
     let users = ["alice", "bob", "carol"];
     let mut sequence = 0u64;
     while !stop.load(Ordering::Relaxed) {
+        calls.fetch_add(1, Ordering::Relaxed);
         // Out of 1000: lifecycle calls are rare here (the lifecycle thread does most of them),
         // so the library is initialized for most of the run.
         let pick = rng.below(1000);
@@ -235,19 +242,39 @@ fn caller(index: usize, seed: u64, options_json: Arc<String>, stop: Arc<AtomicBo
     tally
 }
 
-/// The lifecycle thread: shutdown, initialize, over and over, with short random pauses.
-fn lifecycle(seed: u64, options_json: Arc<String>, stop: Arc<AtomicBool>) -> (Tally, u64) {
+/// Waits until the callers have made `n` more calls (their progress, not the clock, paces the
+/// lifecycle thread); a stalled caller is the watchdog's to report, so the wait is bounded.
+fn let_callers_make(calls: &AtomicU64, n: u64) {
+    let target = calls.load(Ordering::Relaxed) + n;
+    spin_until(Duration::from_secs(30), || {
+        calls.load(Ordering::Relaxed) >= target
+    });
+}
+
+/// The lifecycle thread: shutdown, initialize, over and over, with a random number of the
+/// callers' calls between them, until `seconds` have passed; then it stops the callers.
+fn lifecycle(
+    seconds: u64,
+    seed: u64,
+    options_json: Arc<String>,
+    stop: Arc<AtomicBool>,
+    calls: Arc<AtomicU64>,
+) -> (Tally, u64) {
     let mut rng = Rng::new(seed ^ 0x5151);
     let mut tally = Tally::default();
     let mut cycles = 0;
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(20 + rng.below(60)));
+    let end = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < end {
+        // About as many calls as 20-80 ms gave under load on this VM (debug build), then a short window
+        // in which the callers meet an uninitialized library.
+        let_callers_make(&calls, 200 + rng.below(800));
         tally.note("stint_shutdown", stint_shutdown(rng.below(200) as u32));
-        std::thread::sleep(Duration::from_millis(rng.below(3)));
+        let_callers_make(&calls, rng.below(30));
         let status = init("storm-key", &options_json);
         tally.note("stint_initialize", status);
         cycles += 1;
     }
+    stop.store(true, Ordering::Relaxed);
     (tally, cycles)
 }
 
@@ -259,23 +286,18 @@ struct StormReport {
 fn storm(seconds: u64, seed: u64, options_json: String) -> StormReport {
     let options_json = Arc::new(options_json);
     let stop = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicU64::new(0));
     let callers: Vec<_> = (0..CALLERS)
         .map(|index| {
-            let (options_json, stop) = (options_json.clone(), stop.clone());
-            std::thread::spawn(move || caller(index, seed, options_json, stop))
+            let (options_json, stop, calls) = (options_json.clone(), stop.clone(), calls.clone());
+            std::thread::spawn(move || caller(index, seed, options_json, stop, calls))
         })
         .collect();
-    let lifecycle = {
-        let (options_json, stop) = (options_json.clone(), stop.clone());
-        std::thread::spawn(move || lifecycle(seed, options_json, stop))
-    };
-    std::thread::sleep(Duration::from_secs(seconds));
-    stop.store(true, Ordering::Relaxed);
+    let (lifecycle_tally, cycles) = lifecycle(seconds, seed, options_json, stop, calls);
     let mut tally = Tally::default();
     for caller in callers {
         tally.merge(caller.join().expect("a caller thread panicked"));
     }
-    let (lifecycle_tally, cycles) = lifecycle.join().expect("the lifecycle thread panicked");
     tally.merge(lifecycle_tally);
     StormReport { tally, cycles }
 }

@@ -74,7 +74,7 @@ fn session_and_user_survive_a_kill_and_continue_within_the_timeout() {
         assert_eq!(event("last-before-kill", None), StintStatus::Ok);
         println!("> {}", session_id().unwrap());
         println!("READY");
-        std::thread::sleep(Duration::from_secs(60));
+        wait_for_parent();
         return;
     }
     let _turn = serial();
@@ -249,24 +249,35 @@ fn every_datapoint_that_returned_ok_survives_sigkill() {
                 ("STINT_TRIAL", trial.to_string()),
             ],
         );
-        let (_, stdout) = until_ready(&mut child);
-        let reader = std::thread::spawn(move || {
-            stdout
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
+        let (_, mut stdout) = until_ready(&mut child);
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_millis(5 + (seed >> 33) % 150));
-        kill(&mut child);
-        let printed: Vec<String> = reader
-            .join()
-            .unwrap()
-            .into_iter()
-            .filter(|l| l.starts_with('t'))
-            .collect();
+        // Killed once the parent has read a random number of the child's confirmations (the
+        // child goes on recording meanwhile, so the kill lands mid-stream), or after it said
+        // DONE for a draw past its STORM_EVENTS.
+        let kill_after = (seed >> 33) as usize % (STORM_EVENTS + STORM_EVENTS / 20);
+        let mut printed: Vec<String> = Vec::new();
+        let mut killed = false;
+        let mut line = String::new();
+        loop {
+            if !killed && printed.len() >= kill_after {
+                kill(&mut child);
+                killed = true;
+            }
+            line.clear();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            let line = line.trim();
+            if line.starts_with('t') {
+                printed.push(line.to_owned());
+            } else if line == "DONE" && !killed {
+                kill(&mut child);
+                killed = true;
+            }
+        }
+        assert!(killed, "trial {trial}: the child ended by itself");
         confirmed += printed.len();
 
         init_ok(&dir, &options_json);
@@ -316,31 +327,47 @@ fn every_datapoint_that_returned_ok_survives_sigkill() {
     eprintln!("kill storm: {trials} trials, {confirmed} confirmed datapoints, 0 lost");
 }
 
+/// Custom events the storm child records, over 4 threads.
+const STORM_EVENTS: usize = 2_000;
+
 fn storm_child() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
     init_ok(&child_dir(), "");
     let trial = std::env::var("STINT_TRIAL").unwrap();
     println!("READY");
+    // Calls made so far: the session thread paces itself by them, not by the clock.
+    let progress = Arc::new(AtomicUsize::new(0));
     let mut threads = Vec::new();
     for thread in 0..4 {
-        let trial = trial.clone();
+        let (trial, progress) = (trial.clone(), progress.clone());
         threads.push(std::thread::spawn(move || {
             let stdout = std::io::stdout();
-            for i in 0..500 {
-                if i % 10 == 0 {
-                    std::thread::sleep(Duration::from_micros(200));
-                }
+            for i in 0..STORM_EVENTS / 4 {
                 let name = format!("t{trial}-{thread}-{i}");
                 if event(&name, Some(r#"{"k":1}"#)) == StintStatus::Ok {
                     let mut out = stdout.lock();
                     let _ = writeln!(out, "{name}");
                     let _ = out.flush();
                 }
+                progress.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }
-    loop {
+    // The fifth thread (this one): a session opened and closed every 25 events or so, racing them.
+    let mut seen = 0;
+    while seen < STORM_EVENTS {
         let _ = stint_open_session();
-        std::thread::sleep(Duration::from_millis(3));
+        spin_until(Duration::from_secs(30), || {
+            let now = progress.load(Ordering::Relaxed);
+            now >= seen + 25 || now == STORM_EVENTS
+        });
         let _ = stint_close_session();
+        seen = progress.load(Ordering::Relaxed);
     }
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    println!("DONE");
+    wait_for_parent();
 }

@@ -137,6 +137,27 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// Waits for `cond` without sleeping, yielding the CPU between checks: for progress that other
+/// threads of this process make in microseconds, where `wait_for`'s 20 ms tick is too coarse.
+pub fn spin_until(bound: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + bound;
+    while !cond() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
+}
+
+/// In a child that must stay alive until the parent is done with it: blocks until the parent
+/// kills it or goes away (its end of the piped stdin closes). The explicit signal, where a
+/// sleep would only guess how long the parent needs.
+pub fn wait_for_parent() {
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut rest);
+}
+
 /// Datapoints by name, from a collector's de-duplicated list.
 pub fn named<'a>(datapoints: &'a [Value], name: &str) -> Vec<&'a Value> {
     datapoints.iter().filter(|d| d["name"] == name).collect()
