@@ -855,32 +855,71 @@ fn stats_stay_consistent_throughout_delivery() {
     shutdown_ok();
 }
 
+/// A loopback proxy in front of `collector` that forwards everything but holds the answer to
+/// the first request until the test sends on the returned channel: the explicit signal that
+/// keeps that request in flight, however slow the machine. Returns its base URL.
+fn hold_first_answer(collector: &Collector) -> (String, std::sync::mpsc::Sender<()>) {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = ("127.0.0.1", collector.port());
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let mut gate = Some(gate);
+    // Ends with the test binary (a blocked accept costs nothing).
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let server = TcpStream::connect(upstream).unwrap();
+            let (mut from_client, mut to_server) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_client, &mut to_server);
+                let _ = to_server.shutdown(Shutdown::Write);
+            });
+            let gate = gate.take();
+            std::thread::spawn(move || {
+                let (mut from_server, mut to_client) = (server, client);
+                if let Some(gate) = gate {
+                    let mut first = [0u8; 4096];
+                    let Ok(n) = from_server.read(&mut first) else {
+                        return;
+                    };
+                    let _ = gate.recv_timeout(Duration::from_secs(120));
+                    if to_client.write_all(&first[..n]).is_err() {
+                        return;
+                    }
+                }
+                let _ = std::io::copy(&mut from_server, &mut to_client);
+                let _ = to_client.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    (url, release)
+}
+
 /// An event recorded while a request is in flight goes out in the next one by itself: no later
 /// call, flush or query is needed to send it.
 #[test]
 fn an_event_recorded_during_a_request_is_sent_after_it_without_help() {
     let _turn = serial();
     let collector = collector();
-    // The answer comes 3 s after the request: ample margin, on a loaded machine, for the
-    // event below to be recorded before it.
-    collector.set_faults(Faults {
-        response_delay_ms: 3_000,
-        ..Faults::default()
-    });
+    let (url, release) = hold_first_answer(&collector);
     let dir = fresh_dir("during-request");
     init_ok(
         &dir,
-        &format!("{},\"flushIntervalInSeconds\":1", base_url(&collector)),
+        &format!(r#""baseUrl":"{url}","flushIntervalInSeconds":1"#),
     );
     assert_eq!(event("first", None), StintStatus::Ok);
-    // Sent after ~1 s; the collector logs it at once and answers 3 s later.
+    // Sent after ~1 s; the collector logs it at once, and its answer is held.
     assert!(wait_for(PATIENCE, || collector.request_count() == 1));
     assert_eq!(event("second", None), StintStatus::Ok);
+    let during = stats();
     assert_eq!(
-        stats().datapoints_delivered,
-        0,
-        "the event must land while the request is in flight (unanswered)"
+        (during.datapoints_delivered, during.datapoints_pending),
+        (0, 2),
+        "recorded while the first request is unanswered: {during:?}"
     );
+    release.send(()).unwrap();
     let arrived = wait_for(PATIENCE, || {
         ce_names(&collector.datapoints()).contains(&"second".to_owned())
     });
@@ -892,5 +931,7 @@ fn an_event_recorded_during_a_request_is_sent_after_it_without_help() {
         "the first request carried only the first"
     );
     assert_eq!(requests.len(), 2, "the second went out by itself");
+    assert!(wait_for(PATIENCE, || stats().datapoints_pending == 0));
+    assert_settled_stats(2, 0);
     shutdown_ok();
 }
