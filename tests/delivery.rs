@@ -93,7 +93,7 @@ fn assert_settled_stats(recorded: u64, dropped: u64) {
 fn flush_until_ok(bound: Duration) {
     let deadline = Instant::now() + bound;
     loop {
-        let status = stint_flush(5_000);
+        let status = stint_flush(1_000);
         if status == StintStatus::Ok {
             return;
         }
@@ -548,7 +548,7 @@ fn the_end_of_a_session_precedes_the_next_start_on_the_wire() {
     let dir = fresh_dir("se-before-ss");
     init_ok(
         &dir,
-        &format!("{},\"sessionTimeoutInSeconds\":2", base_url(&collector)),
+        &format!("{},\"sessionTimeoutInSeconds\":1", base_url(&collector)),
     );
     assert_eq!(stint_open_session(), StintStatus::Ok);
     assert_eq!(event("last-activity", None), StintStatus::Ok);
