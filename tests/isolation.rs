@@ -33,7 +33,7 @@ fn two_apps_with_default_directories_run_at_once_and_deliver_only_their_own_data
         println!("DONE");
         return;
     }
-    let _turn = serial();
+    // No serial(): only child processes use Stint here, never this one.
     let data_home = fresh_dir("isolation-home");
     std::fs::create_dir_all(&data_home).unwrap();
     let apps = ["app-one-key", "app-two-key"];

@@ -123,7 +123,7 @@ fn disabling_tracking_erases_the_queue_and_the_choice_survives_a_restart() {
         }
         Some(role) => panic!("unknown role {role}"),
         None => {
-            let _turn = serial();
+            // No serial(): only child processes use Stint here, never this one.
             let dir = fresh_dir("optout");
             let envs = [("STINT_DIR", dir.display().to_string())];
             run_child(DISABLE, "record-then-disable", &envs);
@@ -255,7 +255,7 @@ fn a_wipe_erases_data_user_session_and_device_id_on_disk_too() {
         }
         Some(role) => panic!("unknown role {role}"),
         None => {
-            let _turn = serial();
+            // No serial(): only child processes use Stint here, never this one.
             let dir = fresh_dir("wipe");
             let envs = [("STINT_DIR", dir.display().to_string())];
             let mut child = spawn_child(WIPE, "record-then-wipe", &envs);

@@ -301,7 +301,7 @@ fn a_file_size_limit_at_initialize_is_a_storage_error_and_lifting_it_works() {
     if child_role().as_deref() == Some("fsize-init") {
         return fsize_at_initialize_child();
     }
-    let _turn = serial();
+    // No serial(): only child processes use Stint here, never this one.
     let dir = fresh_dir("fsize-init");
     let run = run_child(
         "a_file_size_limit_at_initialize_is_a_storage_error_and_lifting_it_works",
@@ -543,7 +543,7 @@ fn a_full_disk_refuses_events_and_freeing_space_loses_nothing() {
     if child_role().as_deref() == Some("disk-full") {
         return disk_full_child();
     }
-    let _turn = serial();
+    // No serial(): only child processes use Stint here, never this one.
     let mount = fresh_dir("enospc");
     std::fs::create_dir_all(&mount).unwrap();
     let test = "a_full_disk_refuses_events_and_freeing_space_loses_nothing";
