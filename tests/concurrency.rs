@@ -265,8 +265,8 @@ fn lifecycle(
     let mut cycles = 0;
     let end = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < end {
-        // About as many calls as 20-80 ms gave under load on this VM (debug build), then a short window
-        // in which the callers meet an uninitialized library.
+        // About as many calls as 20-80 ms gave under load on this VM (debug build), then a
+        // short window in which the callers meet an uninitialized library.
         let_callers_make(&calls, 200 + rng.below(800));
         tally.note("stint_shutdown", stint_shutdown(rng.below(200) as u32));
         let_callers_make(&calls, rng.below(30));

@@ -368,7 +368,8 @@ fn storm_child() {
             }
         }));
     }
-    // The fifth thread (this one): a session opened and closed every 25 events or so, racing them.
+    // The fifth thread (this one): a session opened and closed every 25 events or so, racing
+    // them.
     let mut seen = 0;
     while seen < STORM_EVENTS {
         let _ = stint_open_session();
