@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 use tokio_rustls::TlsAcceptor;
@@ -38,10 +38,10 @@ const ENDLESS_BODY_CAP: usize = 1 << 30;
 
 pub(crate) struct Shared {
     state: Mutex<State>,
-    store: Mutex<Box<dyn Store>>,
+    store: Writer,
     /// More writers for ingest alone, on a database that commits several at once (PostgreSQL);
     /// empty: ingest uses `store`.
-    ingest_writers: Vec<Mutex<Box<dyn Store>>>,
+    ingest_writers: Vec<Writer>,
     /// Where a request that finds every ingest writer busy queues.
     next_writer: AtomicUsize,
     /// A second connection for the pages and the API, for a file database (WAL): reads then
@@ -107,6 +107,122 @@ impl Access {
     }
 }
 
+/// Batches in a group beyond which the writer commits even with more queued: bounds how long
+/// the first batch of a busy stream waits for its answer.
+pub(crate) const MAX_GROUP_BATCHES: usize = 64;
+
+/// A store that commits in groups. A batch is written inside the writer's open transaction (a
+/// savepoint of its own); if another ingest request is already queued for the writer, the
+/// transaction is left open for it and the batch's request waits, else the batch's request
+/// commits the group and wakes every request in it. So, under load, one transaction (one
+/// commit, one update of the counters) takes every batch that arrived while the previous one
+/// was written, and each request is answered only once its batch is committed.
+pub(crate) struct Writer {
+    state: Mutex<WriterState>,
+    /// Ingest requests waiting for `state`'s lock.
+    queued: AtomicUsize,
+    /// Signalled at each group's end.
+    group_ended: Condvar,
+}
+
+pub(crate) struct WriterState {
+    store: Box<dyn Store>,
+    /// The open group: its outcome, set at its end, and its batches so far.
+    group: Option<(Arc<OnceLock<StoreResult<()>>>, usize)>,
+}
+
+impl WriterState {
+    /// Commits the open group, if any, and tells its members.
+    fn end_group(&mut self, ended: &Condvar) {
+        if let Some((outcome, _)) = self.group.take() {
+            let _ = outcome.set(self.store.commit_group());
+            ended.notify_all();
+        }
+    }
+}
+
+/// The store of a [`Writer`] with no group open.
+pub(crate) struct StoreGuard<'a>(MutexGuard<'a, WriterState>);
+
+impl std::ops::Deref for StoreGuard<'_> {
+    type Target = Box<dyn Store>;
+    fn deref(&self) -> &Self::Target {
+        &self.0.store
+    }
+}
+
+impl std::ops::DerefMut for StoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0.store
+    }
+}
+
+impl Writer {
+    fn new(store: Box<dyn Store>) -> Writer {
+        Writer {
+            state: Mutex::new(WriterState { store, group: None }),
+            queued: AtomicUsize::new(0),
+            group_ended: Condvar::new(),
+        }
+    }
+
+    fn lock_closed(&self) -> StoreGuard<'_> {
+        let mut state = lock(&self.state);
+        state.end_group(&self.group_ended);
+        StoreGuard(state)
+    }
+
+    /// Writes `batch` in the open group (or a new one), and answers once the group committed.
+    /// `state`: the lock, if the caller holds it already.
+    fn ingest(
+        &self,
+        batch: &Batch,
+        state: Option<MutexGuard<'_, WriterState>>,
+    ) -> StoreResult<IngestOutcome> {
+        let mut state = state.unwrap_or_else(|| {
+            self.queued.fetch_add(1, Ordering::SeqCst);
+            let state = lock(&self.state);
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            state
+        });
+        if state.group.is_none() {
+            state.store.begin_group()?;
+            state.group = Some((Arc::new(OnceLock::new()), 0));
+        }
+        let written = {
+            let store = &mut state.store;
+            // A panic in the store must not leave the group open with its members waiting.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                store.ingest_in_group(&batch.api_key, batch)
+            }))
+            .unwrap_or_else(|_| Err(StoreError("the store failed (panicked) on this batch".into())))
+        };
+        let Some((group, members)) = state.group.as_mut() else {
+            unreachable!("the group was opened above, under the same lock");
+        };
+        *members += 1;
+        let group = Arc::clone(group);
+        if written.is_ok()
+            && *members < MAX_GROUP_BATCHES
+            && self.queued.load(Ordering::SeqCst) > 0
+        {
+            // A queued request will take the lock next and carry on the group (or commit it).
+            let _state = self
+                .group_ended
+                .wait_while(state, |_| group.get().is_none())
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        } else {
+            state.end_group(&self.group_ended);
+        }
+        let outcome = written?;
+        match group.get() {
+            Some(Ok(())) => Ok(outcome),
+            Some(Err(error)) => Err(error.clone()),
+            None => unreachable!("waited for the group's end"),
+        }
+    }
+}
+
 /// Compares without stopping at the first difference, so timing tells nothing of the token.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -129,8 +245,8 @@ impl Shared {
     ) -> Shared {
         Shared {
             state: Mutex::new(State::default()),
-            store: Mutex::new(store),
-            ingest_writers: ingest_writers.into_iter().map(Mutex::new).collect(),
+            store: Writer::new(store),
+            ingest_writers: ingest_writers.into_iter().map(Writer::new).collect(),
             next_writer: AtomicUsize::new(0),
             reader: reader.map(Mutex::new),
             access,
@@ -146,28 +262,29 @@ impl Shared {
         lock(&self.state)
     }
 
-    pub fn store(&self) -> MutexGuard<'_, Box<dyn Store>> {
-        lock(&self.store)
+    /// The store, with no group open (anything but ingest runs in a transaction of its own).
+    pub fn store(&self) -> StoreGuard<'_> {
+        self.store.lock_closed()
     }
 
-    /// Stores a batch on a free ingest writer (or, with none, the store); each is its own
-    /// transaction, so concurrent batches stay all-or-nothing and de-duplicated by the database.
+    /// Stores a batch on a free ingest writer (or, with none, the store), in a group with the
+    /// batches queued behind it (see [`Writer`]).
     fn ingest(&self, batch: &Batch) -> StoreResult<IngestOutcome> {
         let writers = &self.ingest_writers;
         if writers.is_empty() {
-            return self.store().ingest(&batch.api_key, batch);
+            return self.store.ingest(batch, None);
         }
         for writer in writers {
-            match writer.try_lock() {
-                Ok(mut store) => return store.ingest(&batch.api_key, batch),
+            match writer.state.try_lock() {
+                Ok(state) => return writer.ingest(batch, Some(state)),
                 Err(TryLockError::Poisoned(poisoned)) => {
-                    return poisoned.into_inner().ingest(&batch.api_key, batch)
+                    return writer.ingest(batch, Some(poisoned.into_inner()))
                 }
                 Err(TryLockError::WouldBlock) => {}
             }
         }
         let queue = self.next_writer.fetch_add(1, Ordering::Relaxed) % writers.len();
-        lock(&writers[queue]).ingest(&batch.api_key, batch)
+        writers[queue].ingest(batch, None)
     }
 
     /// Identifies the data the pages show: this collector's start and its store's revision,

@@ -92,6 +92,9 @@ struct Prepared {
 pub struct PostgresStore {
     client: Client,
     prepared: Prepared,
+    /// What the open group's stored batches add to `counters` at its commit: one update of
+    /// those rows per group, as they are every writer's (and every collector's) hot spot.
+    pending: IngestOutcome,
     /// The pages' queries, and the counts, on a connection of their own.
     reader: PostgresReader,
 }
@@ -194,6 +197,10 @@ impl PostgresStore {
         Ok(PostgresStore {
             client,
             prepared,
+            pending: IngestOutcome {
+                new: 0,
+                duplicates: 0,
+            },
             reader: PostgresReader::open(database)?,
         })
     }
@@ -216,8 +223,9 @@ impl PostgresReader {
     }
 }
 
-impl Store for PostgresStore {
-    fn ingest(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+impl PostgresStore {
+    /// One batch inside the open transaction.
+    fn write_batch(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
         let p = &self.prepared;
         let events = &batch.events;
         let column =
@@ -231,7 +239,7 @@ impl Store for PostgresStore {
         let session_ids = column(&|d| d.session_id.clone());
         let raws = column(&|d| Some(d.raw.clone()));
 
-        let mut tx = self.client.transaction()?;
+        let tx = &mut self.client;
         let seq_of: HashMap<String, i64> = tx
             .query(
                 &p.insert_datapoints,
@@ -320,17 +328,57 @@ impl Store for PostgresStore {
             let counts: Vec<i64> = custom.values().copied().collect();
             tx.execute(&p.upsert_custom_events, &[&pks, &names, &counts])?;
         }
-        tx.execute(
-            &p.add_counters,
-            &[
-                &(events.len() as i64),
-                &(outcome.new as i64),
-                &i64::from(outcome.new > 0),
-            ],
-        )?;
-        tx.commit()?;
         Ok(outcome)
     }
+}
+
+impl Store for PostgresStore {
+    fn begin_group(&mut self) -> StoreResult<()> {
+        self.pending = IngestOutcome {
+            new: 0,
+            duplicates: 0,
+        };
+        Ok(self.client.batch_execute("BEGIN")?)
+    }
+
+    fn ingest_in_group(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+        self.client.batch_execute("SAVEPOINT batch")?;
+        match self.write_batch(app, batch) {
+            Ok(outcome) => {
+                self.client.batch_execute("RELEASE SAVEPOINT batch")?;
+                self.pending.new += outcome.new;
+                self.pending.duplicates += outcome.duplicates;
+                Ok(outcome)
+            }
+            Err(error) => {
+                self.client
+                    .batch_execute("ROLLBACK TO SAVEPOINT batch; RELEASE SAVEPOINT batch")?;
+                Err(error)
+            }
+        }
+    }
+
+    fn commit_group(&mut self) -> StoreResult<()> {
+        let IngestOutcome { new, duplicates } = self.pending;
+        let committed = self
+            .client
+            .execute(
+                &self.prepared.add_counters,
+                &[
+                    &((new + duplicates) as i64),
+                    &(new as i64),
+                    &i64::from(new > 0),
+                ],
+            )
+            .and_then(|_| self.client.batch_execute("COMMIT"));
+        if let Err(error) = committed {
+            // A failed statement leaves the transaction aborted: end it, nothing of it stays.
+            let _ = self.client.batch_execute("ROLLBACK");
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
 
     fn reset(&mut self) -> StoreResult<()> {
         self.client.batch_execute(

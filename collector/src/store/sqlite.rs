@@ -12,7 +12,7 @@ use super::{
     LAST_SESSIONS_SHOWN,
 };
 use crate::batch::{Batch, SessionContext};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -88,6 +88,16 @@ pub struct SqliteStore {
     revision: u64,
     /// (app, device, user) -> `users.user_pk`, filled as rows are looked up.
     user_keys: HashMap<UserKey, i64>,
+    /// What the open group's stored batches add to the caches once it commits.
+    pending: Pending,
+}
+
+/// The open group's changes to [`SqliteStore`]'s caches.
+#[derive(Default)]
+struct Pending {
+    new: usize,
+    received: usize,
+    users: Vec<(UserKey, i64)>,
 }
 
 type UserKey = (String, String, Option<String>);
@@ -133,6 +143,7 @@ impl SqliteStore {
             received_total: received_total as usize,
             revision: 0,
             user_keys: HashMap::new(),
+            pending: Pending::default(),
         })
     }
 
@@ -147,12 +158,16 @@ impl SqliteStore {
         self.revision += u64::from(deleted > 0);
         Ok(deleted)
     }
-}
 
-impl Store for SqliteStore {
-    fn ingest(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+    /// One batch inside the open transaction: its outcome, and the user rows it looked up or
+    /// created (for the cache, once committed).
+    fn write_batch(
+        &self,
+        app: &str,
+        batch: &Batch,
+    ) -> StoreResult<(IngestOutcome, Vec<(UserKey, i64)>)> {
         let device = batch.device_id.as_str();
-        let tx = self.conn.transaction()?;
+        let tx = &self.conn;
         // Multi-row inserts; RETURNING names the rows that were new (not already stored).
         let mut seq_of = HashMap::with_capacity(batch.events.len());
         for chunk in batch.events.chunks(ROWS_PER_INSERT) {
@@ -208,7 +223,7 @@ impl Store for SqliteStore {
             let pk = match self.user_keys.get(&key) {
                 Some(&pk) => pk,
                 None => {
-                    let pk = user_pk(&tx, &key)?;
+                    let pk = user_pk(tx, &key)?;
                     new_users.push((key, pk));
                     pk
                 }
@@ -269,15 +284,54 @@ impl Store for SqliteStore {
             )?
             .execute(params![pk_of(*user), name, count])?;
         }
-        tx.prepare_cached("UPDATE counters SET value = value + ?1 WHERE name = 'received_total'")?
-            .execute([batch.events.len() as i64])?;
-        tx.commit()?;
+        Ok((outcome, new_users))
+    }
+}
+
+impl Store for SqliteStore {
+    fn begin_group(&mut self) -> StoreResult<()> {
+        self.pending = Pending::default();
+        Ok(self.conn.execute_batch("BEGIN")?)
+    }
+
+    fn ingest_in_group(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+        self.conn.execute_batch("SAVEPOINT batch")?;
+        match self.write_batch(app, batch) {
+            Ok((outcome, users)) => {
+                self.conn.execute_batch("RELEASE batch")?;
+                self.pending.new += outcome.new;
+                self.pending.received += batch.events.len();
+                self.pending.users.extend(users);
+                Ok(outcome)
+            }
+            Err(error) => {
+                self.conn.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
+                Err(error)
+            }
+        }
+    }
+
+    fn commit_group(&mut self) -> StoreResult<()> {
+        let pending = std::mem::take(&mut self.pending);
+        // One update of the counter per group, not per batch.
+        let committed = self
+            .conn
+            .prepare_cached("UPDATE counters SET value = value + ?1 WHERE name = 'received_total'")
+            .and_then(|mut statement| statement.execute([pending.received as i64]))
+            .and_then(|_| self.conn.execute_batch("COMMIT"));
+        if let Err(error) = committed {
+            // Nothing of the group stays; a failed COMMIT may have ended the transaction already.
+            if !self.conn.is_autocommit() {
+                self.conn.execute_batch("ROLLBACK")?;
+            }
+            return Err(error.into());
+        }
         // Only what the database now holds goes into the caches.
-        self.user_keys.extend(new_users);
-        self.datapoint_count += outcome.new;
-        self.revision += u64::from(outcome.new > 0);
-        self.received_total += batch.events.len();
-        Ok(outcome)
+        self.user_keys.extend(pending.users);
+        self.datapoint_count += pending.new;
+        self.revision += u64::from(pending.new > 0);
+        self.received_total += pending.received;
+        Ok(())
     }
 
     fn reset(&mut self) -> StoreResult<()> {
@@ -647,7 +701,7 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 const WAL_CHECKPOINT_PAGES: i64 = 16 * 1024;
 
 /// The row of (app, device, user), created on first sight.
-fn user_pk(tx: &Transaction, (app, device_id, user_id): &UserKey) -> rusqlite::Result<i64> {
+fn user_pk(tx: &Connection, (app, device_id, user_id): &UserKey) -> rusqlite::Result<i64> {
     let found = tx
         .prepare_cached(
             "SELECT user_pk FROM users WHERE app = ?1 AND device_id = ?2 AND user_id IS ?3",
