@@ -195,16 +195,18 @@ impl Writer {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 store.ingest_in_group(&batch.api_key, batch)
             }))
-            .unwrap_or_else(|_| Err(StoreError("the store failed (panicked) on this batch".into())))
+            .unwrap_or_else(|_| {
+                Err(StoreError(
+                    "the store failed (panicked) on this batch".into(),
+                ))
+            })
         };
         let Some((group, members)) = state.group.as_mut() else {
             unreachable!("the group was opened above, under the same lock");
         };
         *members += 1;
         let group = Arc::clone(group);
-        if written.is_ok()
-            && *members < MAX_GROUP_BATCHES
-            && self.queued.load(Ordering::SeqCst) > 0
+        if written.is_ok() && *members < MAX_GROUP_BATCHES && self.queued.load(Ordering::SeqCst) > 0
         {
             // A queued request will take the lock next and carry on the group (or commit it).
             let _state = self

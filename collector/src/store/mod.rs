@@ -435,14 +435,13 @@ impl<'a> BatchChanges<'a> {
 }
 
 /// The datapoints of a batch that are new, in body order (a repeated id counts once, at its
-/// first occurrence), given the `seq` the store gave each new id.
-pub(crate) fn new_datapoints(
-    batch: &Batch,
-    mut seq_of: std::collections::HashMap<String, i64>,
-) -> Vec<(&Datapoint, i64)> {
-    batch
-        .events
-        .iter()
-        .filter_map(|d| seq_of.remove(&d.id).map(|seq| (d, seq)))
+/// first occurrence), given each with its id as the store keys it and the `seq` the store gave
+/// each new id.
+pub(crate) fn new_datapoints<'a, K: std::hash::Hash + Eq>(
+    datapoints: impl Iterator<Item = (&'a Datapoint, K)>,
+    mut seq_of: std::collections::HashMap<K, i64>,
+) -> Vec<(&'a Datapoint, i64)> {
+    datapoints
+        .filter_map(|(d, id)| seq_of.remove(&id).map(|seq| (d, seq)))
         .collect()
 }

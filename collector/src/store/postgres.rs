@@ -257,7 +257,7 @@ impl PostgresStore {
             .iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
-        let new = new_datapoints(batch, seq_of);
+        let new = new_datapoints(events.iter().map(|d| (d, d.id.clone())), seq_of);
         let outcome = IngestOutcome {
             new: new.len(),
             duplicates: events.len() - new.len(),
@@ -378,7 +378,6 @@ impl Store for PostgresStore {
         }
         Ok(())
     }
-
 
     fn reset(&mut self) -> StoreResult<()> {
         self.client.batch_execute(

@@ -22,7 +22,7 @@ use std::path::Path;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS datapoints (
     seq        INTEGER PRIMARY KEY,          -- arrival order
-    id         TEXT NOT NULL UNIQUE,         -- the SDK's UUID: de-duplication
+    id         BLOB NOT NULL UNIQUE,         -- the SDK's UUID, 16 bytes: de-duplication
     device_id  TEXT NOT NULL,
     user_id    TEXT,                         -- NULL: anonymous
     app        TEXT NOT NULL DEFAULT '',     -- the API key it arrived under
@@ -130,6 +130,17 @@ impl SqliteStore {
             }
         }
         conn.execute_batch(INDEXES)?;
+        // A database from before binary ids (their index was twice the size): converted once.
+        let text_ids: bool = conn.query_row(
+            "SELECT COALESCE((SELECT typeof(id) = 'text' FROM datapoints ORDER BY seq LIMIT 1), 0)",
+            [],
+            |row| row.get(0),
+        )?;
+        if text_ids {
+            conn.execute_batch(
+                "UPDATE datapoints SET id = unhex(replace(id, '-', '')) WHERE typeof(id) = 'text'",
+            )?;
+        }
         let datapoint_count: i64 =
             conn.query_row("SELECT COUNT(*) FROM datapoints", [], |row| row.get(0))?;
         let received_total: i64 = conn.query_row(
@@ -168,30 +179,50 @@ impl SqliteStore {
     ) -> StoreResult<(IngestOutcome, Vec<(UserKey, i64)>)> {
         let device = batch.device_id.as_str();
         let tx = &self.conn;
-        // Multi-row inserts; RETURNING names the rows that were new (not already stored).
-        let mut seq_of = HashMap::with_capacity(batch.events.len());
-        for chunk in batch.events.chunks(ROWS_PER_INSERT) {
+        let events = &batch.events;
+        let ids = events
+            .iter()
+            .map(|datapoint| uuid_bytes(&datapoint.id))
+            .collect::<StoreResult<Vec<_>>>()?;
+        // New rows get the rowids after the largest (SQLite's rule without AUTOINCREMENT), so
+        // `seq > before` names this batch's rows: no RETURNING (a temporary table per
+        // statement) and, when every datapoint is new, no query at all.
+        let before: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM datapoints")?
+            .query_row([], |row| row.get(0))?;
+        let mut inserted = 0;
+        for (chunk, chunk_ids) in events
+            .chunks(ROWS_PER_INSERT)
+            .zip(ids.chunks(ROWS_PER_INSERT))
+        {
             let mut statement = tx.prepare_cached(&insert_datapoints_sql(chunk.len()))?;
             let names: Vec<&str> = chunk.iter().map(|datapoint| datapoint.name()).collect();
-            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 8);
-            for (datapoint, name) in chunk.iter().zip(&names) {
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(2 + chunk.len() * 6);
+            values.extend([&batch.device_id as &dyn rusqlite::ToSql, &app]);
+            for ((datapoint, name), id) in chunk.iter().zip(&names).zip(chunk_ids) {
                 values.extend([
-                    &datapoint.id as &dyn rusqlite::ToSql,
-                    &batch.device_id,
+                    id as &dyn rusqlite::ToSql,
                     &datapoint.user_id,
-                    &app,
                     name,
                     &datapoint.time,
                     &datapoint.session_id,
                     &datapoint.raw,
                 ]);
             }
-            let mut rows = statement.query(values.as_slice())?;
-            while let Some(row) = rows.next()? {
-                seq_of.insert(row.get::<_, String>(0)?, row.get::<_, i64>(1)?);
-            }
+            inserted += statement.execute(values.as_slice())?;
         }
-        let new = new_datapoints(batch, seq_of);
+        let new = if inserted == events.len() && tx.last_insert_rowid() == before + inserted as i64
+        {
+            events.iter().zip(before + 1..).collect()
+        } else {
+            let seq_of = tx
+                .prepare_cached("SELECT id, seq FROM datapoints WHERE seq > ?1")?
+                .query_map([before], |row| {
+                    Ok((row.get::<_, [u8; 16]>(0)?, row.get(1)?))
+                })?
+                .collect::<rusqlite::Result<HashMap<_, i64>>>()?;
+            new_datapoints(events.iter().zip(ids), seq_of)
+        };
         let outcome = IngestOutcome {
             new: new.len(),
             duplicates: batch.events.len() - new.len(),
@@ -305,7 +336,8 @@ impl Store for SqliteStore {
                 Ok(outcome)
             }
             Err(error) => {
-                self.conn.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
+                self.conn
+                    .execute_batch("ROLLBACK TO batch; RELEASE batch")?;
                 Err(error)
             }
         }
@@ -419,8 +451,9 @@ pub fn open_reader(database: &Database) -> StoreResult<Option<Connection>> {
     }
 }
 
-/// Rows per multi-row insert: 8 parameters each, far below SQLite's limit (32,766), and few
-/// distinct statements to cache (a full chunk and the rest).
+/// Rows per multi-row insert: 6 parameters each (and the batch's device and app, bound once),
+/// far below SQLite's limit (32,766), and few distinct statements to cache (a full chunk and
+/// the rest).
 const ROWS_PER_INSERT: usize = 100;
 
 fn insert_datapoints_sql(rows: usize) -> String {
@@ -428,24 +461,42 @@ fn insert_datapoints_sql(rows: usize) -> String {
         "INSERT INTO datapoints (id, device_id, user_id, app, name, time, session_id, raw) VALUES ",
     );
     for row in 0..rows {
-        let p = row * 8;
+        let p = 2 + row * 6;
         if row > 0 {
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(?{},?{},?{},?{},?{},?{},?{},?{})",
+            "(?{},?1,?{},?2,?{},?{},?{},?{})",
             p + 1,
             p + 2,
             p + 3,
             p + 4,
             p + 5,
-            p + 6,
-            p + 7,
-            p + 8
+            p + 6
         ));
     }
-    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id, seq");
+    sql.push_str(" ON CONFLICT (id) DO NOTHING");
     sql
+}
+
+/// A datapoint id (a UUID in its 8-4-4-4-12 text form, as validated) as its 16 bytes.
+fn uuid_bytes(id: &str) -> StoreResult<[u8; 16]> {
+    let invalid = || super::StoreError(format!("datapoint id {id:?} is not a UUID"));
+    let mut digits = id.bytes().filter(|&b| b != b'-');
+    let mut bytes = [0; 16];
+    for byte in &mut bytes {
+        let mut next = || {
+            digits
+                .next()
+                .and_then(|d| (d as char).to_digit(16))
+                .ok_or_else(invalid)
+        };
+        *byte = (next()? * 16 + next()?) as u8;
+    }
+    if digits.next().is_some() || id.len() != 36 {
+        return Err(invalid());
+    }
+    Ok(bytes)
 }
 
 /// `(?1 IS NULL OR u.app = ?1)`: the app filter of every query, on the users row `u`.
