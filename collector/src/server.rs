@@ -1024,3 +1024,136 @@ fn sleep_unless_stopping(shared: &Shared, duration: Duration) {
         thread::sleep((deadline - now).min(Duration::from_millis(25)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::validate;
+
+    /// Records what the writer asks of it; a batch under the API key "fail" fails.
+    #[derive(Default)]
+    struct Recorder {
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Store for Recorder {
+        fn begin_group(&mut self) -> StoreResult<()> {
+            lock(&self.log).push("begin".into());
+            Ok(())
+        }
+        fn ingest_in_group(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+            if app == "fail" {
+                return Err(StoreError("refused".into()));
+            }
+            lock(&self.log).push(batch.device_id.clone());
+            Ok(IngestOutcome {
+                new: batch.events.len(),
+                duplicates: 0,
+            })
+        }
+        fn commit_group(&mut self) -> StoreResult<()> {
+            lock(&self.log).push("commit".into());
+            Ok(())
+        }
+        fn reset(&mut self) -> StoreResult<()> {
+            unimplemented!()
+        }
+        fn delete_device(&mut self, _: &str) -> StoreResult<usize> {
+            unimplemented!()
+        }
+        fn delete_before(&mut self, _: f64) -> StoreResult<usize> {
+            unimplemented!()
+        }
+        fn revision(&self) -> u64 {
+            0
+        }
+        fn datapoint_count(&self) -> usize {
+            0
+        }
+        fn received_total(&self) -> usize {
+            0
+        }
+        fn reader(&self) -> &dyn Reader {
+            unimplemented!()
+        }
+    }
+
+    fn batch(key: &str, device: &str) -> Batch {
+        validate(&serde_json::json!({"api_key": key, "device_id": device,
+            "sdk_version": "stint/0.1.0", "time": 0.0, "events": []}))
+        .unwrap()
+    }
+
+    #[test]
+    fn batches_queued_behind_the_writer_commit_together_and_a_failing_one_alone_is_refused() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::new(Writer::new(Box::new(Recorder { log: log.clone() })));
+        let held = lock(&writer.state);
+        let requests = 8;
+        let threads: Vec<_> = (0..requests)
+            .map(|n| {
+                let writer = writer.clone();
+                thread::spawn(move || {
+                    let key = if n == 3 { "fail" } else { "ok" };
+                    writer.ingest(&batch(key, &format!("d{n}")), None)
+                })
+            })
+            .collect();
+        // Every request queued behind the held lock (generous: a slow machine starts threads late).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while writer.queued.load(Ordering::SeqCst) < requests {
+            assert!(Instant::now() < deadline, "the requests never queued");
+            thread::sleep(Duration::from_millis(5));
+        }
+        drop(held);
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        for (n, result) in results.iter().enumerate() {
+            assert_eq!(result.is_ok(), n != 3, "request {n}: {result:?}");
+        }
+        let log = lock(&log).clone();
+        // The failing batch ends its group (the store may be unusable after an error), so at
+        // most two groups; every other batch inside one, and committed.
+        let commits = log.iter().filter(|entry| *entry == "commit").count();
+        assert!((1..=2).contains(&commits), "{log:?}");
+        assert_eq!(log.first().map(String::as_str), Some("begin"));
+        assert_eq!(log.last().map(String::as_str), Some("commit"));
+        let stored: HashSet<&str> = log
+            .iter()
+            .map(String::as_str)
+            .filter(|e| e.starts_with('d'))
+            .collect();
+        assert_eq!(stored.len(), requests - 1, "{log:?}");
+        assert!(!stored.contains("d3"));
+    }
+
+    #[test]
+    fn another_user_of_the_store_closes_the_open_group_first() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::new(Writer::new(Box::new(Recorder { log: log.clone() })));
+        let held = lock(&writer.state);
+        // One request queued: pretend a second one is, so the first leaves its group open.
+        writer.queued.fetch_add(1, Ordering::SeqCst);
+        let request = {
+            let writer = writer.clone();
+            thread::spawn(move || writer.ingest(&batch("ok", "d1"), None))
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while writer.queued.load(Ordering::SeqCst) < 2 {
+            assert!(Instant::now() < deadline, "the request never queued");
+            thread::sleep(Duration::from_millis(5));
+        }
+        drop(held);
+        while lock(&log).len() < 2 {
+            assert!(Instant::now() < deadline, "the batch was never written");
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            !request.is_finished(),
+            "answered before its group committed"
+        );
+        writer.queued.fetch_sub(1, Ordering::SeqCst);
+        drop(writer.lock_closed());
+        assert!(request.join().unwrap().is_ok());
+        assert_eq!(*lock(&log), ["begin", "d1", "commit"]);
+    }
+}

@@ -1245,4 +1245,107 @@ mod tests {
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn a_failing_batch_in_a_group_leaves_nothing_and_the_others_are_stored_once() {
+        let mut store = memory();
+        // Fails a batch after its datapoints are in: at its session's row.
+        store
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON sessions WHEN NEW.session_id = 'poison'
+                 BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+            )
+            .unwrap();
+        store.begin_group().unwrap();
+        let first = batch(
+            "a",
+            vec![ss(1, "s1", Some("a"), 1.0), ss(2, "s2", Some("a"), 2.0)],
+        );
+        assert_eq!(store.ingest_in_group("k", &first).unwrap().new, 2);
+        let poisoned = batch(
+            "b",
+            vec![ss(3, "s3", None, 3.0), ss(4, "poison", None, 4.0)],
+        );
+        let error = store.ingest_in_group("k", &poisoned).unwrap_err();
+        assert!(error.0.contains("poisoned"), "{error}");
+        // Overlaps the first batch (id 2) and the failed one (id 3, not stored).
+        let last = batch(
+            "a",
+            vec![ss(2, "s2", Some("a"), 2.0), ss(3, "s3", Some("a"), 3.0)],
+        );
+        let outcome = store.ingest_in_group("k", &last).unwrap();
+        assert_eq!((outcome.new, outcome.duplicates), (1, 1));
+        assert_eq!(store.datapoint_count(), 0, "counted before the commit");
+        store.commit_group().unwrap();
+        assert_eq!((store.datapoint_count(), store.received_total()), (3, 4));
+        let ids: Vec<Value> = store
+            .reader()
+            .datapoints()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].clone())
+            .collect();
+        assert_eq!(ids, [json!(id(1)), json!(id(2)), json!(id(3))]);
+        let users = store.reader().users(None).unwrap();
+        assert_eq!(users.len(), 1, "nothing of device b");
+        assert_eq!(users[0].sessions, 3);
+        // And what was committed is what a fresh count finds.
+        let rows: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM datapoints", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3);
+    }
+
+    #[test]
+    fn text_ids_of_an_older_database_become_binary_and_still_deduplicate() {
+        let dir = std::env::temp_dir().join(format!("stint-store-ids-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let mut store = SqliteStore::open(&Database::File(path.clone())).unwrap();
+            store
+                .ingest("k", &batch("dev", vec![ss(1, "s", Some("a"), 1.0)]))
+                .unwrap();
+            // As an earlier version stored it.
+            store
+                .conn
+                .execute("UPDATE datapoints SET id = ?1", [id(1)])
+                .unwrap();
+        }
+        let mut store = SqliteStore::open(&Database::File(path.clone())).unwrap();
+        let kind: String = store
+            .conn
+            .query_row("SELECT typeof(id) FROM datapoints", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kind, "blob");
+        let outcome = store
+            .ingest("k", &batch("dev", vec![ss(1, "s", Some("a"), 1.0)]))
+            .unwrap();
+        assert_eq!((outcome.new, outcome.duplicates), (0, 1));
+        assert_eq!(store.datapoint_count(), 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn uuid_bytes_reads_the_text_form_and_refuses_anything_else() {
+        assert_eq!(
+            uuid_bytes("00112233-4455-6677-8899-AABBCCDDEEFF").unwrap(),
+            [
+                0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+                0xee, 0xff
+            ]
+        );
+        for bad in [
+            "",
+            "not-a-uuid",
+            "00112233-4455-6677-8899-aabbccddeeff0",
+            "00112233-4455-6677-8899-aabbccddeefg",
+        ] {
+            assert!(uuid_bytes(bad).is_err(), "{bad:?}");
+        }
+    }
 }
