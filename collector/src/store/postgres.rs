@@ -7,7 +7,10 @@
 //! keys, then finds them taken.
 //!
 //! Counts and the revision are rows of `counters`, so every collector sharing the database sees
-//! the same.
+//! the same: each count the sum of its row (`datapoints`) and of its shards (`datapoints#3`),
+//! which ingest adds to, a shard per connection (its server process id modulo
+//! [`COUNTER_SHARDS`]). One row for everyone made every commit queue behind the one before: the
+//! row stays locked through the commit's WAL flush.
 
 use super::{
     bucket_of, new_datapoints, AppFilter, BatchChanges, Database, DayCount, IngestOutcome, Reader,
@@ -77,6 +80,9 @@ INSERT INTO counters (name, value)
     VALUES ('received_total', 0), ('datapoints', 0), ('revision', 0)
     ON CONFLICT (name) DO NOTHING;
 ";
+
+/// Shards of each count that ingest adds to.
+pub const COUNTER_SHARDS: u32 = 16;
 
 /// The statements of a batch, prepared once per connection.
 struct Prepared {
@@ -189,9 +195,13 @@ impl PostgresStore {
                  ON CONFLICT (user_pk, name) DO UPDATE SET count = c.count + EXCLUDED.count",
             )?,
             add_counters: client.prepare(
-                "UPDATE counters SET value = value + CASE name
-                     WHEN 'received_total' THEN $1::int8 WHEN 'datapoints' THEN $2::int8
-                     ELSE $3::int8 END",
+                "INSERT INTO counters AS c (name, value)
+                 SELECT name || '#' || (pg_backend_pid() % COUNTER_SHARDS), value
+                 FROM (VALUES ('received_total', $1::int8), ('datapoints', $2::int8),
+                              ('revision', $3::int8)) AS t (name, value)
+                 ON CONFLICT (name) DO UPDATE SET value = c.value + EXCLUDED.value"
+                    .replace("COUNTER_SHARDS", &COUNTER_SHARDS.to_string())
+                    .as_str(),
             )?,
         };
         Ok(PostgresStore {
@@ -218,7 +228,11 @@ impl PostgresReader {
         // A count the pages poll: an unreachable database shows as 0 until it is back.
         self.0
             .borrow_mut()
-            .query_one("SELECT value FROM counters WHERE name = $1", &[&name])
+            .query_one(
+                "SELECT COALESCE(SUM(value), 0)::int8 FROM counters
+                 WHERE name = $1 OR name LIKE $1 || '#%'",
+                &[&name],
+            )
             .map_or(0, |row| row.get::<_, i64>(0) as usize)
     }
 }
@@ -383,7 +397,7 @@ impl Store for PostgresStore {
         self.client.batch_execute(
             "BEGIN;
              TRUNCATE datapoints, sessions, custom_events, users;
-             UPDATE counters SET value = CASE name WHEN 'revision' THEN value + 1 ELSE 0 END;
+             UPDATE counters SET value = CASE WHEN name LIKE 'revision%' THEN value + 1 ELSE 0 END;
              COMMIT;",
         )?;
         Ok(())
