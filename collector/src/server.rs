@@ -123,6 +123,8 @@ pub(crate) struct Writer {
     queued: AtomicUsize,
     /// Signalled at each group's end.
     group_ended: Condvar,
+    /// Batches in a group at most (1: no grouping).
+    max_group: usize,
 }
 
 pub(crate) struct WriterState {
@@ -158,11 +160,12 @@ impl std::ops::DerefMut for StoreGuard<'_> {
 }
 
 impl Writer {
-    fn new(store: Box<dyn Store>) -> Writer {
+    fn new(store: Box<dyn Store>, max_group: usize) -> Writer {
         Writer {
             state: Mutex::new(WriterState { store, group: None }),
             queued: AtomicUsize::new(0),
             group_ended: Condvar::new(),
+            max_group,
         }
     }
 
@@ -206,8 +209,7 @@ impl Writer {
         };
         *members += 1;
         let group = Arc::clone(group);
-        if written.is_ok() && *members < MAX_GROUP_BATCHES && self.queued.load(Ordering::SeqCst) > 0
-        {
+        if written.is_ok() && *members < self.max_group && self.queued.load(Ordering::SeqCst) > 0 {
             // A queued request will take the lock next and carry on the group (or commit it).
             let _state = self
                 .group_ended
@@ -247,8 +249,14 @@ impl Shared {
     ) -> Shared {
         Shared {
             state: Mutex::new(State::default()),
-            store: Writer::new(store),
-            ingest_writers: ingest_writers.into_iter().map(Writer::new).collect(),
+            store: Writer::new(store, MAX_GROUP_BATCHES),
+            // Side by side, each batch alone: grouping piled the batches onto whichever
+            // connection was free while its group waited, leaving PostgreSQL's other server
+            // processes idle (45,800-50,500 datapoints/s grouped, 65,000 not).
+            ingest_writers: ingest_writers
+                .into_iter()
+                .map(|store| Writer::new(store, 1))
+                .collect(),
             next_writer: AtomicUsize::new(0),
             reader: reader.map(Mutex::new),
             access,
@@ -1087,7 +1095,10 @@ mod tests {
     #[test]
     fn batches_queued_behind_the_writer_commit_together_and_a_failing_one_alone_is_refused() {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::new(Writer::new(Box::new(Recorder { log: log.clone() })));
+        let writer = Arc::new(Writer::new(
+            Box::new(Recorder { log: log.clone() }),
+            MAX_GROUP_BATCHES,
+        ));
         let held = lock(&writer.state);
         let requests = 8;
         let threads: Vec<_> = (0..requests)
@@ -1129,7 +1140,10 @@ mod tests {
     #[test]
     fn another_user_of_the_store_closes_the_open_group_first() {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::new(Writer::new(Box::new(Recorder { log: log.clone() })));
+        let writer = Arc::new(Writer::new(
+            Box::new(Recorder { log: log.clone() }),
+            MAX_GROUP_BATCHES,
+        ));
         let held = lock(&writer.state);
         // One request queued: pretend a second one is, so the first leaves its group open.
         writer.queued.fetch_add(1, Ordering::SeqCst);
