@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 use tokio_rustls::TlsAcceptor;
@@ -38,10 +38,10 @@ const ENDLESS_BODY_CAP: usize = 1 << 30;
 
 pub(crate) struct Shared {
     state: Mutex<State>,
-    store: Mutex<Box<dyn Store>>,
+    store: Writer,
     /// More writers for ingest alone, on a database that commits several at once (PostgreSQL);
     /// empty: ingest uses `store`.
-    ingest_writers: Vec<Mutex<Box<dyn Store>>>,
+    ingest_writers: Vec<Writer>,
     /// Where a request that finds every ingest writer busy queues.
     next_writer: AtomicUsize,
     /// A second connection for the pages and the API, for a file database (WAL): reads then
@@ -107,6 +107,126 @@ impl Access {
     }
 }
 
+/// Batches in a group beyond which the writer commits even with more queued: bounds how long
+/// the first batch of a busy stream waits for its answer.
+pub(crate) const MAX_GROUP_BATCHES: usize = 64;
+
+/// A store that commits in groups. A batch is written inside the writer's open transaction (a
+/// savepoint of its own); if another ingest request is already queued for the writer, the
+/// transaction is left open for it and the batch's request waits, else the batch's request
+/// commits the group and wakes every request in it. So, under load, one transaction (one
+/// commit, one update of the counters) takes every batch that arrived while the previous one
+/// was written, and each request is answered only once its batch is committed.
+pub(crate) struct Writer {
+    state: Mutex<WriterState>,
+    /// Ingest requests waiting for `state`'s lock.
+    queued: AtomicUsize,
+    /// Signalled at each group's end.
+    group_ended: Condvar,
+    /// Batches in a group at most (1: no grouping).
+    max_group: usize,
+}
+
+pub(crate) struct WriterState {
+    store: Box<dyn Store>,
+    /// The open group: its outcome, set at its end, and its batches so far.
+    group: Option<(Arc<OnceLock<StoreResult<()>>>, usize)>,
+}
+
+impl WriterState {
+    /// Commits the open group, if any, and tells its members.
+    fn end_group(&mut self, ended: &Condvar) {
+        if let Some((outcome, _)) = self.group.take() {
+            let _ = outcome.set(self.store.commit_group());
+            ended.notify_all();
+        }
+    }
+}
+
+/// The store of a [`Writer`] with no group open.
+pub(crate) struct StoreGuard<'a>(MutexGuard<'a, WriterState>);
+
+impl std::ops::Deref for StoreGuard<'_> {
+    type Target = Box<dyn Store>;
+    fn deref(&self) -> &Self::Target {
+        &self.0.store
+    }
+}
+
+impl std::ops::DerefMut for StoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0.store
+    }
+}
+
+impl Writer {
+    fn new(store: Box<dyn Store>, max_group: usize) -> Writer {
+        Writer {
+            state: Mutex::new(WriterState { store, group: None }),
+            queued: AtomicUsize::new(0),
+            group_ended: Condvar::new(),
+            max_group,
+        }
+    }
+
+    fn lock_closed(&self) -> StoreGuard<'_> {
+        let mut state = lock(&self.state);
+        state.end_group(&self.group_ended);
+        StoreGuard(state)
+    }
+
+    /// Writes `batch` in the open group (or a new one), and answers once the group committed.
+    /// `state`: the lock, if the caller holds it already.
+    fn ingest(
+        &self,
+        batch: &Batch,
+        state: Option<MutexGuard<'_, WriterState>>,
+    ) -> StoreResult<IngestOutcome> {
+        let mut state = state.unwrap_or_else(|| {
+            self.queued.fetch_add(1, Ordering::SeqCst);
+            let state = lock(&self.state);
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            state
+        });
+        if state.group.is_none() {
+            state.store.begin_group()?;
+            state.group = Some((Arc::new(OnceLock::new()), 0));
+        }
+        let written = {
+            let store = &mut state.store;
+            // A panic in the store must not leave the group open with its members waiting.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                store.ingest_in_group(&batch.api_key, batch)
+            }))
+            .unwrap_or_else(|_| {
+                Err(StoreError(
+                    "the store failed (panicked) on this batch".into(),
+                ))
+            })
+        };
+        let Some((group, members)) = state.group.as_mut() else {
+            unreachable!("the group was opened above, under the same lock");
+        };
+        *members += 1;
+        let group = Arc::clone(group);
+        if written.is_ok() && *members < self.max_group && self.queued.load(Ordering::SeqCst) > 0 {
+            // A queued request will take the lock next and carry on the group (or commit it).
+            let _state = self
+                .group_ended
+                .wait_while(state, |_| group.get().is_none())
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        } else {
+            state.end_group(&self.group_ended);
+        }
+        let outcome = written?;
+        match group.get() {
+            Some(Ok(())) => Ok(outcome),
+            Some(Err(error)) => Err(error.clone()),
+            None => unreachable!("waited for the group's end"),
+        }
+    }
+}
+
 /// Compares without stopping at the first difference, so timing tells nothing of the token.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -129,8 +249,14 @@ impl Shared {
     ) -> Shared {
         Shared {
             state: Mutex::new(State::default()),
-            store: Mutex::new(store),
-            ingest_writers: ingest_writers.into_iter().map(Mutex::new).collect(),
+            store: Writer::new(store, MAX_GROUP_BATCHES),
+            // Side by side, each batch alone: grouping piled the batches onto whichever
+            // connection was free while its group waited, leaving PostgreSQL's other server
+            // processes idle (45,800-50,500 datapoints/s grouped, 65,000 not).
+            ingest_writers: ingest_writers
+                .into_iter()
+                .map(|store| Writer::new(store, 1))
+                .collect(),
             next_writer: AtomicUsize::new(0),
             reader: reader.map(Mutex::new),
             access,
@@ -146,28 +272,29 @@ impl Shared {
         lock(&self.state)
     }
 
-    pub fn store(&self) -> MutexGuard<'_, Box<dyn Store>> {
-        lock(&self.store)
+    /// The store, with no group open (anything but ingest runs in a transaction of its own).
+    pub fn store(&self) -> StoreGuard<'_> {
+        self.store.lock_closed()
     }
 
-    /// Stores a batch on a free ingest writer (or, with none, the store); each is its own
-    /// transaction, so concurrent batches stay all-or-nothing and de-duplicated by the database.
+    /// Stores a batch on a free ingest writer (or, with none, the store), in a group with the
+    /// batches queued behind it (see [`Writer`]).
     fn ingest(&self, batch: &Batch) -> StoreResult<IngestOutcome> {
         let writers = &self.ingest_writers;
         if writers.is_empty() {
-            return self.store().ingest(&batch.api_key, batch);
+            return self.store.ingest(batch, None);
         }
         for writer in writers {
-            match writer.try_lock() {
-                Ok(mut store) => return store.ingest(&batch.api_key, batch),
+            match writer.state.try_lock() {
+                Ok(state) => return writer.ingest(batch, Some(state)),
                 Err(TryLockError::Poisoned(poisoned)) => {
-                    return poisoned.into_inner().ingest(&batch.api_key, batch)
+                    return writer.ingest(batch, Some(poisoned.into_inner()))
                 }
                 Err(TryLockError::WouldBlock) => {}
             }
         }
         let queue = self.next_writer.fetch_add(1, Ordering::Relaxed) % writers.len();
-        lock(&writers[queue]).ingest(&batch.api_key, batch)
+        writers[queue].ingest(batch, None)
     }
 
     /// Identifies the data the pages show: this collector's start and its store's revision,
@@ -903,5 +1030,144 @@ fn sleep_unless_stopping(shared: &Shared, duration: Duration) {
             return;
         }
         thread::sleep((deadline - now).min(Duration::from_millis(25)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::validate;
+
+    /// Records what the writer asks of it; a batch under the API key "fail" fails.
+    #[derive(Default)]
+    struct Recorder {
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Store for Recorder {
+        fn begin_group(&mut self) -> StoreResult<()> {
+            lock(&self.log).push("begin".into());
+            Ok(())
+        }
+        fn ingest_in_group(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+            if app == "fail" {
+                return Err(StoreError("refused".into()));
+            }
+            lock(&self.log).push(batch.device_id.clone());
+            Ok(IngestOutcome {
+                new: batch.events.len(),
+                duplicates: 0,
+            })
+        }
+        fn commit_group(&mut self) -> StoreResult<()> {
+            lock(&self.log).push("commit".into());
+            Ok(())
+        }
+        fn reset(&mut self) -> StoreResult<()> {
+            unimplemented!()
+        }
+        fn delete_device(&mut self, _: &str) -> StoreResult<usize> {
+            unimplemented!()
+        }
+        fn delete_before(&mut self, _: f64) -> StoreResult<usize> {
+            unimplemented!()
+        }
+        fn revision(&self) -> u64 {
+            0
+        }
+        fn datapoint_count(&self) -> usize {
+            0
+        }
+        fn received_total(&self) -> usize {
+            0
+        }
+        fn reader(&self) -> &dyn Reader {
+            unimplemented!()
+        }
+    }
+
+    fn batch(key: &str, device: &str) -> Batch {
+        validate(&serde_json::json!({"api_key": key, "device_id": device,
+            "sdk_version": "stint/0.1.0", "time": 0.0, "events": []}))
+        .unwrap()
+    }
+
+    #[test]
+    fn batches_queued_behind_the_writer_commit_together_and_a_failing_one_alone_is_refused() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::new(Writer::new(
+            Box::new(Recorder { log: log.clone() }),
+            MAX_GROUP_BATCHES,
+        ));
+        let held = lock(&writer.state);
+        let requests = 8;
+        let threads: Vec<_> = (0..requests)
+            .map(|n| {
+                let writer = writer.clone();
+                thread::spawn(move || {
+                    let key = if n == 3 { "fail" } else { "ok" };
+                    writer.ingest(&batch(key, &format!("d{n}")), None)
+                })
+            })
+            .collect();
+        // Every request queued behind the held lock (generous: a slow machine starts threads late).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while writer.queued.load(Ordering::SeqCst) < requests {
+            assert!(Instant::now() < deadline, "the requests never queued");
+            thread::sleep(Duration::from_millis(5));
+        }
+        drop(held);
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        for (n, result) in results.iter().enumerate() {
+            assert_eq!(result.is_ok(), n != 3, "request {n}: {result:?}");
+        }
+        let log = lock(&log).clone();
+        // The failing batch ends its group (the store may be unusable after an error), so at
+        // most two groups; every other batch inside one, and committed.
+        let commits = log.iter().filter(|entry| *entry == "commit").count();
+        assert!((1..=2).contains(&commits), "{log:?}");
+        assert_eq!(log.first().map(String::as_str), Some("begin"));
+        assert_eq!(log.last().map(String::as_str), Some("commit"));
+        let stored: HashSet<&str> = log
+            .iter()
+            .map(String::as_str)
+            .filter(|e| e.starts_with('d'))
+            .collect();
+        assert_eq!(stored.len(), requests - 1, "{log:?}");
+        assert!(!stored.contains("d3"));
+    }
+
+    #[test]
+    fn another_user_of_the_store_closes_the_open_group_first() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::new(Writer::new(
+            Box::new(Recorder { log: log.clone() }),
+            MAX_GROUP_BATCHES,
+        ));
+        let held = lock(&writer.state);
+        // One request queued: pretend a second one is, so the first leaves its group open.
+        writer.queued.fetch_add(1, Ordering::SeqCst);
+        let request = {
+            let writer = writer.clone();
+            thread::spawn(move || writer.ingest(&batch("ok", "d1"), None))
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while writer.queued.load(Ordering::SeqCst) < 2 {
+            assert!(Instant::now() < deadline, "the request never queued");
+            thread::sleep(Duration::from_millis(5));
+        }
+        drop(held);
+        while lock(&log).len() < 2 {
+            assert!(Instant::now() < deadline, "the batch was never written");
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            !request.is_finished(),
+            "answered before its group committed"
+        );
+        writer.queued.fetch_sub(1, Ordering::SeqCst);
+        drop(writer.lock_closed());
+        assert!(request.join().unwrap().is_ok());
+        assert_eq!(*lock(&log), ["begin", "d1", "commit"]);
     }
 }

@@ -303,3 +303,52 @@ fn waiting_for_datapoints_sees_them_arrive() {
             == 1)
     );
 }
+
+#[test]
+fn concurrent_batches_with_overlapping_ids_are_stored_once_each_answered_after_its_commit() {
+    // Group commit: batches posted at once share transactions; every datapoint id is stored
+    // once whichever batch of a group (or which group) carries it first.
+    for database in ["memory", "file"] {
+        let dir = std::env::temp_dir().join(format!("stint-overlap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("overlap.db");
+        let _ = std::fs::remove_file(&path);
+        let options = match database {
+            "file" => CollectorOptions::default().with_db_file(&path),
+            _ => CollectorOptions::default(),
+        };
+        let collector = Collector::start_with(options).unwrap();
+        let port = collector.port();
+        let (clients, per_batch) = (16u32, 40u32);
+        // Client c sends ids c*20 .. c*20+40: half shared with the next client's batch.
+        let threads: Vec<_> = (0..clients)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let events = (c * 20..c * 20 + per_batch)
+                        .map(|n| custom_event(n, "tap", Some("s"), Some("u")))
+                        .collect();
+                    let response = post_batch(port, &batch("dev", events));
+                    assert_eq!(response.status, 200, "{}", response.text());
+                    response.json()
+                })
+            })
+            .collect();
+        let answers: Vec<Value> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let unique = (clients * 20 + 20) as usize;
+        // Answered after the commit: every batch is in the database when its answer arrives.
+        assert_eq!(collector.datapoint_count(), unique, "{database}");
+        assert_eq!(
+            collector.datapoints_received_total(),
+            (clients * per_batch) as usize
+        );
+        let duplicates: u64 = answers
+            .iter()
+            .map(|a| a["duplicates"].as_u64().unwrap())
+            .sum();
+        assert_eq!(duplicates as usize, (clients * per_batch) as usize - unique);
+        let users = get(port, "/api/users").json();
+        assert_eq!(user(&users, "u")["custom_events"]["tap"], json!(unique));
+        drop(collector);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -261,11 +261,27 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub type AppFilter<'a> = Option<&'a str>;
 
 /// The writing side. One instance per collector, used by one thread at a time (the server holds
-/// it behind a mutex); a batch is one transaction, stored whole or not at all.
+/// it behind a mutex). Batches are written in groups (group commit): one transaction for every
+/// batch queued behind the writer, each batch under a savepoint of its own, so a batch is stored
+/// whole or not at all and a failing batch leaves the others of its group in place.
 pub trait Store: Send {
     /// Applies every datapoint not seen before (by id) under `app`; a re-sent datapoint changes
-    /// nothing but `received_total`.
-    fn ingest(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome>;
+    /// nothing but `received_total`. One batch in a group of its own (the server groups them
+    /// through `server::Writer`; the stores' unit tests call this).
+    #[cfg(test)]
+    fn ingest(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+        self.begin_group()?;
+        let outcome = self.ingest_in_group(app, batch);
+        self.commit_group()?;
+        outcome
+    }
+    /// Opens a group's transaction.
+    fn begin_group(&mut self) -> StoreResult<()>;
+    /// [`Store::ingest`] inside the open group: on an error, nothing of this batch stays and
+    /// the group goes on.
+    fn ingest_in_group(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome>;
+    /// Commits the open group (its batches are stored from now on); on an error none of them is.
+    fn commit_group(&mut self) -> StoreResult<()>;
     /// Deletes everything (`POST /admin/reset`).
     fn reset(&mut self) -> StoreResult<()>;
     /// Deletes every datapoint of a device (and what was derived from them); returns how many.
@@ -419,14 +435,13 @@ impl<'a> BatchChanges<'a> {
 }
 
 /// The datapoints of a batch that are new, in body order (a repeated id counts once, at its
-/// first occurrence), given the `seq` the store gave each new id.
-pub(crate) fn new_datapoints(
-    batch: &Batch,
-    mut seq_of: std::collections::HashMap<String, i64>,
-) -> Vec<(&Datapoint, i64)> {
-    batch
-        .events
-        .iter()
-        .filter_map(|d| seq_of.remove(&d.id).map(|seq| (d, seq)))
+/// first occurrence), given each with its id as the store keys it and the `seq` the store gave
+/// each new id.
+pub(crate) fn new_datapoints<'a, K: std::hash::Hash + Eq>(
+    datapoints: impl Iterator<Item = (&'a Datapoint, K)>,
+    mut seq_of: std::collections::HashMap<K, i64>,
+) -> Vec<(&'a Datapoint, i64)> {
+    datapoints
+        .filter_map(|(d, id)| seq_of.remove(&id).map(|seq| (d, seq)))
         .collect()
 }

@@ -7,7 +7,10 @@
 //! keys, then finds them taken.
 //!
 //! Counts and the revision are rows of `counters`, so every collector sharing the database sees
-//! the same.
+//! the same: each count the sum of its row (`datapoints`) and of its shards (`datapoints#3`),
+//! which ingest adds to, a shard per connection (its server process id modulo
+//! [`COUNTER_SHARDS`]). One row for everyone made every commit queue behind the one before: the
+//! row stays locked through the commit's WAL flush.
 
 use super::{
     bucket_of, new_datapoints, AppFilter, BatchChanges, Database, DayCount, IngestOutcome, Reader,
@@ -78,6 +81,9 @@ INSERT INTO counters (name, value)
     ON CONFLICT (name) DO NOTHING;
 ";
 
+/// Shards of each count that ingest adds to.
+pub const COUNTER_SHARDS: u32 = 16;
+
 /// The statements of a batch, prepared once per connection.
 struct Prepared {
     insert_datapoints: Statement,
@@ -92,6 +98,9 @@ struct Prepared {
 pub struct PostgresStore {
     client: Client,
     prepared: Prepared,
+    /// What the open group's stored batches add to `counters` at its commit: one update of
+    /// those rows per group, as they are every writer's (and every collector's) hot spot.
+    pending: IngestOutcome,
     /// The pages' queries, and the counts, on a connection of their own.
     reader: PostgresReader,
 }
@@ -186,14 +195,22 @@ impl PostgresStore {
                  ON CONFLICT (user_pk, name) DO UPDATE SET count = c.count + EXCLUDED.count",
             )?,
             add_counters: client.prepare(
-                "UPDATE counters SET value = value + CASE name
-                     WHEN 'received_total' THEN $1::int8 WHEN 'datapoints' THEN $2::int8
-                     ELSE $3::int8 END",
+                "INSERT INTO counters AS c (name, value)
+                 SELECT name || '#' || (pg_backend_pid() % COUNTER_SHARDS), value
+                 FROM (VALUES ('received_total', $1::int8), ('datapoints', $2::int8),
+                              ('revision', $3::int8)) AS t (name, value)
+                 ON CONFLICT (name) DO UPDATE SET value = c.value + EXCLUDED.value"
+                    .replace("COUNTER_SHARDS", &COUNTER_SHARDS.to_string())
+                    .as_str(),
             )?,
         };
         Ok(PostgresStore {
             client,
             prepared,
+            pending: IngestOutcome {
+                new: 0,
+                duplicates: 0,
+            },
             reader: PostgresReader::open(database)?,
         })
     }
@@ -211,13 +228,18 @@ impl PostgresReader {
         // A count the pages poll: an unreachable database shows as 0 until it is back.
         self.0
             .borrow_mut()
-            .query_one("SELECT value FROM counters WHERE name = $1", &[&name])
+            .query_one(
+                "SELECT COALESCE(SUM(value), 0)::int8 FROM counters
+                 WHERE name = $1 OR name LIKE $1 || '#%'",
+                &[&name],
+            )
             .map_or(0, |row| row.get::<_, i64>(0) as usize)
     }
 }
 
-impl Store for PostgresStore {
-    fn ingest(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+impl PostgresStore {
+    /// One batch inside the open transaction.
+    fn write_batch(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
         let p = &self.prepared;
         let events = &batch.events;
         let column =
@@ -231,7 +253,7 @@ impl Store for PostgresStore {
         let session_ids = column(&|d| d.session_id.clone());
         let raws = column(&|d| Some(d.raw.clone()));
 
-        let mut tx = self.client.transaction()?;
+        let tx = &mut self.client;
         let seq_of: HashMap<String, i64> = tx
             .query(
                 &p.insert_datapoints,
@@ -249,7 +271,7 @@ impl Store for PostgresStore {
             .iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
-        let new = new_datapoints(batch, seq_of);
+        let new = new_datapoints(events.iter().map(|d| (d, d.id.clone())), seq_of);
         let outcome = IngestOutcome {
             new: new.len(),
             duplicates: events.len() - new.len(),
@@ -320,23 +342,62 @@ impl Store for PostgresStore {
             let counts: Vec<i64> = custom.values().copied().collect();
             tx.execute(&p.upsert_custom_events, &[&pks, &names, &counts])?;
         }
-        tx.execute(
-            &p.add_counters,
-            &[
-                &(events.len() as i64),
-                &(outcome.new as i64),
-                &i64::from(outcome.new > 0),
-            ],
-        )?;
-        tx.commit()?;
         Ok(outcome)
+    }
+}
+
+impl Store for PostgresStore {
+    fn begin_group(&mut self) -> StoreResult<()> {
+        self.pending = IngestOutcome {
+            new: 0,
+            duplicates: 0,
+        };
+        Ok(self.client.batch_execute("BEGIN")?)
+    }
+
+    fn ingest_in_group(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+        self.client.batch_execute("SAVEPOINT batch")?;
+        match self.write_batch(app, batch) {
+            Ok(outcome) => {
+                self.client.batch_execute("RELEASE SAVEPOINT batch")?;
+                self.pending.new += outcome.new;
+                self.pending.duplicates += outcome.duplicates;
+                Ok(outcome)
+            }
+            Err(error) => {
+                self.client
+                    .batch_execute("ROLLBACK TO SAVEPOINT batch; RELEASE SAVEPOINT batch")?;
+                Err(error)
+            }
+        }
+    }
+
+    fn commit_group(&mut self) -> StoreResult<()> {
+        let IngestOutcome { new, duplicates } = self.pending;
+        let committed = self
+            .client
+            .execute(
+                &self.prepared.add_counters,
+                &[
+                    &((new + duplicates) as i64),
+                    &(new as i64),
+                    &i64::from(new > 0),
+                ],
+            )
+            .and_then(|_| self.client.batch_execute("COMMIT"));
+        if let Err(error) = committed {
+            // A failed statement leaves the transaction aborted: end it, nothing of it stays.
+            let _ = self.client.batch_execute("ROLLBACK");
+            return Err(error.into());
+        }
+        Ok(())
     }
 
     fn reset(&mut self) -> StoreResult<()> {
         self.client.batch_execute(
             "BEGIN;
              TRUNCATE datapoints, sessions, custom_events, users;
-             UPDATE counters SET value = CASE name WHEN 'revision' THEN value + 1 ELSE 0 END;
+             UPDATE counters SET value = CASE WHEN name LIKE 'revision%' THEN value + 1 ELSE 0 END;
              COMMIT;",
         )?;
         Ok(())

@@ -12,7 +12,7 @@ use super::{
     LAST_SESSIONS_SHOWN,
 };
 use crate::batch::{Batch, SessionContext};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -22,7 +22,7 @@ use std::path::Path;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS datapoints (
     seq        INTEGER PRIMARY KEY,          -- arrival order
-    id         TEXT NOT NULL UNIQUE,         -- the SDK's UUID: de-duplication
+    id         BLOB NOT NULL UNIQUE,         -- the SDK's UUID, 16 bytes: de-duplication
     device_id  TEXT NOT NULL,
     user_id    TEXT,                         -- NULL: anonymous
     app        TEXT NOT NULL DEFAULT '',     -- the API key it arrived under
@@ -88,6 +88,16 @@ pub struct SqliteStore {
     revision: u64,
     /// (app, device, user) -> `users.user_pk`, filled as rows are looked up.
     user_keys: HashMap<UserKey, i64>,
+    /// What the open group's stored batches add to the caches once it commits.
+    pending: Pending,
+}
+
+/// The open group's changes to [`SqliteStore`]'s caches.
+#[derive(Default)]
+struct Pending {
+    new: usize,
+    received: usize,
+    users: Vec<(UserKey, i64)>,
 }
 
 type UserKey = (String, String, Option<String>);
@@ -120,6 +130,17 @@ impl SqliteStore {
             }
         }
         conn.execute_batch(INDEXES)?;
+        // A database from before binary ids (their index was twice the size): converted once.
+        let text_ids: bool = conn.query_row(
+            "SELECT COALESCE((SELECT typeof(id) = 'text' FROM datapoints ORDER BY seq LIMIT 1), 0)",
+            [],
+            |row| row.get(0),
+        )?;
+        if text_ids {
+            conn.execute_batch(
+                "UPDATE datapoints SET id = unhex(replace(id, '-', '')) WHERE typeof(id) = 'text'",
+            )?;
+        }
         let datapoint_count: i64 =
             conn.query_row("SELECT COUNT(*) FROM datapoints", [], |row| row.get(0))?;
         let received_total: i64 = conn.query_row(
@@ -133,6 +154,7 @@ impl SqliteStore {
             received_total: received_total as usize,
             revision: 0,
             user_keys: HashMap::new(),
+            pending: Pending::default(),
         })
     }
 
@@ -147,36 +169,60 @@ impl SqliteStore {
         self.revision += u64::from(deleted > 0);
         Ok(deleted)
     }
-}
 
-impl Store for SqliteStore {
-    fn ingest(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+    /// One batch inside the open transaction: its outcome, and the user rows it looked up or
+    /// created (for the cache, once committed).
+    fn write_batch(
+        &self,
+        app: &str,
+        batch: &Batch,
+    ) -> StoreResult<(IngestOutcome, Vec<(UserKey, i64)>)> {
         let device = batch.device_id.as_str();
-        let tx = self.conn.transaction()?;
-        // Multi-row inserts; RETURNING names the rows that were new (not already stored).
-        let mut seq_of = HashMap::with_capacity(batch.events.len());
-        for chunk in batch.events.chunks(ROWS_PER_INSERT) {
+        let tx = &self.conn;
+        let events = &batch.events;
+        let ids = events
+            .iter()
+            .map(|datapoint| uuid_bytes(&datapoint.id))
+            .collect::<StoreResult<Vec<_>>>()?;
+        // New rows get the rowids after the largest (SQLite's rule without AUTOINCREMENT), so
+        // `seq > before` names this batch's rows: no RETURNING (a temporary table per
+        // statement) and, when every datapoint is new, no query at all.
+        let before: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM datapoints")?
+            .query_row([], |row| row.get(0))?;
+        let mut inserted = 0;
+        for (chunk, chunk_ids) in events
+            .chunks(ROWS_PER_INSERT)
+            .zip(ids.chunks(ROWS_PER_INSERT))
+        {
             let mut statement = tx.prepare_cached(&insert_datapoints_sql(chunk.len()))?;
             let names: Vec<&str> = chunk.iter().map(|datapoint| datapoint.name()).collect();
-            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 8);
-            for (datapoint, name) in chunk.iter().zip(&names) {
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(2 + chunk.len() * 6);
+            values.extend([&batch.device_id as &dyn rusqlite::ToSql, &app]);
+            for ((datapoint, name), id) in chunk.iter().zip(&names).zip(chunk_ids) {
                 values.extend([
-                    &datapoint.id as &dyn rusqlite::ToSql,
-                    &batch.device_id,
+                    id as &dyn rusqlite::ToSql,
                     &datapoint.user_id,
-                    &app,
                     name,
                     &datapoint.time,
                     &datapoint.session_id,
                     &datapoint.raw,
                 ]);
             }
-            let mut rows = statement.query(values.as_slice())?;
-            while let Some(row) = rows.next()? {
-                seq_of.insert(row.get::<_, String>(0)?, row.get::<_, i64>(1)?);
-            }
+            inserted += statement.execute(values.as_slice())?;
         }
-        let new = new_datapoints(batch, seq_of);
+        let new = if inserted == events.len() && tx.last_insert_rowid() == before + inserted as i64
+        {
+            events.iter().zip(before + 1..).collect()
+        } else {
+            let seq_of = tx
+                .prepare_cached("SELECT id, seq FROM datapoints WHERE seq > ?1")?
+                .query_map([before], |row| {
+                    Ok((row.get::<_, [u8; 16]>(0)?, row.get(1)?))
+                })?
+                .collect::<rusqlite::Result<HashMap<_, i64>>>()?;
+            new_datapoints(events.iter().zip(ids), seq_of)
+        };
         let outcome = IngestOutcome {
             new: new.len(),
             duplicates: batch.events.len() - new.len(),
@@ -208,7 +254,7 @@ impl Store for SqliteStore {
             let pk = match self.user_keys.get(&key) {
                 Some(&pk) => pk,
                 None => {
-                    let pk = user_pk(&tx, &key)?;
+                    let pk = user_pk(tx, &key)?;
                     new_users.push((key, pk));
                     pk
                 }
@@ -269,15 +315,55 @@ impl Store for SqliteStore {
             )?
             .execute(params![pk_of(*user), name, count])?;
         }
-        tx.prepare_cached("UPDATE counters SET value = value + ?1 WHERE name = 'received_total'")?
-            .execute([batch.events.len() as i64])?;
-        tx.commit()?;
+        Ok((outcome, new_users))
+    }
+}
+
+impl Store for SqliteStore {
+    fn begin_group(&mut self) -> StoreResult<()> {
+        self.pending = Pending::default();
+        Ok(self.conn.execute_batch("BEGIN")?)
+    }
+
+    fn ingest_in_group(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+        self.conn.execute_batch("SAVEPOINT batch")?;
+        match self.write_batch(app, batch) {
+            Ok((outcome, users)) => {
+                self.conn.execute_batch("RELEASE batch")?;
+                self.pending.new += outcome.new;
+                self.pending.received += batch.events.len();
+                self.pending.users.extend(users);
+                Ok(outcome)
+            }
+            Err(error) => {
+                self.conn
+                    .execute_batch("ROLLBACK TO batch; RELEASE batch")?;
+                Err(error)
+            }
+        }
+    }
+
+    fn commit_group(&mut self) -> StoreResult<()> {
+        let pending = std::mem::take(&mut self.pending);
+        // One update of the counter per group, not per batch.
+        let committed = self
+            .conn
+            .prepare_cached("UPDATE counters SET value = value + ?1 WHERE name = 'received_total'")
+            .and_then(|mut statement| statement.execute([pending.received as i64]))
+            .and_then(|_| self.conn.execute_batch("COMMIT"));
+        if let Err(error) = committed {
+            // Nothing of the group stays; a failed COMMIT may have ended the transaction already.
+            if !self.conn.is_autocommit() {
+                self.conn.execute_batch("ROLLBACK")?;
+            }
+            return Err(error.into());
+        }
         // Only what the database now holds goes into the caches.
-        self.user_keys.extend(new_users);
-        self.datapoint_count += outcome.new;
-        self.revision += u64::from(outcome.new > 0);
-        self.received_total += batch.events.len();
-        Ok(outcome)
+        self.user_keys.extend(pending.users);
+        self.datapoint_count += pending.new;
+        self.revision += u64::from(pending.new > 0);
+        self.received_total += pending.received;
+        Ok(())
     }
 
     fn reset(&mut self) -> StoreResult<()> {
@@ -365,8 +451,9 @@ pub fn open_reader(database: &Database) -> StoreResult<Option<Connection>> {
     }
 }
 
-/// Rows per multi-row insert: 8 parameters each, far below SQLite's limit (32,766), and few
-/// distinct statements to cache (a full chunk and the rest).
+/// Rows per multi-row insert: 6 parameters each (and the batch's device and app, bound once),
+/// far below SQLite's limit (32,766), and few distinct statements to cache (a full chunk and
+/// the rest).
 const ROWS_PER_INSERT: usize = 100;
 
 fn insert_datapoints_sql(rows: usize) -> String {
@@ -374,24 +461,42 @@ fn insert_datapoints_sql(rows: usize) -> String {
         "INSERT INTO datapoints (id, device_id, user_id, app, name, time, session_id, raw) VALUES ",
     );
     for row in 0..rows {
-        let p = row * 8;
+        let p = 2 + row * 6;
         if row > 0 {
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(?{},?{},?{},?{},?{},?{},?{},?{})",
+            "(?{},?1,?{},?2,?{},?{},?{},?{})",
             p + 1,
             p + 2,
             p + 3,
             p + 4,
             p + 5,
-            p + 6,
-            p + 7,
-            p + 8
+            p + 6
         ));
     }
-    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id, seq");
+    sql.push_str(" ON CONFLICT (id) DO NOTHING");
     sql
+}
+
+/// A datapoint id (a UUID in its 8-4-4-4-12 text form, as validated) as its 16 bytes.
+fn uuid_bytes(id: &str) -> StoreResult<[u8; 16]> {
+    let invalid = || super::StoreError(format!("datapoint id {id:?} is not a UUID"));
+    let mut digits = id.bytes().filter(|&b| b != b'-');
+    let mut bytes = [0; 16];
+    for byte in &mut bytes {
+        let mut next = || {
+            digits
+                .next()
+                .and_then(|d| (d as char).to_digit(16))
+                .ok_or_else(invalid)
+        };
+        *byte = (next()? * 16 + next()?) as u8;
+    }
+    if digits.next().is_some() || id.len() != 36 {
+        return Err(invalid());
+    }
+    Ok(bytes)
 }
 
 /// `(?1 IS NULL OR u.app = ?1)`: the app filter of every query, on the users row `u`.
@@ -647,7 +752,7 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 const WAL_CHECKPOINT_PAGES: i64 = 16 * 1024;
 
 /// The row of (app, device, user), created on first sight.
-fn user_pk(tx: &Transaction, (app, device_id, user_id): &UserKey) -> rusqlite::Result<i64> {
+fn user_pk(tx: &Connection, (app, device_id, user_id): &UserKey) -> rusqlite::Result<i64> {
     let found = tx
         .prepare_cached(
             "SELECT user_pk FROM users WHERE app = ?1 AND device_id = ?2 AND user_id IS ?3",
@@ -1139,5 +1244,108 @@ mod tests {
         assert_eq!(store.reader().apps().unwrap(), ["", "new-app"]);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failing_batch_in_a_group_leaves_nothing_and_the_others_are_stored_once() {
+        let mut store = memory();
+        // Fails a batch after its datapoints are in: at its session's row.
+        store
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON sessions WHEN NEW.session_id = 'poison'
+                 BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+            )
+            .unwrap();
+        store.begin_group().unwrap();
+        let first = batch(
+            "a",
+            vec![ss(1, "s1", Some("a"), 1.0), ss(2, "s2", Some("a"), 2.0)],
+        );
+        assert_eq!(store.ingest_in_group("k", &first).unwrap().new, 2);
+        let poisoned = batch(
+            "b",
+            vec![ss(3, "s3", None, 3.0), ss(4, "poison", None, 4.0)],
+        );
+        let error = store.ingest_in_group("k", &poisoned).unwrap_err();
+        assert!(error.0.contains("poisoned"), "{error}");
+        // Overlaps the first batch (id 2) and the failed one (id 3, not stored).
+        let last = batch(
+            "a",
+            vec![ss(2, "s2", Some("a"), 2.0), ss(3, "s3", Some("a"), 3.0)],
+        );
+        let outcome = store.ingest_in_group("k", &last).unwrap();
+        assert_eq!((outcome.new, outcome.duplicates), (1, 1));
+        assert_eq!(store.datapoint_count(), 0, "counted before the commit");
+        store.commit_group().unwrap();
+        assert_eq!((store.datapoint_count(), store.received_total()), (3, 4));
+        let ids: Vec<Value> = store
+            .reader()
+            .datapoints()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].clone())
+            .collect();
+        assert_eq!(ids, [json!(id(1)), json!(id(2)), json!(id(3))]);
+        let users = store.reader().users(None).unwrap();
+        assert_eq!(users.len(), 1, "nothing of device b");
+        assert_eq!(users[0].sessions, 3);
+        // And what was committed is what a fresh count finds.
+        let rows: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM datapoints", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3);
+    }
+
+    #[test]
+    fn text_ids_of_an_older_database_become_binary_and_still_deduplicate() {
+        let dir = std::env::temp_dir().join(format!("stint-store-ids-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let mut store = SqliteStore::open(&Database::File(path.clone())).unwrap();
+            store
+                .ingest("k", &batch("dev", vec![ss(1, "s", Some("a"), 1.0)]))
+                .unwrap();
+            // As an earlier version stored it.
+            store
+                .conn
+                .execute("UPDATE datapoints SET id = ?1", [id(1)])
+                .unwrap();
+        }
+        let mut store = SqliteStore::open(&Database::File(path.clone())).unwrap();
+        let kind: String = store
+            .conn
+            .query_row("SELECT typeof(id) FROM datapoints", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kind, "blob");
+        let outcome = store
+            .ingest("k", &batch("dev", vec![ss(1, "s", Some("a"), 1.0)]))
+            .unwrap();
+        assert_eq!((outcome.new, outcome.duplicates), (0, 1));
+        assert_eq!(store.datapoint_count(), 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn uuid_bytes_reads_the_text_form_and_refuses_anything_else() {
+        assert_eq!(
+            uuid_bytes("00112233-4455-6677-8899-AABBCCDDEEFF").unwrap(),
+            [
+                0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+                0xee, 0xff
+            ]
+        );
+        for bad in [
+            "",
+            "not-a-uuid",
+            "00112233-4455-6677-8899-aabbccddeeff0",
+            "00112233-4455-6677-8899-aabbccddeefg",
+        ] {
+            assert!(uuid_bytes(bad).is_err(), "{bad:?}");
+        }
     }
 }
