@@ -201,7 +201,11 @@ mod tests {
             let mut state = h.engine().state.lock();
             state.data_dir.as_mut().unwrap().path = path.to_owned();
         };
-        set_path(&dir.join("gone")); // syncing a directory that does not exist fails
+        // A data directory whose device id cannot be opened to be synced (a directory in its
+        // place): the sync fails on every platform.
+        let broken = dir.join("broken");
+        std::fs::create_dir_all(broken.join("device_id")).unwrap();
+        set_path(&broken);
         let before = Instant::now();
         assert!(worker_syncs(&h), "a sync was due");
         let retry = h.engine().state.lock().durability.sync_due;
