@@ -34,8 +34,8 @@ impl Engine {
         self.apply(Action::CloseSession, None)?;
         let mut state = self.lock_open()?;
         let due = Instant::now() + CLOSE_SYNC_DELAY;
-        if state.sync_due.is_none_or(|at| at > due) {
-            state.sync_due = Some(due);
+        if state.durability.sync_due.is_none_or(|at| at > due) {
+            state.durability.sync_due = Some(due);
             self.wake_worker_if_sooner(&mut state);
         }
         Ok(())
@@ -49,7 +49,7 @@ impl Engine {
     ) -> Result<(), Error> {
         let mut guard = self.lock_open()?;
         let state = &mut *guard;
-        if !state.tracking {
+        if !state.privacy.tracking {
             return Ok(()); // the user said no: record nothing (the lanes are closed too)
         }
         let now = self.config.clock.now_ms();

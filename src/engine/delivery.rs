@@ -42,7 +42,7 @@ impl Engine {
             {
                 let why = match &state.delivery.last_failure {
                     Some(reason) => format!("; the last delivery attempt failed: {reason}"),
-                    None if !state.tracking => "; tracking is disabled".into(),
+                    None if !state.privacy.tracking => "; tracking is disabled".into(),
                     None => String::new(),
                 };
                 return Err(Error::Timeout(format!(
@@ -58,8 +58,8 @@ impl Engine {
     /// newly scheduled one.
     pub(super) fn schedule_send(&self, state: &mut State) -> bool {
         // Durable against power loss within a flush interval of being recorded.
-        if state.sync_due.is_none() {
-            state.sync_due = Some(Instant::now() + self.config.flush_interval);
+        if state.durability.sync_due.is_none() {
+            state.durability.sync_due = Some(Instant::now() + self.config.flush_interval);
         }
         if self.config.base_url.is_none() {
             return false;
@@ -71,7 +71,7 @@ impl Engine {
 
     /// Notifies the worker only if it sleeps past the new earliest deadline.
     pub(super) fn wake_worker_if_sooner(&self, state: &mut State) {
-        let Some(sleeps_until) = state.worker_sleeps_until else {
+        let Some(sleeps_until) = state.worker.sleeps_until else {
             return;
         };
         let due = worker::Engine::next_due(self, state);
@@ -106,7 +106,7 @@ impl worker::Engine for Engine {
             self.worker_asleep.store(false, Ordering::SeqCst);
             return;
         }
-        state.worker_sleeps_until = Some(until);
+        state.worker.sleeps_until = Some(until);
         match until {
             Some(until) => {
                 self.changed.wait_until(state, until);
@@ -114,8 +114,8 @@ impl worker::Engine for Engine {
             None => self.changed.wait(state),
         }
         self.worker_asleep.store(false, Ordering::SeqCst);
-        state.worker_sleeps_until = None;
-        state.worker_wakeups += 1;
+        state.worker.sleeps_until = None;
+        state.worker.wakeups += 1;
     }
 
     fn base_url(&self) -> Option<&str> {
@@ -123,15 +123,16 @@ impl worker::Engine for Engine {
     }
 
     fn stopping(state: &State) -> bool {
-        state.stop_worker
+        state.worker.stop
     }
 
     fn may_send(state: &State) -> bool {
-        state.network && state.tracking
+        // No batch carries a device id that a power cut could still take back.
+        state.privacy.network && state.privacy.tracking && state.durability.device_id_durable()
     }
 
     fn erasures(state: &State) -> u64 {
-        state.erasures
+        state.privacy.erasures
     }
 
     fn device_id(state: &State) -> String {
@@ -139,13 +140,18 @@ impl worker::Engine for Engine {
     }
 
     fn sync_if_due(&self, state: &mut MutexGuard<'_, State>) -> bool {
-        if state.sync_due.is_none_or(|due| due > Instant::now()) {
+        if state
+            .durability
+            .sync_due
+            .is_none_or(|due| due > Instant::now())
+        {
             return false;
         }
         // Power-loss durability is the worker's job: callers never wait for a sync.
-        state.sync_due = None;
+        state.durability.sync_due = None;
         if let Err(error) = MutexGuard::unlocked(state, || self.sync_now()) {
             log::warn(|| format!("{error}; retrying at the next sync"));
+            state.durability.sync_failed(Instant::now());
         }
         true
     }
@@ -162,10 +168,13 @@ impl worker::Engine for Engine {
         let expiry = session::expiry_deadline(&state.session, self.config.rules).map(|deadline| {
             let wait = (deadline - self.config.clock.now_ms()).max(0) as u64;
             let due = Instant::now() + Duration::from_millis(wait);
-            state.expiry_retry_at.map_or(due, |retry| due.max(retry))
+            state
+                .worker
+                .expiry_retry_at
+                .map_or(due, |retry| due.max(retry))
         });
         let send = match self.config.base_url {
-            Some(_) if state.network && state.tracking => {
+            Some(_) if <Engine as worker::Engine>::may_send(state) => {
                 state.delivery.due(self.has_pending(state))
             }
             _ => None,
@@ -175,7 +184,7 @@ impl worker::Engine for Engine {
             state.drops.warning_due(now),
             state.drops.check_due(self.lanes.drop_check(), now),
         ];
-        [expiry, send, state.sync_due]
+        [expiry, send, state.durability.sync_due]
             .into_iter()
             .chain(drops)
             .flatten()
@@ -187,11 +196,15 @@ impl worker::Engine for Engine {
     }
 
     fn end_expired_session(&self, state: &mut MutexGuard<'_, State>) {
-        if state.expiry_retry_at.is_some_and(|at| at > Instant::now()) {
+        if state
+            .worker
+            .expiry_retry_at
+            .is_some_and(|at| at > Instant::now())
+        {
             return;
         }
         let checked = MutexGuard::unlocked(state, || self.apply(Action::CheckExpiry, None));
-        state.expiry_retry_at = checked.is_err().then(|| Instant::now() + EXPIRY_RETRY);
+        state.worker.expiry_retry_at = checked.is_err().then(|| Instant::now() + EXPIRY_RETRY);
     }
 
     fn prepare_spare(&self, state: &mut MutexGuard<'_, State>) -> bool {
@@ -283,7 +296,7 @@ mod tests {
     /// `next_due` with the sync deadline left out, as seconds from now.
     fn due_in_secs(h: &Harness) -> Option<f64> {
         let mut state = h.engine().state.lock();
-        state.sync_due = None;
+        state.durability.sync_due = None;
         let due = h.engine().next_due(&state)?;
         Some(due.saturating_duration_since(Instant::now()).as_secs_f64())
     }
@@ -343,6 +356,8 @@ mod tests {
         );
         // Only the session's expiry (half an hour away) is due otherwise.
         let send_due = || due_in_secs(&h).is_some_and(|secs| secs < 60.0);
+        // What the worker does first: nothing is sent before the new device id is durable.
+        h.engine().sync_now().unwrap();
         h.call(Action::OpenSession);
         h.engine().request_flush().unwrap();
         assert!(send_due(), "a positive control: online, a send is due");

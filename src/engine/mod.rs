@@ -37,6 +37,7 @@ use crate::storage::lane::{Absorbed, Held, Lanes, Recorded};
 use crate::storage::mapping::Flusher;
 use crate::storage::saved_session::SavedSession;
 use drops::Drops;
+use durability::Durability;
 
 /// Counters; all but `datapoints_pending` count since `initialize`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -86,39 +87,51 @@ struct Config {
 pub(crate) struct State {
     /// Set by shutdown: every later call is `NotInitialized`.
     closed: bool,
-    /// The user's tracking choice: while false, calls record nothing and nothing is sent.
-    tracking: bool,
-    /// `stint_set_network_enabled`: while false, no request starts.
-    network: bool,
     /// Random, per data directory; replaced by a wipe.
     device_id: String,
-    /// When the worker next makes everything durable against power loss (after
-    /// `close_session`, and within a flush interval of recording).
-    sync_due: Option<Instant>,
-    /// The device id or the tracking choice changed since the last sync.
-    small_files_dirty: bool,
-    /// The tracking choice saved in the data directory, if any (so an unchanged choice is not
-    /// written again: apps often set it at every start).
-    tracking_saved: Option<bool>,
-    /// Counts erasures (tracking disabled, data wiped): a batch built across one is not sent.
-    erasures: u64,
-    stop_worker: bool,
     session: SessionState,
     saved_session: SavedSession,
     journal: Journal,
     ids: IdGenerator,
     stats: Stats,
     delivery: Delivery,
-    /// What the sleeping worker will wake for (`None`: it is awake or sleeps until notified).
-    worker_sleeps_until: Option<Option<Instant>>,
-    /// Worker wake-ups, for the idle benchmark.
-    worker_wakeups: u64,
     /// Queue-full drops and their announcement (`drops`).
     drops: Drops,
-    /// Storage refused to record an expired session's end: the worker tries again then.
-    expiry_retry_at: Option<Instant>,
+    /// The user's choices (`privacy`).
+    privacy: Privacy,
+    /// What the worker makes durable against power loss, and when (`durability`).
+    durability: Durability,
+    /// When the worker runs (`delivery`).
+    worker: WorkerSchedule,
     records: Vec<Record>,
     data_dir: Option<DataDir>,
+}
+
+/// The user's choices: tracking, saved in the data directory, and the network switch, not
+/// saved.
+struct Privacy {
+    /// While false, calls record nothing and nothing is sent.
+    tracking: bool,
+    /// The tracking choice saved in the data directory, if any (so an unchanged choice is not
+    /// written again: apps often set it at every start).
+    tracking_saved: Option<bool>,
+    /// `stint_set_network_enabled`: while false, no request starts.
+    network: bool,
+    /// Counts erasures (tracking disabled, data wiped): a batch built across one is not sent.
+    erasures: u64,
+}
+
+/// The worker's schedule, as calls and the worker itself see it.
+#[derive(Default)]
+struct WorkerSchedule {
+    /// Set by shutdown: the worker returns.
+    stop: bool,
+    /// What the sleeping worker will wake for (`None`: it is awake or sleeps until notified).
+    sleeps_until: Option<Option<Instant>>,
+    /// Worker wake-ups, for the idle benchmark.
+    wakeups: u64,
+    /// Storage refused to record an expired session's end: the worker tries again then.
+    expiry_retry_at: Option<Instant>,
 }
 
 impl Engine {
@@ -139,7 +152,14 @@ impl Engine {
     ) -> Result<Engine, Error> {
         input::api_key(api_key)?;
         let data_dir = DataDir::open(&options.data_directory_for(api_key)?)?;
-        let device_id = data_dir.device_id(&mut ids)?;
+        let (device_id, created) = data_dir.device_id(&mut ids)?;
+        let mut durability = Durability::default();
+        if created {
+            // Written to the page cache only: the worker syncs it at once, and sends nothing
+            // before (`Durability::device_id_durable`).
+            durability.wrote_device_id();
+            durability.sync_due = Some(Instant::now());
+        }
         // A saved choice wins over the option.
         let tracking_saved = data_dir.tracking_choice();
         let tracking = tracking_saved.unwrap_or(!options.require_consent);
@@ -178,24 +198,22 @@ impl Engine {
         let engine = Engine {
             state: Mutex::new(State {
                 closed: false,
-                tracking,
-                network: true,
                 device_id,
-                sync_due: None,
-                small_files_dirty: false,
-                tracking_saved,
-                erasures: 0,
-                stop_worker: false,
                 session,
                 saved_session,
                 journal,
                 ids,
                 stats,
                 delivery,
-                worker_sleeps_until: None,
-                worker_wakeups: 0,
                 drops: Drops::default(),
-                expiry_retry_at: None,
+                privacy: Privacy {
+                    tracking,
+                    tracking_saved,
+                    network: true,
+                    erasures: 0,
+                },
+                durability,
+                worker: WorkerSchedule::default(),
                 records: Vec::with_capacity(4),
                 data_dir: Some(data_dir),
             }),
@@ -247,7 +265,7 @@ impl Engine {
         let _ = self.absorb(state, &mut lanes, None);
         lanes.refresh(&state.session, true);
         state.closed = true;
-        state.stop_worker = true;
+        state.worker.stop = true;
         self.changed.notify_all();
     }
 
@@ -257,7 +275,7 @@ impl Engine {
         let mut state = self.state.lock();
         self.lanes.hold_all().refresh(&state.session, true);
         state.closed = true;
-        state.stop_worker = true;
+        state.worker.stop = true;
         self.changed.notify_all();
     }
 
@@ -268,7 +286,7 @@ impl Engine {
 
     /// How often the worker has woken up (for the idle benchmark).
     pub(crate) fn worker_wakeups(&self) -> u64 {
-        self.state.lock().worker_wakeups
+        self.state.lock().worker.wakeups
     }
 
     /// The state, unless the tracker is closed.

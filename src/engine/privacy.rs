@@ -10,23 +10,25 @@ impl Engine {
     pub(crate) fn set_tracking_enabled(&self, enabled: bool) -> Result<(), Error> {
         let mut guard = self.lock_open()?;
         let state = &mut *guard;
-        if state.tracking_saved == Some(enabled) && state.tracking == enabled {
+        if state.privacy.tracking_saved == Some(enabled) && state.privacy.tracking == enabled {
             return Ok(()); // saved and in force already: nothing to write, erase or sync
         }
         let saved = match &state.data_dir {
-            Some(dir) if state.tracking_saved != Some(enabled) => dir.save_tracking_choice(enabled),
+            Some(dir) if state.privacy.tracking_saved != Some(enabled) => {
+                dir.save_tracking_choice(enabled)
+            }
             _ => Ok(()),
         };
         if saved.is_ok() {
-            state.tracking_saved = Some(enabled);
+            state.privacy.tracking_saved = Some(enabled);
         }
-        state.small_files_dirty = true;
+        state.durability.wrote_small_file();
         let mut lanes = self.lanes.hold_all();
         if enabled {
-            state.tracking = true;
+            state.privacy.tracking = true;
             lanes.refresh(&state.session, false);
         } else {
-            state.tracking = false;
+            state.privacy.tracking = false;
             state.session.session = None;
             self.erase(state, &mut lanes);
             lanes.refresh(&state.session, true);
@@ -39,7 +41,7 @@ impl Engine {
 
     /// The current tracking choice.
     pub(crate) fn tracking_enabled(&self) -> Result<bool, Error> {
-        Ok(self.lock_open()?.tracking)
+        Ok(self.lock_open()?.privacy.tracking)
     }
 
     /// Deletes every undelivered datapoint, the saved session, the user and the device id, and
@@ -51,14 +53,14 @@ impl Engine {
         let mut lanes = self.lanes.hold_all();
         state.session = SessionState::default();
         self.erase(state, &mut lanes);
-        lanes.refresh(&state.session, !state.tracking);
+        lanes.refresh(&state.session, !state.privacy.tracking);
         drop(lanes);
         state.device_id = state.ids.uuid();
         let saved = match &state.data_dir {
             Some(dir) => dir.replace_device_id(&state.device_id),
             None => Ok(()),
         };
-        state.small_files_dirty = true;
+        state.durability.wrote_device_id();
         self.sync_soon(state);
         log::info(|| "local data wiped; new device id".into());
         saved.map_err(|e| Error::storage("cannot save the new device id", e))
@@ -72,8 +74,8 @@ impl Engine {
     /// Allows or stops requests (not saved: each start allows them). Recording goes on.
     pub(crate) fn set_network_enabled(&self, enabled: bool) -> Result<(), Error> {
         let mut state = self.lock_open()?;
-        if state.network != enabled {
-            state.network = enabled;
+        if state.privacy.network != enabled {
+            state.privacy.network = enabled;
             log::info(|| format!("network {}", if enabled { "enabled" } else { "disabled" }));
             self.changed.notify_all();
         }
@@ -83,7 +85,7 @@ impl Engine {
     /// `Timeout` if the network is disabled: a flush that would send cannot finish then.
     pub(crate) fn check_network(&self) -> Result<(), Error> {
         let state = self.lock_open()?;
-        if !state.network && self.config.base_url.is_some() {
+        if !state.privacy.network && self.config.base_url.is_some() {
             return Err(Error::Timeout(format!(
                 "the network is disabled: nothing is sent; \
                  {} datapoints stay queued",
@@ -99,7 +101,7 @@ impl Engine {
         // Moved into the journal first, which zeroes the lanes, then erased with the rest.
         let _ = self.absorb(state, lanes, None);
         let erased = state.journal.erase_all();
-        state.erasures += 1;
+        state.privacy.erasures += 1;
         state.saved_session.scrub(&state.session);
         state.delivery = Delivery::default();
         log::debug(|| format!("erased {erased} undelivered datapoints"));

@@ -67,26 +67,29 @@ impl DataDir {
         })
     }
 
-    /// The device id: random, created once per data directory.
-    pub fn device_id(&self, ids: &mut IdGenerator) -> Result<String, Error> {
+    /// The device id, random and created once per data directory, and whether it was created
+    /// now. A new one is written to the page cache only, so `initialize` never waits on the
+    /// disk: `sync_small_files` (on the worker) makes it durable. One that a power cut lost or
+    /// tore before that sync is not valid here and is created anew.
+    pub fn device_id(&self, ids: &mut IdGenerator) -> Result<(String, bool), Error> {
         let path = self.path.join(names::DEVICE_ID);
         if let Ok(text) = fs::read_to_string(&path) {
             let id = text.trim();
             if id.len() == DEVICE_ID_LEN && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-                return Ok(id.to_owned());
+                return Ok((id.to_owned(), false));
             }
         }
         let id = ids.uuid();
-        write_file(&path, id.as_bytes(), true)
+        self.replace_device_id(&id)
             .map_err(|e| Error::storage("cannot write the device id", e))?;
-        Ok(id)
+        Ok((id, true))
     }
 
     /// Replaces the device id (data wiped). Written to the page cache only, so the caller
     /// never waits on the disk: it survives the process being killed, and `sync_small_files`
     /// (on the worker) makes it durable.
     pub fn replace_device_id(&self, id: &str) -> io::Result<()> {
-        write_file(&self.path.join(names::DEVICE_ID), id.as_bytes(), false)
+        write_file(&self.path.join(names::DEVICE_ID), id.as_bytes())
     }
 
     /// The user's saved tracking choice, if any.
@@ -101,7 +104,7 @@ impl DataDir {
     /// Saves the tracking choice: page cache only, like `replace_device_id`.
     pub fn save_tracking_choice(&self, enabled: bool) -> io::Result<()> {
         let text: &[u8] = if enabled { b"enabled" } else { b"disabled" };
-        write_file(&self.path.join(names::TRACKING), text, false)
+        write_file(&self.path.join(names::TRACKING), text)
     }
 
     /// Makes the device id, the tracking choice and their renames in `dir` (a data directory)
@@ -147,9 +150,9 @@ fn shown(path: &Path) -> String {
     crate::options::shown_text(&path.display().to_string())
 }
 
-/// Writes a whole file so a crash leaves either the old or the new content; `durable` syncs it
-/// before returning (otherwise it is in the page cache: safe from a kill, not a power loss).
-fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+/// Writes a whole file so a crash leaves either the old or the new content. Page cache only:
+/// safe from a kill, and from a power loss once `DataDir::sync_small_files` has run.
+fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let temporary = path.with_extension(names::TEMPORARY_EXTENSION);
     let mut file = private_file()
         .write(true)
@@ -157,15 +160,8 @@ fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
         .truncate(true)
         .open(&temporary)?;
     file.write_all(bytes)?;
-    if durable {
-        file.sync_all()?;
-    }
     drop(file); // closed before it is renamed (Windows)
-    fs::rename(&temporary, path)?;
-    match path.parent() {
-        Some(parent) if durable => sync_directory(parent),
-        _ => Ok(()),
-    }
+    fs::rename(&temporary, path)
 }
 
 #[cfg(test)]
