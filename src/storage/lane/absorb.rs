@@ -15,8 +15,8 @@ impl Lanes {
         for (index, lane) in self.lanes.iter().enumerate() {
             let mut lane = lane.0.lock();
             let lane = &mut *lane;
-            if let Some(buffer) = lane.retired.take() {
-                taken.push((index, buffer));
+            if !lane.retired.is_empty() {
+                taken.extend(lane.retired.drain(..).map(|buffer| (index, buffer)));
             } else if lane.end > lane.absorbed && lane.spare.is_some() {
                 let (Some(file), Some(empty)) = (&mut lane.file, lane.spare.take()) else {
                     continue;
@@ -38,8 +38,8 @@ impl Lanes {
     }
 
     /// Moves the records of buffers from `take_for_worker` into the journal, oldest first,
-    /// then gives each buffer back to its lane: emptied and zeroed, or (storage refused midway)
-    /// with what is left, for the next absorb.
+    /// then gives each buffer back to its lane: emptied and zeroed (an extra one removed), or
+    /// (storage refused midway) with what is left, for the next absorb.
     pub fn absorb_taken(&self, taken: Taken, journal: &mut Journal) -> Absorbed {
         let mut taken = taken.0;
         let sources: Vec<Source<'_>> = taken
@@ -61,16 +61,24 @@ impl Lanes {
                 (buffer.end, buffer.absorbed, buffer.recovered) = (0, 0, false);
             }
         }
+        // Per lane, where the next buffer left over goes: before any its lane retired meanwhile
+        // (their records are newer).
+        let mut put_back = [0; LANES];
+        let mut extra = Vec::new();
         for (index, buffer) in taken {
             let mut lane = self.lanes[index].0.lock();
-            if buffer.end == 0 {
+            if buffer.end > 0 {
+                // Left for the next absorb (not asked for: storage refused, so no loop).
+                lane.retired.insert(put_back[index], buffer);
+                put_back[index] += 1;
+            } else if lane.spare.is_none() {
                 lane.spare = Some(buffer.file);
             } else {
-                // The lane cannot have retired another buffer meanwhile: it had none to swap in.
-                // Left for the next absorb (not asked for: storage refused, so no loop).
-                lane.retired = Some(buffer);
+                extra.push(buffer.file);
             }
         }
+        // With the lanes free: a backlog drained, each lane is back to two buffers.
+        extra.into_iter().for_each(remove_buffer);
         absorbed
     }
 }
@@ -91,7 +99,7 @@ impl Held<'_> {
         // Each lane's retired buffer (older) before its current one.
         let mut sources = Vec::with_capacity(2 * LANES);
         for lane in &self.lanes {
-            if let Some(retired) = &lane.retired {
+            for retired in &lane.retired {
                 sources.push(Source {
                     bytes: retired.file.bytes(),
                     from: retired.absorbed,
@@ -114,17 +122,23 @@ impl Held<'_> {
         let mut done = done.into_iter();
         for lane in self.lanes.iter_mut() {
             let lane = &mut **lane;
-            if let Some(retired) = &mut lane.retired {
+            for retired in &mut lane.retired {
                 settle(
                     &mut retired.absorbed,
                     retired.end,
                     done.next().flatten(),
                     complete,
                 );
-                if retired.absorbed == retired.end {
-                    let mut buffer = lane.retired.take().expect("retired");
-                    zero_backwards(&mut buffer.file.bytes_mut()[..buffer.end]);
-                    lane.spare = Some(buffer.file);
+            }
+            for mut buffer in lane.retired.extract_if(.., |b| b.absorbed == b.end) {
+                match lane.spare {
+                    None => {
+                        zero_backwards(&mut buffer.file.bytes_mut()[..buffer.end]);
+                        lane.spare = Some(buffer.file);
+                    }
+                    // Its records are in the journal: a kill before the removal leaves them
+                    // to be skipped by id, as after any absorb cut short.
+                    Some(_) => remove_buffer(buffer.file),
                 }
             }
             if lane.file.is_none() {
@@ -164,7 +178,7 @@ impl Held<'_> {
             if let Some(spare) = &mut lane.spare {
                 zero_backwards(spare.bytes_mut());
             }
-            if let Some(retired) = &mut lane.retired {
+            for retired in &mut lane.retired {
                 zero_backwards(&mut retired.file.bytes_mut()[retired.end..]);
             }
         }
