@@ -9,16 +9,20 @@ impl Lanes {
     /// swaps out every buffer that holds records if its lane's other buffer is free, each
     /// lane's lock held only for the swap. Absorb them with `absorb_taken` before releasing
     /// the engine's lock (calls that hold every lane expect no buffer outside its lane).
+    /// A lane that holds nothing (its backlog drained) gives up its extra spare buffers.
     pub fn take_for_worker(&self) -> Taken {
         self.wants_absorb.store(false, Ordering::SeqCst);
         let mut taken = Vec::new();
+        let mut extra = Vec::new();
         for (index, lane) in self.lanes.iter().enumerate() {
             let mut lane = lane.0.lock();
             let lane = &mut *lane;
             if !lane.retired.is_empty() {
                 taken.extend(lane.retired.drain(..).map(|buffer| (index, buffer)));
-            } else if lane.end > lane.absorbed && lane.spare.is_some() {
-                let (Some(file), Some(empty)) = (&mut lane.file, lane.spare.take()) else {
+            } else if lane.end == lane.absorbed && lane.spare.len() > 1 {
+                extra.extend(lane.spare.drain(1..));
+            } else if lane.end > lane.absorbed && !lane.spare.is_empty() {
+                let (Some(file), Some(empty)) = (&mut lane.file, lane.spare.pop()) else {
                     continue;
                 };
                 let file = std::mem::replace(file, empty);
@@ -34,12 +38,14 @@ impl Lanes {
                 (lane.end, lane.absorbed, lane.recovered) = (0, 0, false);
             }
         }
+        extra.into_iter().for_each(remove_buffer);
         Taken(taken)
     }
 
     /// Moves the records of buffers from `take_for_worker` into the journal, oldest first,
-    /// then gives each buffer back to its lane: emptied and zeroed (an extra one removed), or
-    /// (storage refused midway) with what is left, for the next absorb.
+    /// then gives each buffer back to its lane: emptied and zeroed, or (storage refused midway)
+    /// with what is left, for the next absorb. Extra buffers stay as spares until the lane has
+    /// drained (`take_for_worker`): a caller still ahead of the worker would create them again.
     pub fn absorb_taken(&self, taken: Taken, journal: &mut Journal) -> Absorbed {
         let mut taken = taken.0;
         let sources: Vec<Source<'_>> = taken
@@ -64,21 +70,16 @@ impl Lanes {
         // Per lane, where the next buffer left over goes: before any its lane retired meanwhile
         // (their records are newer).
         let mut put_back = [0; LANES];
-        let mut extra = Vec::new();
         for (index, buffer) in taken {
             let mut lane = self.lanes[index].0.lock();
             if buffer.end > 0 {
                 // Left for the next absorb (not asked for: storage refused, so no loop).
                 lane.retired.insert(put_back[index], buffer);
                 put_back[index] += 1;
-            } else if lane.spare.is_none() {
-                lane.spare = Some(buffer.file);
             } else {
-                extra.push(buffer.file);
+                lane.spare.push(buffer.file);
             }
         }
-        // With the lanes free: a backlog drained, each lane is back to two buffers.
-        extra.into_iter().for_each(remove_buffer);
         absorbed
     }
 }
@@ -130,16 +131,10 @@ impl Held<'_> {
                     complete,
                 );
             }
+            // Kept as spares: the worker gives up the extra ones once the lane has drained.
             for mut buffer in lane.retired.extract_if(.., |b| b.absorbed == b.end) {
-                match lane.spare {
-                    None => {
-                        zero_backwards(&mut buffer.file.bytes_mut()[..buffer.end]);
-                        lane.spare = Some(buffer.file);
-                    }
-                    // Its records are in the journal: a kill before the removal leaves them
-                    // to be skipped by id, as after any absorb cut short.
-                    Some(_) => remove_buffer(buffer.file),
-                }
+                zero_backwards(&mut buffer.file.bytes_mut()[..buffer.end]);
+                lane.spare.push(buffer.file);
             }
             if lane.file.is_none() {
                 continue;
@@ -175,7 +170,7 @@ impl Held<'_> {
             if let Some(file) = &mut lane.file {
                 zero_backwards(&mut file.bytes_mut()[end..]);
             }
-            if let Some(spare) = &mut lane.spare {
+            for spare in &mut lane.spare {
                 zero_backwards(spare.bytes_mut());
             }
             for retired in &mut lane.retired {

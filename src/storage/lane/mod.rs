@@ -87,8 +87,9 @@ struct Lane {
     end: usize,
     /// Records before this offset are in the journal already (an absorb storage refused midway).
     absorbed: usize,
-    /// The lane's other buffer, empty and zeroed: swapped in when `file` is full.
-    spare: Option<MappedFile>,
+    /// The lane's other buffers, empty and zeroed: one is swapped in when `file` is full. More
+    /// than one only while a backlog lasts (see `Lanes::take_for_worker`).
+    spare: Vec<MappedFile>,
     /// Full buffers swapped out by callers, for the worker, oldest first (their records are
     /// older than `file`'s).
     retired: Vec<Buffer>,
@@ -178,7 +179,7 @@ impl Lanes {
                 file: None,
                 end: 0,
                 absorbed: 0,
-                spare: None,
+                spare: Vec::new(),
                 retired: Vec::new(),
                 recovered: false,
                 // Closed until the engine gives its view (`refresh`).
@@ -228,7 +229,7 @@ impl Lanes {
                 lane.recovered = active.recovered;
                 lane.file = Some(active.file);
                 lane.retired = holding;
-                lane.spare = empty.next().map(|b| b.file);
+                lane.spare.extend(empty.next().map(|b| b.file));
             }
             for extra in empty {
                 remove_buffer(extra.file);
@@ -303,7 +304,7 @@ impl Lanes {
             if record::record_len(len) > LANE_LEN {
                 return Recorded::NotHere;
             }
-            let empty = match spare.take() {
+            let empty = match spare.pop() {
                 Some(empty) => empty,
                 None if retired.len() + 1 < BUFFERS => {
                     match self.dir.as_deref().and_then(|dir| new_buffer(dir, index)) {
@@ -443,11 +444,11 @@ impl Held<'_> {
         if lane.file.is_none() {
             lane.file = open(0);
         }
-        if lane.file.is_some() && lane.spare.is_none() && lane.retired.is_empty() {
+        if lane.file.is_some() && lane.spare.is_empty() && lane.retired.is_empty() {
             // The other buffer goes to whichever name is free (a lane from an older version
             // has only the first).
             let free = (0..BUFFERS).find(|&b| !lane_path(dir, index, b).exists());
-            lane.spare = free.and_then(open);
+            lane.spare.extend(free.and_then(open));
         }
     }
 }
@@ -489,7 +490,7 @@ fn new_buffer(dir: &Path, index: usize) -> Option<MappedFile> {
         .ok()
 }
 
-/// Deletes an emptied buffer the lane has no room for (it keeps one spare).
+/// Deletes an emptied buffer a drained lane no longer needs (it keeps one spare).
 fn remove_buffer(file: MappedFile) {
     let path = file.path().to_owned();
     if let Err(error) = file.remove() {
@@ -681,7 +682,7 @@ mod tests {
         let names = record_many(&lanes, "e", OVER_A_BUFFER);
         {
             let lane = this_lane(&lanes);
-            assert!(lane.retired.len() == 1 && lane.spare.is_none(), "swapped");
+            assert!(lane.retired.len() == 1 && lane.spare.is_empty(), "swapped");
         }
         assert!(lanes.wants_absorb());
         let absorbed = lanes.hold_all().absorb(&mut journal, None);
@@ -689,10 +690,10 @@ mod tests {
         assert_eq!(journal_names(&journal), names);
         let lane = this_lane(&lanes);
         assert!(
-            lane.retired.is_empty() && lane.spare.is_some(),
+            lane.retired.is_empty() && lane.spare.len() == 1,
             "given back"
         );
-        assert!(lane.spare.as_ref().unwrap().bytes().iter().all(|&b| b == 0));
+        assert!(lane.spare[0].bytes().iter().all(|&b| b == 0));
     }
 
     #[test]
@@ -714,7 +715,7 @@ mod tests {
         assert_eq!(journal_names(&journal), names);
         assert!(lanes.hold_all().is_empty());
         assert!(
-            this_lane(&lanes).spare.is_some(),
+            this_lane(&lanes).spare.len() == 1,
             "the taken buffer is back"
         );
     }
@@ -805,10 +806,16 @@ mod tests {
         let absorbed = lanes.hold_all().absorb(&mut journal, None);
         assert_eq!(in_full_buffers + absorbed.recorded as usize, names.len());
         assert_eq!(journal_names(&journal), names);
-        // One spare kept, the extra buffers removed.
+        assert_eq!(
+            lane_files(&dir).len(),
+            BUFFERS,
+            "kept while the backlog lasted"
+        );
+        // The worker's next look finds the lane drained: one spare kept, the extras removed.
+        assert!(lanes.take_for_worker().is_empty());
         {
             let lane = this_lane(&lanes);
-            assert!(lane.retired.is_empty() && lane.spare.is_some());
+            assert!(lane.retired.is_empty() && lane.spare.len() == 1);
         }
         assert_eq!(lane_files(&dir).len(), 2, "two buffers left");
         assert!(record(&lanes, "after"), "the lane records again");
@@ -831,6 +838,18 @@ mod tests {
         let absorbed = lanes.hold_all().absorb(&mut journal, None);
         assert_eq!(absorbed.recorded as usize, names.len());
         assert_eq!(journal_names(&journal), names);
+        assert_eq!(
+            lane_files(&dir).len(),
+            3,
+            "emptied, kept until the worker looks"
+        );
+        // The worker finds the lane drained and gives up the extra spare.
+        let taken = lanes.take_for_worker();
+        assert!(taken.is_empty());
         assert_eq!(lane_files(&dir).len(), 2, "two buffers left");
+        lanes
+            .hold_all()
+            .refresh(&open_session(crate::clock::now_ms()), false);
+        assert!(record(&lanes, "after"), "the lane records again");
     }
 }
