@@ -25,11 +25,11 @@ pub mod names {
     pub const SPARE_SEGMENT: &str = "next.spare";
     /// In the journal: segment files are `<number, 20 decimal digits>.seg`.
     pub const SEGMENT_EXTENSION: &str = "seg";
-    /// In the lanes' directory: lane files are `<index>.lane`, and each lane's second buffer
-    /// `<index>.b.lane`.
+    /// In the lanes' directory: a lane's first buffer is `<index>.lane`, its others
+    /// `<index>.<letter>.lane` (`LANE_BUFFER_LETTERS`).
     pub const LANE_EXTENSION: &str = "lane";
-    /// See `LANE_EXTENSION`.
-    pub const LANE_SECOND_BUFFER: &str = "b";
+    /// The letters naming a lane's second, third and fourth buffers (see `LANE_EXTENSION`).
+    pub const LANE_BUFFER_LETTERS: [&str; 3] = ["b", "c", "d"];
     /// A file being replaced (`device_id.tmp`): renamed over the real one once synced.
     pub const TEMPORARY_EXTENSION: &str = "tmp";
 }
@@ -97,9 +97,11 @@ pub mod segment {
 
 /// Lane files: records (`record`) of custom events, seq 0, not yet moved to the journal.
 pub mod lane {
-    /// The size of a lane file (one buffer; each lane has two): room for ~3,800 typical custom
-    /// events.
+    /// The size of a lane file (one buffer): room for ~3,800 typical custom events.
     pub const LEN: usize = 512 * 1024;
+    /// Buffers a lane may have at once: two normally, up to two more created by a caller that
+    /// finds both full (the worker got no core), removed again once the worker empties them.
+    pub const BUFFERS: usize = 1 + super::names::LANE_BUFFER_LETTERS.len();
     /// Lanes (so lane files) in a data directory.
     pub const COUNT: usize = 4;
 }

@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use memmap2::{MmapMut, MmapOptions};
 
@@ -19,6 +19,8 @@ use crate::platform::{self, private_file, reserve};
 /// One mapped file (see the module doc for who else may touch it: nobody).
 pub struct MappedFile {
     map: MmapMut,
+    /// Where it is: a lane buffer created on demand is removed by this name once emptied.
+    path: PathBuf,
     /// Kept open for as long as the mapping (Windows flushes through it).
     _file: File,
 }
@@ -47,7 +49,11 @@ impl MappedFile {
         // and nothing outside this mapping reads or writes it while it lives: it is in a data
         // directory whose lock this process holds, and this is its only mapping (module doc).
         let map = unsafe { MmapOptions::new().len(len).map_mut(&file)? };
-        Ok(MappedFile { map, _file: file })
+        Ok(MappedFile {
+            map,
+            path: path.to_owned(),
+            _file: file,
+        })
     }
 
     /// `open`, then `prefault`: for a file about to be written all through (a new segment, a
@@ -56,6 +62,18 @@ impl MappedFile {
         let mut map = MappedFile::open(path, len)?;
         map.prefault();
         Ok(map)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Unmaps and closes the file, then deletes it (it holds nothing wanted).
+    pub fn remove(self) -> io::Result<()> {
+        let path = self.path;
+        drop((self.map, self._file)); // Windows deletes no file that is still mapped or open
+        std::fs::remove_file(path)
     }
 
     /// The mapped bytes.

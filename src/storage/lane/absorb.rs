@@ -9,16 +9,20 @@ impl Lanes {
     /// swaps out every buffer that holds records if its lane's other buffer is free, each
     /// lane's lock held only for the swap. Absorb them with `absorb_taken` before releasing
     /// the engine's lock (calls that hold every lane expect no buffer outside its lane).
+    /// A lane that holds nothing (its backlog drained) gives up its extra spare buffers.
     pub fn take_for_worker(&self) -> Taken {
         self.wants_absorb.store(false, Ordering::SeqCst);
         let mut taken = Vec::new();
+        let mut extra = Vec::new();
         for (index, lane) in self.lanes.iter().enumerate() {
             let mut lane = lane.0.lock();
             let lane = &mut *lane;
-            if let Some(buffer) = lane.retired.take() {
-                taken.push((index, buffer));
-            } else if lane.end > lane.absorbed && lane.spare.is_some() {
-                let (Some(file), Some(empty)) = (&mut lane.file, lane.spare.take()) else {
+            if !lane.retired.is_empty() {
+                taken.extend(lane.retired.drain(..).map(|buffer| (index, buffer)));
+            } else if lane.end == lane.absorbed && lane.spare.len() > 1 {
+                extra.extend(lane.spare.drain(1..));
+            } else if lane.end > lane.absorbed && !lane.spare.is_empty() {
+                let (Some(file), Some(empty)) = (&mut lane.file, lane.spare.pop()) else {
                     continue;
                 };
                 let file = std::mem::replace(file, empty);
@@ -34,12 +38,14 @@ impl Lanes {
                 (lane.end, lane.absorbed, lane.recovered) = (0, 0, false);
             }
         }
+        extra.into_iter().for_each(remove_buffer);
         Taken(taken)
     }
 
     /// Moves the records of buffers from `take_for_worker` into the journal, oldest first,
     /// then gives each buffer back to its lane: emptied and zeroed, or (storage refused midway)
-    /// with what is left, for the next absorb.
+    /// with what is left, for the next absorb. Extra buffers stay as spares until the lane has
+    /// drained (`take_for_worker`): a caller still ahead of the worker would create them again.
     pub fn absorb_taken(&self, taken: Taken, journal: &mut Journal) -> Absorbed {
         let mut taken = taken.0;
         let sources: Vec<Source<'_>> = taken
@@ -61,14 +67,17 @@ impl Lanes {
                 (buffer.end, buffer.absorbed, buffer.recovered) = (0, 0, false);
             }
         }
+        // Per lane, where the next buffer left over goes: before any its lane retired meanwhile
+        // (their records are newer).
+        let mut put_back = [0; LANES];
         for (index, buffer) in taken {
             let mut lane = self.lanes[index].0.lock();
-            if buffer.end == 0 {
-                lane.spare = Some(buffer.file);
-            } else {
-                // The lane cannot have retired another buffer meanwhile: it had none to swap in.
+            if buffer.end > 0 {
                 // Left for the next absorb (not asked for: storage refused, so no loop).
-                lane.retired = Some(buffer);
+                lane.retired.insert(put_back[index], buffer);
+                put_back[index] += 1;
+            } else {
+                lane.spare.push(buffer.file);
             }
         }
         absorbed
@@ -91,7 +100,7 @@ impl Held<'_> {
         // Each lane's retired buffer (older) before its current one.
         let mut sources = Vec::with_capacity(2 * LANES);
         for lane in &self.lanes {
-            if let Some(retired) = &lane.retired {
+            for retired in &lane.retired {
                 sources.push(Source {
                     bytes: retired.file.bytes(),
                     from: retired.absorbed,
@@ -114,18 +123,18 @@ impl Held<'_> {
         let mut done = done.into_iter();
         for lane in self.lanes.iter_mut() {
             let lane = &mut **lane;
-            if let Some(retired) = &mut lane.retired {
+            for retired in &mut lane.retired {
                 settle(
                     &mut retired.absorbed,
                     retired.end,
                     done.next().flatten(),
                     complete,
                 );
-                if retired.absorbed == retired.end {
-                    let mut buffer = lane.retired.take().expect("retired");
-                    zero_backwards(&mut buffer.file.bytes_mut()[..buffer.end]);
-                    lane.spare = Some(buffer.file);
-                }
+            }
+            // Kept as spares: the worker gives up the extra ones once the lane has drained.
+            for mut buffer in lane.retired.extract_if(.., |b| b.absorbed == b.end) {
+                zero_backwards(&mut buffer.file.bytes_mut()[..buffer.end]);
+                lane.spare.push(buffer.file);
             }
             if lane.file.is_none() {
                 continue;
@@ -161,10 +170,10 @@ impl Held<'_> {
             if let Some(file) = &mut lane.file {
                 zero_backwards(&mut file.bytes_mut()[end..]);
             }
-            if let Some(spare) = &mut lane.spare {
+            for spare in &mut lane.spare {
                 zero_backwards(spare.bytes_mut());
             }
-            if let Some(retired) = &mut lane.retired {
+            for retired in &mut lane.retired {
                 zero_backwards(&mut retired.file.bytes_mut()[retired.end..]);
             }
         }

@@ -15,7 +15,10 @@
 //!
 //! Each lane has two buffers (files). When the one being written fills, the caller swaps in the
 //! other (emptied and zeroed by the worker) and hands the full one to the worker: no caller
-//! waits while a lane is copied. The worker takes full buffers (and swaps out buffers that hold
+//! waits while a lane is copied. If the worker has not given the other back yet (it got no
+//! core), the caller creates a third buffer, and a fourth (`lane::BUFFERS`), rather than wait
+//! for the engine's lock that the worker holds while it copies; the worker removes the extra
+//! ones once it has emptied them, so a drained backlog leaves two buffers per lane. The worker takes full buffers (and swaps out buffers that hold
 //! records) under each lane's lock only for the swap, then copies them into the journal with
 //! the lanes free (`Lanes::take_for_worker`, `Lanes::absorb_taken`).
 //!
@@ -32,6 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use parking_lot::{Mutex, MutexGuard};
 
 use super::datapoint::{Datapoint, StoredHead};
+use super::format::lane::BUFFERS;
 use super::format::{lane, names};
 use super::journal::Journal;
 use super::mapping::{Flusher, MappedFile};
@@ -83,11 +87,12 @@ struct Lane {
     end: usize,
     /// Records before this offset are in the journal already (an absorb storage refused midway).
     absorbed: usize,
-    /// The lane's other buffer, empty and zeroed: swapped in when `file` is full.
-    spare: Option<MappedFile>,
-    /// A full buffer swapped out by a caller, for the worker (its records are older than
-    /// `file`'s).
-    retired: Option<Buffer>,
+    /// The lane's other buffers, empty and zeroed: one is swapped in when `file` is full. More
+    /// than one only while a backlog lasts (see `Lanes::take_for_worker`).
+    spare: Vec<MappedFile>,
+    /// Full buffers swapped out by callers, for the worker, oldest first (their records are
+    /// older than `file`'s).
+    retired: Vec<Buffer>,
     /// `file` holds records a previous run left (a kill may have torn some): checksums are
     /// checked when it is absorbed, until it is emptied.
     recovered: bool,
@@ -174,8 +179,8 @@ impl Lanes {
                 file: None,
                 end: 0,
                 absorbed: 0,
-                spare: None,
-                retired: None,
+                spare: Vec::new(),
+                retired: Vec::new(),
                 recovered: false,
                 // Closed until the engine gives its view (`refresh`).
                 view: View {
@@ -185,10 +190,9 @@ impl Lanes {
                 last_activity: Millis::MIN,
                 ids: IdGenerator::seeded(ids),
             };
-            // Both buffers, oldest records first (a retired buffer's all precede the other's);
+            // Every buffer, oldest records first (a retired buffer's all precede the next's);
             // empty ones last.
-            let mut found: Vec<(Option<(Millis, Millis)>, Buffer)> = [0, 1]
-                .into_iter()
+            let mut found: Vec<(Option<(Millis, Millis)>, Buffer)> = (0..BUFFERS)
                 .map(|buffer| lane_path(&dir, index, buffer))
                 .filter(|path| path.exists())
                 .filter_map(|path| match MappedFile::open(&path, LANE_LEN) {
@@ -216,20 +220,19 @@ impl Lanes {
                 })
                 .collect();
             found.sort_by_key(|(times, _)| (times.is_none(), *times));
-            let mut found = found.into_iter().map(|(_, buffer)| buffer);
-            if let Some(first) = found.next() {
-                let second = found.next();
-                let (active, other) = match second {
-                    Some(second) if second.end > 0 => {
-                        lane.retired = Some(first);
-                        (second, None)
-                    }
-                    other => (first, other),
-                };
+            let (mut holding, empty): (Vec<Buffer>, Vec<Buffer>) =
+                found.into_iter().map(|(_, b)| b).partition(|b| b.end > 0);
+            let mut empty = empty.into_iter();
+            // The newest buffer that holds records is written on; the older ones are retired.
+            if let Some(active) = holding.pop().or_else(|| empty.next()) {
                 lane.end = active.end;
                 lane.recovered = active.recovered;
                 lane.file = Some(active.file);
-                lane.spare = other.map(|b| b.file);
+                lane.retired = holding;
+                lane.spare.extend(empty.next().map(|b| b.file));
+            }
+            for extra in empty {
+                remove_buffer(extra.file);
             }
             Padded(Mutex::new(lane))
         });
@@ -264,7 +267,8 @@ impl Lanes {
 
     /// Records a custom event in the calling thread's lane if that needs nothing but the lane.
     pub fn record_custom_event(&self, event: &CustomEvent<'_>, rules: Rules) -> Recorded {
-        let mut guard = self.lanes[lane_of_this_thread()].0.lock();
+        let index = lane_of_this_thread();
+        let mut guard = self.lanes[index].0.lock();
         let Lane {
             file: Some(file),
             end,
@@ -294,16 +298,24 @@ impl Lanes {
         let len = datapoint.stored_len();
         let mut swapped = false;
         if *end + record::record_len(len) > file.bytes().len() {
-            // Full: swap in the other buffer if the worker has emptied it, and hand this one
-            // over; otherwise the call takes the engine's lock.
-            if retired.is_some() || record::record_len(len) > LANE_LEN {
+            // Full: swap in the other buffer if the worker has emptied it, or else a new one,
+            // and hand this one over; only with every buffer full does the call take the
+            // engine's lock (and wait for the worker).
+            if record::record_len(len) > LANE_LEN {
                 return Recorded::NotHere;
             }
-            let Some(empty) = spare.take() else {
-                return Recorded::NotHere;
+            let empty = match spare.pop() {
+                Some(empty) => empty,
+                None if retired.len() + 1 < BUFFERS => {
+                    match self.dir.as_deref().and_then(|dir| new_buffer(dir, index)) {
+                        Some(empty) => empty,
+                        None => return Recorded::NotHere,
+                    }
+                }
+                None => return Recorded::NotHere,
             };
             let full = std::mem::replace(file, empty);
-            *retired = Some(Buffer {
+            retired.push(Buffer {
                 file: full,
                 end: *end,
                 absorbed: *absorbed,
@@ -381,7 +393,7 @@ impl Held<'_> {
     pub fn is_empty(&self) -> bool {
         self.lanes
             .iter()
-            .all(|lane| lane.end == lane.absorbed && lane.retired.is_none())
+            .all(|lane| lane.end == lane.absorbed && lane.retired.is_empty())
     }
 
     /// Gives the lanes the engine's current view (after absorbing: a view changes only while
@@ -408,7 +420,7 @@ impl Held<'_> {
             if let (Some(file), true) = (&lane.file, lane.end > 0) {
                 file.sync(later)?;
             }
-            if let Some(retired) = &lane.retired {
+            for retired in &lane.retired {
                 retired.file.sync(later)?;
             }
         }
@@ -432,13 +444,11 @@ impl Held<'_> {
         if lane.file.is_none() {
             lane.file = open(0);
         }
-        if lane.file.is_some() && lane.spare.is_none() && lane.retired.is_none() {
-            // The other buffer goes to whichever of the two names is free (a lane from an
-            // older version has only the first).
-            let free = [0, 1]
-                .into_iter()
-                .find(|&b| !lane_path(dir, index, b).exists());
-            lane.spare = free.and_then(open);
+        if lane.file.is_some() && lane.spare.is_empty() && lane.retired.is_empty() {
+            // The other buffer goes to whichever name is free (a lane from an older version
+            // has only the first).
+            let free = (0..BUFFERS).find(|&b| !lane_path(dir, index, b).exists());
+            lane.spare.extend(free.and_then(open));
         }
     }
 }
@@ -457,15 +467,34 @@ fn lane_of_this_thread() -> usize {
     })
 }
 
-/// A lane's buffer files: `<lane>.lane` and `<lane>.b.lane`.
+/// A lane's buffer files: `<lane>.lane`, `<lane>.b.lane`, `<lane>.c.lane`...
 fn lane_path(dir: &Path, index: usize, buffer: usize) -> PathBuf {
-    match buffer {
-        0 => dir.join(format!("{index}.{}", names::LANE_EXTENSION)),
-        _ => dir.join(format!(
+    match buffer.checked_sub(1) {
+        None => dir.join(format!("{index}.{}", names::LANE_EXTENSION)),
+        Some(letter) => dir.join(format!(
             "{index}.{}.{}",
-            names::LANE_SECOND_BUFFER,
+            names::LANE_BUFFER_LETTERS[letter],
             names::LANE_EXTENSION
         )),
+    }
+}
+
+/// A buffer for a caller that found both of its lane's full, under a free name. Not
+/// prefaulted: that takes milliseconds here, the page faults spread over the calls that fill it.
+fn new_buffer(dir: &Path, index: usize) -> Option<MappedFile> {
+    let path = (0..BUFFERS)
+        .map(|buffer| lane_path(dir, index, buffer))
+        .find(|path| !path.exists())?;
+    MappedFile::open(&path, LANE_LEN)
+        .inspect_err(|error| log::debug(|| format!("cannot create a lane buffer: {error}")))
+        .ok()
+}
+
+/// Deletes an emptied buffer a drained lane no longer needs (it keeps one spare).
+fn remove_buffer(file: MappedFile) {
+    let path = file.path().to_owned();
+    if let Err(error) = file.remove() {
+        log::debug(|| format!("cannot remove {}: {error}", path.display()));
     }
 }
 
@@ -653,15 +682,18 @@ mod tests {
         let names = record_many(&lanes, "e", OVER_A_BUFFER);
         {
             let lane = this_lane(&lanes);
-            assert!(lane.retired.is_some() && lane.spare.is_none(), "swapped");
+            assert!(lane.retired.len() == 1 && lane.spare.is_empty(), "swapped");
         }
         assert!(lanes.wants_absorb());
         let absorbed = lanes.hold_all().absorb(&mut journal, None);
         assert_eq!(absorbed.recorded as usize, names.len());
         assert_eq!(journal_names(&journal), names);
         let lane = this_lane(&lanes);
-        assert!(lane.retired.is_none() && lane.spare.is_some(), "given back");
-        assert!(lane.spare.as_ref().unwrap().bytes().iter().all(|&b| b == 0));
+        assert!(
+            lane.retired.is_empty() && lane.spare.len() == 1,
+            "given back"
+        );
+        assert!(lane.spare[0].bytes().iter().all(|&b| b == 0));
     }
 
     #[test]
@@ -683,7 +715,7 @@ mod tests {
         assert_eq!(journal_names(&journal), names);
         assert!(lanes.hold_all().is_empty());
         assert!(
-            this_lane(&lanes).spare.is_some(),
+            this_lane(&lanes).spare.len() == 1,
             "the taken buffer is back"
         );
     }
@@ -695,7 +727,7 @@ mod tests {
         let mut names = record_many(&lanes, "old", OVER_A_BUFFER);
         std::thread::sleep(std::time::Duration::from_millis(2));
         names.extend(record_many(&lanes, "new", 5));
-        assert!(this_lane(&lanes).retired.is_some());
+        assert!(!this_lane(&lanes).retired.is_empty());
         drop(lanes); // killed: nothing moved, nothing cleared
         let lanes = Lanes::open(
             dir.join("lanes"),
@@ -706,5 +738,118 @@ mod tests {
         let absorbed = lanes.hold_all().absorb(&mut journal, None);
         assert_eq!(absorbed.recorded as usize, names.len());
         assert_eq!(journal_names(&journal), names);
+    }
+
+    /// The lane files in `dir`'s lanes directory, by name.
+    fn lane_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir.join("lanes"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The calling thread's lane files, named as `lane_path` names the first `count`.
+    fn first_buffers(count: usize) -> Vec<String> {
+        let index = lane_of_this_thread();
+        let mut names: Vec<String> = (0..count)
+            .map(|b| {
+                let path = lane_path(Path::new(""), index, b);
+                path.to_string_lossy().into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Records events until the calling thread's lane has retired `retired` buffers.
+    fn record_until_retired(lanes: &Lanes, retired: usize) -> Vec<String> {
+        let mut names = Vec::new();
+        while this_lane(lanes).retired.len() < retired {
+            let name = format!("e{}", names.len());
+            assert!(record(lanes, &name), "{name} recorded in the lane");
+            names.push(name);
+        }
+        names
+    }
+
+    #[test]
+    fn with_both_buffers_full_a_caller_takes_new_ones_and_the_worker_removes_them_once_empty() {
+        let dir = temp_dir("lanes-extra");
+        let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
+        let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 10_000_000).unwrap();
+        // The worker gets no core: the caller creates buffers rather than wait for it.
+        let mut names = record_until_retired(&lanes, BUFFERS - 1);
+        assert_eq!(lane_files(&dir), first_buffers(BUFFERS));
+        // Only with every buffer full does a call need the engine (and wait for the worker).
+        let mut refused = false;
+        for n in 0..OVER_A_BUFFER {
+            let name = format!("last{n}");
+            if !record(&lanes, &name) {
+                refused = true;
+                break;
+            }
+            names.push(name);
+        }
+        assert!(refused, "a lane has at most BUFFERS buffers");
+        assert_eq!(this_lane(&lanes).retired.len(), BUFFERS - 1);
+
+        // The worker takes the full buffers with the lane free, then a call holding every lane
+        // moves the rest.
+        let taken = lanes.take_for_worker();
+        let absorbed = lanes.absorb_taken(taken, &mut journal);
+        assert!(absorbed.error.is_none());
+        let in_full_buffers = absorbed.recorded as usize;
+        assert!(in_full_buffers > 0 && in_full_buffers < names.len());
+        assert_eq!(journal_names(&journal), names[..in_full_buffers]);
+        let absorbed = lanes.hold_all().absorb(&mut journal, None);
+        assert_eq!(in_full_buffers + absorbed.recorded as usize, names.len());
+        assert_eq!(journal_names(&journal), names);
+        assert_eq!(
+            lane_files(&dir).len(),
+            BUFFERS,
+            "kept while the backlog lasted"
+        );
+        // The worker's next look finds the lane drained: one spare kept, the extras removed.
+        assert!(lanes.take_for_worker().is_empty());
+        {
+            let lane = this_lane(&lanes);
+            assert!(lane.retired.is_empty() && lane.spare.len() == 1);
+        }
+        assert_eq!(lane_files(&dir).len(), 2, "two buffers left");
+        assert!(record(&lanes, "after"), "the lane records again");
+    }
+
+    #[test]
+    fn after_a_kill_every_extra_buffer_is_recovered_in_order_and_then_removed() {
+        let dir = temp_dir("lanes-extra-recover");
+        let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
+        let mut names = record_until_retired(&lanes, 2);
+        names.extend(record_many(&lanes, "new", 5));
+        assert_eq!(lane_files(&dir), first_buffers(3));
+        drop(lanes); // killed: nothing moved, nothing cleared
+        let lanes = Lanes::open(
+            dir.join("lanes"),
+            &mut IdGenerator::from_os().unwrap(),
+            Clock::System,
+        );
+        let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 10_000_000).unwrap();
+        let absorbed = lanes.hold_all().absorb(&mut journal, None);
+        assert_eq!(absorbed.recorded as usize, names.len());
+        assert_eq!(journal_names(&journal), names);
+        assert_eq!(
+            lane_files(&dir).len(),
+            3,
+            "emptied, kept until the worker looks"
+        );
+        // The worker finds the lane drained and gives up the extra spare.
+        let taken = lanes.take_for_worker();
+        assert!(taken.is_empty());
+        assert_eq!(lane_files(&dir).len(), 2, "two buffers left");
+        lanes
+            .hold_all()
+            .refresh(&open_session(crate::clock::now_ms()), false);
+        assert!(record(&lanes, "after"), "the lane records again");
     }
 }
