@@ -66,6 +66,29 @@ pub(crate) fn prefault(bytes: &mut [u8]) {
     }
 }
 
+/// Not in the libc crate for every target; the value is the kernel's ABI.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MADV_POPULATE_READ: libc::c_int = 22;
+
+/// Faults every page of `bytes` (a file mapping about to be read through) in for reading with
+/// one system call, where the kernel can (Linux and Android 5.14+): a recovery that reads
+/// megabytes of segments then takes no page fault per 4 KB. Best effort: elsewhere, or if the
+/// kernel refuses, the reads fault the pages in one by one as before.
+pub(crate) fn populate_read(bytes: &[u8]) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: advice only, on exactly `bytes`, live memory of ours; MADV_POPULATE_READ changes
+    // no contents.
+    unsafe {
+        libc::madvise(
+            bytes.as_ptr() as *mut libc::c_void,
+            bytes.len(),
+            MADV_POPULATE_READ,
+        );
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = bytes;
+}
+
 /// Gives `file` `len` bytes with disk blocks behind them, so that a full disk fails here
 /// rather than as SIGBUS on a later store into its mapping.
 #[cfg(any(target_os = "linux", target_os = "android"))]
