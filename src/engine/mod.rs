@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 mod absorb;
@@ -71,6 +72,9 @@ pub(crate) struct Engine {
     /// The worker is about to sleep or sleeps: a lane call that wants it must take the lock to
     /// wake it (see `nudge_worker`).
     worker_asleep: AtomicBool,
+    /// The device id for `device_id`, readable without `state`'s lock (which the worker may
+    /// hold for a while after a burst); `None` once closed. Written under `state`'s lock.
+    device_id_shown: ArcSwapOption<String>,
 }
 
 struct Config {
@@ -196,6 +200,7 @@ impl Engine {
             delivery.note_recorded(config.flush_interval);
         }
         let engine = Engine {
+            device_id_shown: ArcSwapOption::from_pointee(device_id.clone()),
             state: Mutex::new(State {
                 closed: false,
                 device_id,
@@ -265,6 +270,7 @@ impl Engine {
         let _ = self.absorb(state, &mut lanes, None);
         lanes.refresh(&state.session, true);
         state.closed = true;
+        self.device_id_shown.store(None);
         state.worker.stop = true;
         self.changed.notify_all();
     }
@@ -275,6 +281,7 @@ impl Engine {
         let mut state = self.state.lock();
         self.lanes.hold_all().refresh(&state.session, true);
         state.closed = true;
+        self.device_id_shown.store(None);
         state.worker.stop = true;
         self.changed.notify_all();
     }

@@ -56,6 +56,8 @@ impl Engine {
         lanes.refresh(&state.session, !state.privacy.tracking);
         drop(lanes);
         state.device_id = state.ids.uuid();
+        self.device_id_shown
+            .store(Some(std::sync::Arc::new(state.device_id.clone())));
         let saved = match &state.data_dir {
             Some(dir) => dir.replace_device_id(&state.device_id),
             None => Ok(()),
@@ -66,9 +68,10 @@ impl Engine {
         saved.map_err(|e| Error::storage("cannot save the new device id", e))
     }
 
-    /// The device id sent with every batch.
+    /// The device id sent with every batch; takes no lock (a host may ask from a UI thread).
     pub(crate) fn device_id(&self) -> Result<String, Error> {
-        Ok(self.lock_open()?.device_id.clone())
+        let shown = self.device_id_shown.load();
+        shown.as_deref().cloned().ok_or(Error::NotInitialized)
     }
 
     /// Allows or stops requests (not saved: each start allows them). Recording goes on.
@@ -178,6 +181,28 @@ mod tests {
             new_device,
             "the new id is saved"
         );
+    }
+
+    #[test]
+    fn the_device_id_is_read_without_the_engines_lock_and_refused_once_closed() {
+        let h = Harness::new("privacy-device-id-lockless", "");
+        let engine = h.engine();
+        let expected = engine.state.lock().device_id.clone();
+        // The worker may hold the lock for a while: the id is still answered meanwhile (with
+        // the lock taken, this would block; the bound makes a regression fail, not hang).
+        let held = engine.state.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| tx.send(engine.device_id()).unwrap());
+            let answered = rx.recv_timeout(Duration::from_secs(30));
+            drop(held);
+            assert_eq!(
+                answered.expect("answered while the lock is held").unwrap(),
+                expected
+            );
+        });
+        engine.close();
+        assert!(matches!(engine.device_id(), Err(Error::NotInitialized)));
     }
 
     #[test]
