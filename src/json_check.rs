@@ -229,9 +229,11 @@ impl Parser<'_> {
         // Only an exponent or hundreds of digits can overflow a double.
         let text = &self.bytes[start..self.at];
         if !exact_integer || text.len() > 300 {
+            // serde_json's own reading, as the collector's: it refuses what overflows (and
+            // `str::parse::<f64>` would link a second float parser into the library).
             let finite = std::str::from_utf8(text)
                 .ok()
-                .and_then(|t| t.parse::<f64>().ok())
+                .and_then(|t| serde_json::from_str::<f64>(t).ok())
                 .is_some_and(f64::is_finite);
             if !finite {
                 self.at = start;
@@ -331,7 +333,22 @@ mod tests {
             "[-]",
             "{\"\":0}",
         ];
-        for text in samples {
+        // Near the largest double, where a reader's rounding decides what overflows.
+        let long = [
+            "1".to_owned() + &"0".repeat(308),
+            "1".to_owned() + &"0".repeat(309),
+        ];
+        let edges = [
+            "1.7976931348623157e308",
+            "1.7976931348623158e308",
+            "1.7976931348623159e308",
+            "-1.797693134862316e308",
+            "1.8e308",
+            "1e-400",
+            &long[0],
+            &long[1],
+        ];
+        for text in samples.into_iter().chain(edges) {
             let serde = serde_json::from_str::<serde_json::Value>(text).is_ok();
             assert_eq!(ok(text), serde, "{text}");
         }

@@ -1,13 +1,11 @@
 //! A batch: the oldest datapoints copied out of the journal, turned into their wire form, and
 //! the envelope around them (the request body; docs/semantics.md has the wire format).
 
-use std::io::Write;
-
 use super::policy::MAX_BATCH_BYTES;
 use super::request::SDK_VERSION;
 use crate::clock;
 use crate::log;
-use crate::storage::datapoint::stored_to_json;
+use crate::storage::datapoint::{stored_to_json, write_seconds};
 use crate::storage::journal::Pending;
 
 /// Byte strings one after another in one buffer (a batch without an allocation per datapoint).
@@ -108,11 +106,10 @@ pub fn body(api_key: &str, device_id: &str, events: &[&[u8]]) -> Vec<u8> {
     serde_json::to_writer(&mut out, device_id).expect("vec");
     out.extend_from_slice(b",\"sdk_version\":\"");
     out.extend_from_slice(SDK_VERSION.as_bytes());
-    let _ = write!(
-        out,
-        "\",\"time\":{:.3},\"events\":[",
-        clock::seconds(clock::now_ms())
-    );
+    // The datapoints' own three-decimal writer: `{:.3}` of an f64 linked float formatting in.
+    out.extend_from_slice(b"\",\"time\":");
+    write_seconds(&mut out, clock::now_ms());
+    out.extend_from_slice(b",\"events\":[");
     for (i, event) in events.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -174,6 +171,28 @@ mod tests {
         let huge = format!("{{\"legacy\":\"{}\"}}", "a".repeat(600 * 1024));
         let alone = to_wire(&[pending(9, huge.as_bytes())]);
         assert_eq!((alone.events.len(), alone.last_seq), (1, 9), "at least one");
+    }
+
+    #[test]
+    fn the_envelope_is_json_with_the_time_in_seconds_to_three_decimals() {
+        let before = clock::now_ms();
+        let out = body("k\"ey", "device", &[b"{}", b"[1]"]);
+        let after = clock::now_ms();
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["api_key"], "k\"ey");
+        assert_eq!(value["events"], serde_json::json!([{}, [1]]));
+        let text = std::str::from_utf8(&out).unwrap();
+        let time = text
+            .split("\"time\":")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        let (seconds, millis) = time.split_once('.').unwrap();
+        assert_eq!(millis.len(), 3, "{time}");
+        let ms: i64 = format!("{seconds}{millis}").parse().unwrap();
+        assert!((before..=after).contains(&ms), "{time}");
     }
 
     #[test]

@@ -333,7 +333,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Seconds since the epoch with exactly three decimals: `1764190000.123`.
-fn write_seconds(out: &mut Vec<u8>, ms: Millis) {
+pub fn write_seconds(out: &mut Vec<u8>, ms: Millis) {
     if ms < 0 {
         out.push(b'-');
     }
