@@ -203,7 +203,7 @@ impl Journal {
         }
         let entry = self.entries[index];
         let unwritten = self.unwritten_at(entry.segment, entry.offset as usize);
-        if let Some(segment) = self.segments.get_mut(&entry.segment) {
+        if let Some(segment) = self.segments.get_mut(entry.segment) {
             match unwritten {
                 Some(at) => record::mark_dropped(&mut self.unwritten, at),
                 None => record::mark_dropped(segment.map.bytes_mut(), entry.offset as usize),

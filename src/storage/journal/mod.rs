@@ -16,7 +16,7 @@
 //! Records of a call (`append_with`) still go straight into the mapping: durable on return,
 //! with no system call.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,10 @@ pub use super::record::{Kind, Recovery};
 
 mod append;
 mod recovery;
+mod segments;
 mod spare;
+
+use segments::Segments;
 
 /// Segment size; a record never spans segments (the largest datapoint is ~60 KB).
 const SEGMENT_LEN: usize = segment::LEN;
@@ -87,7 +90,7 @@ pub struct Pending<'a> {
 /// The journal of one data directory (see the module doc).
 pub struct Journal {
     dir: PathBuf,
-    segments: BTreeMap<u64, Segment>,
+    segments: Segments,
     entries: VecDeque<Entry>,
     live: u64,
     next_seq: u64,
@@ -126,7 +129,7 @@ impl Journal {
             .unwrap_or(0);
         let mut journal = Journal {
             dir: dir.to_owned(),
-            segments: BTreeMap::new(),
+            segments: Segments::default(),
             entries: VecDeque::new(),
             live: 0,
             next_seq: acked_through + 1,
@@ -161,18 +164,15 @@ impl Journal {
     /// The segment records go to: the newest, as numbers only grow. (Reached without a
     /// search: a lookup by number was a measurable part of every call.)
     fn active_segment(&self) -> &Segment {
-        self.segments.last_key_value().expect("an active segment").1
+        self.segments.last().expect("an active segment").1
     }
 
     fn active_segment_mut(&mut self) -> &mut Segment {
-        self.segments
-            .last_entry()
-            .expect("an active segment")
-            .into_mut()
+        self.segments.last_mut().expect("an active segment")
     }
 
     fn active_number(&self) -> u64 {
-        *self.segments.last_key_value().expect("an active segment").0
+        self.segments.last().expect("an active segment").0
     }
 
     /// Datapoints recorded and not yet delivered or dropped.
@@ -238,7 +238,11 @@ impl Journal {
             return &self.unwritten[at + HEADER..at + HEADER + len];
         }
         let start = entry.offset as usize + HEADER;
-        &self.segments[&entry.segment].map.bytes()[start..start + len]
+        let segment = self
+            .segments
+            .get(entry.segment)
+            .expect("a pending entry's segment");
+        &segment.map.bytes()[start..start + len]
     }
 
     /// Marks everything up to `seq` done (delivered or rejected). Returns how many of those were
@@ -249,7 +253,7 @@ impl Journal {
             let entry = self.entries.pop_front().expect("front");
             if !entry.dropped {
                 done += 1;
-                if let Some(segment) = self.segments.get_mut(&entry.segment) {
+                if let Some(segment) = self.segments.get_mut(entry.segment) {
                     segment.live -= 1;
                 }
             }
@@ -296,17 +300,17 @@ impl Journal {
 
     /// Deletes segments that hold nothing pending any more.
     fn release_done_segments(&mut self) {
-        let Some(active) = self.segments.keys().next_back().copied() else {
+        let Some((active, _)) = self.segments.last() else {
             return;
         };
         let done: Vec<u64> = self
             .segments
             .iter()
-            .filter(|(&n, segment)| segment.live == 0 && n != active)
-            .map(|(&n, _)| n)
+            .filter(|(n, segment)| segment.live == 0 && *n != active)
+            .map(|(n, _)| n)
             .collect();
         for number in done {
-            self.segments.remove(&number);
+            self.segments.remove(number);
             let _ = fs::remove_file(segment_path(&self.dir, number));
         }
     }
