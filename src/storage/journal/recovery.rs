@@ -27,6 +27,7 @@ impl Journal {
             // One system call instead of a page fault per 4 KB read by the scan below.
             crate::platform::populate_read(map.bytes());
             let mut key = None;
+            let before = self.entries.len();
             let end = scan(map.bytes(), &mut recovery, |record| match record.kind {
                 Kind::ApiKey => {
                     key = std::str::from_utf8(record.payload)
@@ -52,7 +53,9 @@ impl Journal {
                 number,
                 Segment {
                     map,
-                    live: 0,
+                    // Counted here rather than by a lookup per entry after the sort below (a
+                    // tenth of the scan's instructions): the sort moves none to another segment.
+                    live: (self.entries.len() - before) as u64,
                     end,
                     synced_end: end,
                 },
@@ -69,11 +72,6 @@ impl Journal {
             self.entries
                 .make_contiguous()
                 .sort_unstable_by_key(|e| e.seq);
-        }
-        for entry in &self.entries {
-            if let Some(segment) = self.segments.get_mut(entry.segment) {
-                segment.live += 1;
-            }
         }
         self.live = self.entries.len() as u64;
         self.release_done_segments();
