@@ -40,9 +40,9 @@ step "Swift package (Swift 6 mode, warnings as errors, XCTests; Debian 13 chroot
 scripts/swift.sh test
 
 step "release size"
-# A guard against growth: 1.30 MB today. Issue 13's 1.0 MB target is not met yet (what stands
-# in the way: docs/performance.md); `scripts/check-size.sh` alone checks against it.
-scripts/check-size.sh 1400000
+# Issue 20's target: the stripped library stays within 1.30 MB. Issue 13's 1.0 MB target is not
+# met yet (what stands in the way: docs/performance.md); `scripts/check-size.sh` alone checks it.
+scripts/check-size.sh 1300000
 
 step "Android AAR and POM (no NDK here: --no-native), the Kotlin binding's bench (a smoke run)"
 bindings/kotlin/aar-test.sh
