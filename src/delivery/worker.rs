@@ -68,6 +68,9 @@ pub trait Engine: Send + Sync + 'static {
     /// Prepares the journal's next segment (or the pages calls will store into next) if it
     /// wants one; returns whether it did.
     fn prepare_spare(&self, state: &mut MutexGuard<'_, Self::State>) -> bool;
+    /// Once a backlog has drained (nothing pending, nothing in flight) and not since the last
+    /// time: gives the memory it needed back; returns whether it did.
+    fn release_if_drained(&self, state: &mut MutexGuard<'_, Self::State>) -> bool;
     /// Moves the lanes' records into the journal if a lane is half full; returns whether it did.
     fn absorb_if_wanted(&self, state: &mut Self::State) -> bool;
     /// Announces datapoints a full queue dropped (moving lane records that may overflow it into
@@ -143,6 +146,9 @@ fn run<E: Engine>(engine: &Arc<E>) {
                 start_request(engine, &mut state, agent.clone());
                 continue;
             }
+        }
+        if engine.release_if_drained(&mut state) {
+            continue;
         }
         engine.sleep(&mut state, due);
     }
@@ -356,6 +362,9 @@ mod tests {
             false
         }
         fn prepare_spare(&self, _: &mut MutexGuard<'_, FakeState>) -> bool {
+            false
+        }
+        fn release_if_drained(&self, _: &mut MutexGuard<'_, FakeState>) -> bool {
             false
         }
         fn absorb_if_wanted(&self, _: &mut FakeState) -> bool {
