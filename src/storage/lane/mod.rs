@@ -55,6 +55,9 @@ pub const LANES: usize = lane::COUNT;
 /// full. 512 KB rather than 256: with 256 the caller found both buffers full (and waited for
 /// the worker) 13-34 times per 1,000,000 events at full speed, with 512 twice.
 const LANE_LEN: usize = lane::LEN;
+/// What a drained lane keeps resident where it records next (`Lanes::release_memory`): room
+/// for some 500 events.
+const KEEP_RESIDENT: usize = 64 * 1024;
 
 /// The lanes of one data directory.
 pub(crate) struct Lanes {
@@ -370,15 +373,20 @@ impl Lanes {
         self.wants_absorb.load(Ordering::SeqCst)
     }
 
-    /// For the worker once a backlog has drained: drops every lane buffer's pages from the
-    /// process's resident set (a mapped file page counts as resident, clean or not). No byte
-    /// changes; the next records written fault their pages back in. Each lane is held only
-    /// while its own buffers are released.
+    /// For the worker once a backlog has drained: drops the lane buffers' pages from the
+    /// process's resident set (a mapped file page counts as resident, clean or not), except
+    /// `KEEP_RESIDENT` bytes where each lane records next, so that events logged now and then
+    /// never wait on a page fault. No byte changes; a burst faults the rest back in. Each lane
+    /// is held only while its own buffers are released.
     pub fn release_memory(&self) {
         for lane in &self.lanes {
             let lane = lane.0.lock();
-            for file in lane.file.iter().chain(&lane.spare) {
-                file.release(0..file.bytes().len());
+            if let Some(file) = &lane.file {
+                let len = file.bytes().len();
+                file.release((lane.end + KEEP_RESIDENT).min(len)..len);
+            }
+            for spare in &lane.spare {
+                spare.release(0..spare.bytes().len());
             }
         }
     }
