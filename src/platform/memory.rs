@@ -209,7 +209,10 @@ mod tests {
         let kept: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 10_000]).collect();
         drop((0..64).map(|_| vec![1u8; 100_000]).collect::<Vec<_>>());
         trim_heap();
-        assert!(kept.iter().enumerate().all(|(i, v)| v.iter().all(|&b| b == i as u8)));
+        assert!(kept
+            .iter()
+            .enumerate()
+            .all(|(i, v)| v.iter().all(|&b| b == i as u8)));
     }
 
     #[test]

@@ -605,6 +605,10 @@ mod tests {
         assert_eq!(journal_names(&journal), ["a1", "b1", "a2"]);
         assert!(!lanes.holding());
         assert!(lanes.hold_all().is_empty());
+        assert_lane_files_zeroed(&dir);
+    }
+
+    fn assert_lane_files_zeroed(dir: &Path) {
         for entry in fs::read_dir(dir.join("lanes")).unwrap() {
             let bytes = fs::read(entry.unwrap().path()).unwrap();
             assert!(bytes.iter().all(|&b| b == 0), "a cleared lane is all zero");
@@ -629,10 +633,7 @@ mod tests {
         lanes.hold_all().absorb(&mut journal, None);
         names.push("after".into());
         assert_eq!(journal_names(&journal), names);
-        for entry in fs::read_dir(dir.join("lanes")).unwrap() {
-            let bytes = fs::read(entry.unwrap().path()).unwrap();
-            assert!(bytes.iter().all(|&b| b == 0), "a cleared lane is all zero");
-        }
+        assert_lane_files_zeroed(&dir);
     }
 
     #[test]
