@@ -239,8 +239,7 @@ impl worker::Engine for Engine {
         state.worker.released_through = acked;
         state.journal.release_memory();
         self.lanes.release_memory();
-        // Freed request bodies and exited request threads' arenas; a walk of the heap, so
-        // without the lock.
+        // Freed batches and request bodies; a walk of the heap, so without the lock.
         MutexGuard::unlocked(state, platform::trim_heap);
         true
     }

@@ -112,7 +112,7 @@ pub(crate) fn release_file_pages(bytes: &[u8]) {
 }
 
 /// Gives the allocator's free memory back to the system, where the allocator keeps it (glibc:
-/// freed request bodies and the arenas of exited request threads stay resident until trimmed).
+/// freed request bodies stay resident until trimmed; only the main arena's top is trimmed).
 /// Costs a walk of the heap: for the worker once a backlog has drained, never for a call.
 pub(crate) fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
