@@ -1102,6 +1102,20 @@ fn rss_child() -> i32 {
             ]
             .map(|v| v.unwrap_or(0))
         };
+        // `STINT_BENCH_SMAPS=<prefix>`: copies /proc/self/smaps before and after, to see what is
+        // resident by mapping (`<prefix>.<dir>.before`, `<prefix>.<dir>.after`).
+        let smaps = std::env::var_os("STINT_BENCH_SMAPS").map(PathBuf::from);
+        let dump = |when: &str| {
+            if let Some(prefix) = &smaps {
+                let mut path = prefix.clone().into_os_string();
+                let name = dir.file_name().unwrap_or_default().to_string_lossy();
+                path.push(format!(".{name}.{when}"));
+                if let Ok(text) = fs::read_to_string("/proc/self/smaps") {
+                    let _ = fs::write(path, text);
+                }
+            }
+        };
+        dump("before");
         let before = read();
         start(&dir, &options)?;
         check(stint_open_session(), "stint_open_session")?;
@@ -1113,6 +1127,7 @@ fn rss_child() -> i32 {
         check(stint_flush(120_000), "stint_flush")?;
         std::thread::sleep(Duration::from_millis(200));
         let after = read();
+        dump("after");
         println!(
             "rss {} {} {} {} {} {}",
             before[0], after[0], before[1], after[1], before[2], after[2]
@@ -1138,6 +1153,12 @@ fn rss(bench: &Bench) -> Result<Vec<Row>, String> {
     let dir = bench.dir("rss");
     let delivered = rss_in_child(&dir, events, Some(&collector.url()))?;
     let received = collector.datapoint_count();
+    let _ = fs::remove_dir_all(&dir);
+    // Issue 20's second figure: fewer events than fill the queue, all delivered.
+    let dir = bench.dir("rss-200k");
+    let few = SUSTAINED / 5;
+    let delivered_few = rss_in_child(&dir, few, Some(&collector.url()))?;
+    let received_few = collector.datapoint_count() - received;
     drop(collector);
     let _ = fs::remove_dir_all(&dir);
     let dir = bench.dir("rss-offline");
@@ -1152,6 +1173,15 @@ fn rss(bench: &Bench) -> Result<Vec<Row>, String> {
             format!("{} ({received} datapoints received)", delivered.describe()),
             "≤ 2 MB",
             delivered.delta() <= MAX_RSS_BYTES as i64,
+        ),
+        row(
+            &format!("  same after {few} custom events (no backlog left)"),
+            format!(
+                "{} ({received_few} datapoints received)",
+                delivered_few.describe()
+            ),
+            "≤ 2 MB",
+            delivered_few.delta() <= MAX_RSS_BYTES as i64,
         ),
         info(
             "  same, no baseUrl (the queue stays full at maxQueuedDatapoints 100,000)",

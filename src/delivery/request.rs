@@ -1,6 +1,6 @@
 //! The request: one batch's body, gzip-compressed when that pays, POSTed over HTTPS with the
-//! platform's TLS (glean-core's `upload/request.rs`). Requests run on their own short-lived
-//! thread, so a server that never answers cannot hold up shutdown.
+//! platform's TLS (glean-core's `upload/request.rs`). Requests run on a thread of their own
+//! (`worker::Requests`), so a server that never answers cannot hold up shutdown.
 
 use std::io::{Read, Write};
 use std::time::Duration;

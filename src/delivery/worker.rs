@@ -5,6 +5,7 @@
 //! The worker knows the engine only through the `Engine` trait below: it asks for each step by
 //! a method and never touches the engine's fields, and `delivery` imports nothing above it.
 
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -68,6 +69,9 @@ pub trait Engine: Send + Sync + 'static {
     /// Prepares the journal's next segment (or the pages calls will store into next) if it
     /// wants one; returns whether it did.
     fn prepare_spare(&self, state: &mut MutexGuard<'_, Self::State>) -> bool;
+    /// Once a backlog has drained (nothing pending, nothing in flight) and not since the last
+    /// time: gives the memory it needed back; returns whether it did.
+    fn release_if_drained(&self, state: &mut MutexGuard<'_, Self::State>) -> bool;
     /// Moves the lanes' records into the journal if a lane is half full; returns whether it did.
     fn absorb_if_wanted(&self, state: &mut Self::State) -> bool;
     /// Announces datapoints a full queue dropped (moving lane records that may overflow it into
@@ -104,8 +108,44 @@ pub fn spawn<E: Engine>(engine: Arc<E>) -> std::io::Result<JoinHandle<()>> {
         })
 }
 
+/// Runs requests, one at a time, on a thread of their own, so that a server that never answers
+/// holds up neither the worker nor shutdown. One long-lived thread rather than one per request:
+/// a thread started while the last one was still exiting took a malloc arena of its own, and
+/// each arena kept a few hundred KB resident after the backlog drained. The thread ends once
+/// the worker drops this (after the request it is running, if any).
+#[derive(Default)]
+struct Requests(Option<Sender<Box<dyn FnOnce() + Send>>>);
+
+impl Requests {
+    /// Runs `job` on the request thread, starting it if there is none (or it died).
+    fn run(&mut self, job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+        let job = match &self.0 {
+            Some(sender) => match sender.send(job) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::SendError(job)) => job, // the thread died: a new one
+            },
+            None => job,
+        };
+        let (sender, receiver) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        std::thread::Builder::new()
+            .name("stint-request".into())
+            .spawn(move || {
+                for job in receiver {
+                    // A job's panic must not end the thread (jobs sent meanwhile would be lost).
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            })?;
+        sender
+            .send(job)
+            .map_err(|_| std::io::Error::other("the request thread ended"))?;
+        self.0 = Some(sender);
+        Ok(())
+    }
+}
+
 fn run<E: Engine>(engine: &Arc<E>) {
     let agent = engine.base_url().map(|_| request::agent());
+    let mut requests = Requests::default();
     let mut state = engine.lock();
     loop {
         if E::stopping(&state) {
@@ -140,9 +180,12 @@ fn run<E: Engine>(engine: &Arc<E>) {
                 && due <= Instant::now()
                 && delivery.due(pending).is_some_and(|d| d <= Instant::now())
             {
-                start_request(engine, &mut state, agent.clone());
+                start_request(engine, &mut state, agent.clone(), &mut requests);
                 continue;
             }
+        }
+        if engine.release_if_drained(&mut state) {
+            continue;
         }
         engine.sleep(&mut state, due);
     }
@@ -154,6 +197,7 @@ fn start_request<E: Engine>(
     engine: &Arc<E>,
     state: &mut MutexGuard<'_, E::State>,
     agent: ureq::Agent,
+    requests: &mut Requests,
 ) {
     let absorbed = engine.absorb_lanes(state);
     let limit = E::delivery(state).batch_limit;
@@ -194,16 +238,14 @@ fn start_request<E: Engine>(
     E::delivery(state).in_flight = Some(in_flight);
     let base_url = engine.base_url().unwrap_or_default().to_owned();
     let weak: Weak<E> = Arc::downgrade(engine);
-    let spawned = std::thread::Builder::new()
-        .name("stint-request".into())
-        .spawn(move || {
-            let outcome = request::send(&agent, &base_url, body);
-            // The engine may be gone (shutdown gave up waiting): then the outcome is moot.
-            if let Some(engine) = weak.upgrade() {
-                E::delivery(&mut engine.lock()).outcome = Some(outcome);
-                engine.notify();
-            }
-        });
+    let spawned = requests.run(Box::new(move || {
+        let outcome = request::send(&agent, &base_url, body);
+        // The engine may be gone (shutdown gave up waiting): then the outcome is moot.
+        if let Some(engine) = weak.upgrade() {
+            E::delivery(&mut engine.lock()).outcome = Some(outcome);
+            engine.notify();
+        }
+    }));
     if let Err(error) = spawned {
         let fraction = E::jitter(state);
         let delivery = E::delivery(state);
@@ -358,6 +400,9 @@ mod tests {
         fn prepare_spare(&self, _: &mut MutexGuard<'_, FakeState>) -> bool {
             false
         }
+        fn release_if_drained(&self, _: &mut MutexGuard<'_, FakeState>) -> bool {
+            false
+        }
         fn absorb_if_wanted(&self, _: &mut FakeState) -> bool {
             false
         }
@@ -377,6 +422,25 @@ mod tests {
     }
 
     /// Settles a request of `count` datapoints through seq 7 with `outcome`.
+    #[test]
+    fn requests_run_in_order_on_one_thread_that_outlives_a_panic() {
+        let mut requests = Requests::default();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        for i in 0..4 {
+            let sender = sender.clone();
+            requests
+                .run(Box::new(move || {
+                    sender.send((i, std::thread::current().id())).unwrap();
+                    assert!(i != 1, "a job that panics");
+                }))
+                .unwrap();
+        }
+        let ran: Vec<_> = receiver.iter().take(4).collect();
+        assert_eq!(ran.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert!(ran.iter().all(|r| r.1 == ran[0].1), "one thread");
+        assert_ne!(ran[0].1, std::thread::current().id());
+    }
+
     fn settle_request(engine: &Fake, count: usize, outcome: Outcome) {
         let mut state = engine.lock();
         state.delivery.in_flight = Some(InFlight {

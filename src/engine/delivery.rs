@@ -227,6 +227,23 @@ impl worker::Engine for Engine {
         true
     }
 
+    fn release_if_drained(&self, state: &mut MutexGuard<'_, State>) -> bool {
+        let acked = state.journal.acked_through();
+        if acked == state.worker.released_through
+            || state.journal.pending() > 0
+            || state.delivery.in_flight.is_some()
+            || self.lanes.holding()
+        {
+            return false;
+        }
+        state.worker.released_through = acked;
+        state.journal.release_memory();
+        self.lanes.release_memory();
+        // Freed batches and request bodies; a walk of the heap, so without the lock.
+        MutexGuard::unlocked(state, platform::trim_heap);
+        true
+    }
+
     fn absorb_if_wanted(&self, state: &mut State) -> bool {
         if !self.lanes.wants_absorb() {
             return false;

@@ -29,7 +29,7 @@ use crate::ids::IdGenerator;
 use crate::input::{self, CustomEvent};
 use crate::log;
 use crate::options::Options;
-use crate::platform::context;
+use crate::platform::{self, context};
 use crate::session::{self, Action, Millis, Record, Rules, SessionState};
 use crate::storage::data_dir::DataDir;
 use crate::storage::datapoint::{Data, Datapoint};
@@ -136,6 +136,8 @@ struct WorkerSchedule {
     wakeups: u64,
     /// Storage refused to record an expired session's end: the worker tries again then.
     expiry_retry_at: Option<Instant>,
+    /// The journal's `acked_through` when the worker last gave a drained backlog's memory back.
+    released_through: u64,
 }
 
 impl Engine {

@@ -89,6 +89,40 @@ pub(crate) fn populate_read(bytes: &[u8]) {
     let _ = bytes;
 }
 
+/// Drops the whole pages inside `bytes` (part of a shared file mapping) from this process's
+/// resident set: their contents stay in the file and the page cache, and a later access faults
+/// them back in. For buffers and segments a drained backlog no longer needs: file-backed pages
+/// count as resident for as long as they stay mapped, dirty or not. Advice only, so best effort;
+/// a partial page at either end is kept. Never for anonymous memory, whose contents it discards.
+pub(crate) fn release_file_pages(bytes: &[u8]) {
+    let start = (bytes.as_ptr() as usize).next_multiple_of(PAGE);
+    let end = (bytes.as_ptr() as usize + bytes.len()) / PAGE * PAGE;
+    if end <= start {
+        return;
+    }
+    #[cfg(unix)]
+    // SAFETY: `start..end` lies within `bytes`, live memory of ours that (the caller's contract)
+    // maps a file shared: MADV_DONTNEED only unmaps its pages, whose contents the file keeps
+    // (dirty ones are still written back), and the next access maps them again.
+    unsafe {
+        libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+    }
+    #[cfg(not(unix))]
+    let _ = (start, end);
+}
+
+/// Gives the allocator's free memory back to the system, where the allocator keeps it (glibc:
+/// freed request bodies stay resident until trimmed; only the main arena's top is trimmed).
+/// Costs a walk of the heap: for the worker once a backlog has drained, never for a call.
+pub(crate) fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator's to the system; it is
+    // thread-safe and touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Gives `file` `len` bytes with disk blocks behind them, so that a full disk fails here
 /// rather than as SIGBUS on a later store into its mapping.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -128,6 +162,57 @@ mod tests {
         let before = bytes.clone();
         prefault(&mut bytes);
         assert_eq!(bytes, before);
+    }
+
+    /// The resident kB of this process's mapping that starts at `start` (/proc/self/smaps).
+    #[cfg(target_os = "linux")]
+    fn resident_kb(start: *const u8) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let head = format!("{:x}-", start as usize);
+        let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head));
+        lines
+            .find_map(|l| l.strip_prefix("Rss:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("the mapping is listed")
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn released_file_pages_leave_the_resident_set_and_keep_their_bytes() {
+        let dir = std::env::temp_dir().join(format!("stint-release-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.join("f"))
+            .unwrap();
+        file.set_len(64 * PAGE as u64).unwrap();
+        // SAFETY: a file of this test's own, mapped once.
+        let mut map = unsafe { memmap2::MmapMut::map_mut(&file).unwrap() };
+        for (i, byte) in map.iter_mut().enumerate() {
+            *byte = (i % 251) as u8; // dirty, never synced
+        }
+        assert!(resident_kb(map.as_ptr()) >= 64 * 4);
+        // Not page-aligned at either end: the partial pages stay.
+        release_file_pages(&map[100..62 * PAGE + 5]);
+        let left = resident_kb(map.as_ptr());
+        assert!(left <= 4 * 4, "{left} kB still resident");
+        assert!(map.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+        drop(map);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn trimming_the_heap_keeps_live_allocations() {
+        let kept: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 10_000]).collect();
+        drop((0..64).map(|_| vec![1u8; 100_000]).collect::<Vec<_>>());
+        trim_heap();
+        assert!(kept
+            .iter()
+            .enumerate()
+            .all(|(i, v)| v.iter().all(|&b| b == i as u8)));
     }
 
     #[test]

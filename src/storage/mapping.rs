@@ -91,6 +91,12 @@ impl MappedFile {
         platform::prefault(&mut self.map);
     }
 
+    /// Drops the whole pages of `range` from the process's resident set (`release_file_pages`):
+    /// the bytes stay as they are, and the next access to them faults them back in.
+    pub fn release(&self, range: std::ops::Range<usize>) {
+        platform::release_file_pages(&self.map[range]);
+    }
+
     /// Makes the mapping durable against power loss, now or through `later`.
     ///
     /// On Linux and Android a duplicate of the file's descriptor goes into `later`, to be

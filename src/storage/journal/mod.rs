@@ -54,6 +54,9 @@ const COMMIT_BYTES: usize = 256 * 1024;
 /// and `change_user`'s p99 went from 2.5 to 3-3.5 µs). Bulk appends alone never ask for it.
 const AHEAD_LOW: usize = 64 * 1024;
 const AHEAD_HIGH: usize = 1024 * 1024;
+/// Faulted-in pages past the end a drained journal keeps for calls (`release_memory`): twice
+/// `AHEAD_LOW`, so the next call's record does not send the worker faulting in at once.
+const KEEP_AHEAD: usize = 2 * AHEAD_LOW;
 
 /// A pending datapoint: where its bytes are.
 #[derive(Clone, Copy, Debug)]
@@ -277,6 +280,33 @@ impl Journal {
         if capacity > KEEP && len < capacity / 4 {
             self.entries.shrink_to((2 * len).max(KEEP));
         }
+    }
+
+    /// The seq of the newest datapoint delivered or dropped by an acknowledgement.
+    pub fn acked_through(&self) -> u64 {
+        self.acked_through
+    }
+
+    /// Gives back, once nothing is pending, the memory the backlog needed (for the worker,
+    /// never for a call): the index's and the bulk buffer's heap, and the active segment's pages
+    /// from the process's resident set: those before its end (records are only ever appended
+    /// after them; delivery read them through the mapping) and those faulted in ahead of calls
+    /// beyond `KEEP_AHEAD` (the worker faults them in again once calls get near). File-backed
+    /// pages stay resident while mapped, clean or not; releasing them changes no byte.
+    pub fn release_memory(&mut self) {
+        if self.live > 0 {
+            return;
+        }
+        self.entries.shrink_to(0);
+        if self.unwritten.is_empty() {
+            self.unwritten = Vec::new();
+        }
+        let active = self.active_segment();
+        let (end, len) = (active.end, active.map.bytes().len());
+        let keep_to = (end + KEEP_AHEAD).next_multiple_of(PAGE).min(len);
+        active.map.release(0..end);
+        active.map.release(keep_to..len);
+        self.faulted_to = self.faulted_to.min(keep_to);
     }
 
     /// Deletes every pending datapoint (tracking disabled, data wiped): nothing of it is sent,
@@ -523,6 +553,36 @@ mod tests {
             "{} entries' room kept of {peak}",
             j.entries.capacity()
         );
+    }
+
+    #[test]
+    fn a_drained_journal_gives_its_memory_back_and_records_on() {
+        let dir = temp_dir("journal-release");
+        let (mut j, _) = Journal::open(&dir, "k", 1_000_000).unwrap();
+        for _ in 0..20_000 {
+            j.append_bulk(Kind::CustomEvent, &[b'x'; 40]).unwrap();
+        }
+        j.commit().unwrap();
+        j.append(Kind::SessionStart, b"ss").unwrap();
+        let ahead = j.ahead();
+        if !ahead.fault_in() {
+            j.touch(&ahead);
+        }
+        assert!(j.faulted_to > j.active_segment().end + KEEP_AHEAD);
+        j.release_memory();
+        assert!(j.entries.capacity() > 0, "nothing released while pending");
+        j.acknowledge_through(j.last_seq());
+        j.release_memory();
+        assert_eq!(j.entries.capacity(), 0);
+        assert_eq!(j.unwritten.capacity(), 0);
+        let end = j.active_segment().end;
+        assert!(j.faulted_to <= (end + KEEP_AHEAD).next_multiple_of(PAGE));
+        // What is recorded next is kept as before.
+        j.append(Kind::SessionEnd, b"se").unwrap();
+        j.append_bulk(Kind::CustomEvent, b"after").unwrap();
+        j.commit().unwrap();
+        drop(j);
+        assert_eq!(payloads(&open(&dir)), ["se", "after"]);
     }
 
     fn count_segments(dir: &Path) -> usize {

@@ -55,6 +55,9 @@ pub const LANES: usize = lane::COUNT;
 /// full. 512 KB rather than 256: with 256 the caller found both buffers full (and waited for
 /// the worker) 13-34 times per 1,000,000 events at full speed, with 512 twice.
 const LANE_LEN: usize = lane::LEN;
+/// What a drained lane keeps resident where it records next (`Lanes::release_memory`): room
+/// for some 500 events.
+const KEEP_RESIDENT: usize = 64 * 1024;
 
 /// The lanes of one data directory.
 pub(crate) struct Lanes {
@@ -370,6 +373,24 @@ impl Lanes {
         self.wants_absorb.load(Ordering::SeqCst)
     }
 
+    /// For the worker once a backlog has drained: drops the lane buffers' pages from the
+    /// process's resident set (a mapped file page counts as resident, clean or not), except
+    /// `KEEP_RESIDENT` bytes where each lane records next, so that events logged now and then
+    /// never wait on a page fault. No byte changes; a burst faults the rest back in. Each lane
+    /// is held only while its own buffers are released.
+    pub fn release_memory(&self) {
+        for lane in &self.lanes {
+            let lane = lane.0.lock();
+            if let Some(file) = &lane.file {
+                let len = file.bytes().len();
+                file.release((lane.end + KEEP_RESIDENT).min(len)..len);
+            }
+            for spare in &lane.spare {
+                spare.release(0..spare.bytes().len());
+            }
+        }
+    }
+
     /// Publishes the open session's last activity (`Millis::MIN` for none).
     pub fn publish_last_activity(&self, state: &SessionState) {
         let last = state
@@ -584,10 +605,35 @@ mod tests {
         assert_eq!(journal_names(&journal), ["a1", "b1", "a2"]);
         assert!(!lanes.holding());
         assert!(lanes.hold_all().is_empty());
+        assert_lane_files_zeroed(&dir);
+    }
+
+    fn assert_lane_files_zeroed(dir: &Path) {
         for entry in fs::read_dir(dir.join("lanes")).unwrap() {
             let bytes = fs::read(entry.unwrap().path()).unwrap();
             assert!(bytes.iter().all(|&b| b == 0), "a cleared lane is all zero");
         }
+    }
+
+    #[test]
+    fn released_lanes_keep_their_records_and_record_on() {
+        let dir = temp_dir("lanes-release");
+        let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
+        let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 1_000_000).unwrap();
+        let mut names = record_many(&lanes, "a", 100);
+        // Releasing changes no byte, even of records not absorbed yet.
+        lanes.release_memory();
+        names.extend(record_many(&lanes, "b", OVER_A_BUFFER));
+        lanes.release_memory();
+        lanes.absorb_taken(lanes.take_for_worker(), &mut journal);
+        lanes.hold_all().absorb(&mut journal, None);
+        assert_eq!(journal_names(&journal), names);
+        lanes.release_memory();
+        assert!(record(&lanes, "after"), "a released lane records again");
+        lanes.hold_all().absorb(&mut journal, None);
+        names.push("after".into());
+        assert_eq!(journal_names(&journal), names);
+        assert_lane_files_zeroed(&dir);
     }
 
     #[test]
