@@ -244,7 +244,9 @@ fn a_failed_batch_leaves_nothing_and_the_next_is_stored() {
         assert_eq!(post_batch(port, &good).status, 200);
     }
     assert_eq!(collector.datapoint_count(), 5);
-    admin.batch_execute("DROP TRIGGER poison ON sessions").unwrap();
+    admin
+        .batch_execute("DROP TRIGGER poison ON sessions")
+        .unwrap();
     // Nothing of the first attempt stayed: every datapoint of it is new now.
     assert_eq!(
         post_batch(port, &poisoned).json(),

@@ -404,9 +404,7 @@ impl Store for PostgresStore {
         if written.is_err() {
             // A failed statement leaves the transaction aborted, or a failed round trip open:
             // end it, nothing of it stays (with none open, ROLLBACK only warns).
-            let _ = self
-                .runtime
-                .block_on(self.client.batch_execute("ROLLBACK"));
+            let _ = self.runtime.block_on(self.client.batch_execute("ROLLBACK"));
         }
         written
     }
