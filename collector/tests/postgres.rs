@@ -205,6 +205,60 @@ fn two_collectors_on_one_database_store_a_batch_once() {
     assert_eq!(users["users"].as_array().unwrap().len(), 3);
 }
 
+/// A batch is one transaction whose statements go out pipelined: one failing (here the sessions
+/// upsert, after the datapoints and the user went in) must leave nothing of the batch, answer
+/// 500, and leave the connection fit for the next batch.
+#[test]
+fn a_failed_batch_leaves_nothing_and_the_next_is_stored() {
+    let database = TestDatabase::new("failed");
+    let collector = database.collector();
+    let port = collector.port();
+    let mut admin = postgres::Client::connect(&database.url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.session_id = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER poison BEFORE INSERT ON sessions
+                 FOR EACH ROW EXECUTE FUNCTION poison();",
+        )
+        .unwrap();
+    let poisoned = batch(
+        "dev",
+        vec![
+            session_start(1, "poison", Some("u"), 10.0),
+            custom_event(2, "tap", Some("poison"), Some("u")),
+        ],
+    );
+    assert_eq!(post_batch(port, &poisoned).status, 500);
+    assert_eq!(collector.datapoint_count(), 0);
+    assert_eq!(collector.datapoints_received_total(), 0);
+    assert!(collector.datapoints().is_empty());
+    assert_eq!(collector.users_json(), json!({"users": []}));
+    // Posted one at a time, each batch finds the first ingest connection free: the one that
+    // failed.
+    for n in 0..5 {
+        let good = batch("dev", vec![session_start(10 + n, "fine", Some("u"), 20.0)]);
+        assert_eq!(post_batch(port, &good).status, 200);
+    }
+    assert_eq!(collector.datapoint_count(), 5);
+    admin
+        .batch_execute("DROP TRIGGER poison ON sessions")
+        .unwrap();
+    // Nothing of the first attempt stayed: every datapoint of it is new now.
+    assert_eq!(
+        post_batch(port, &poisoned).json(),
+        json!({"accepted": 2, "duplicates": 0})
+    );
+    assert_eq!(collector.datapoint_count(), 7);
+    let users = collector.users_json();
+    assert_eq!(users["users"].as_array().unwrap().len(), 1);
+    assert_eq!(user(&users, "u")["sessions"], json!(6));
+    assert_eq!(user(&users, "u")["custom_events"], json!({"tap": 1}));
+}
+
 #[test]
 fn deletion_and_retention_on_postgres() {
     let database = TestDatabase::new("delete");

@@ -263,7 +263,8 @@ pub type AppFilter<'a> = Option<&'a str>;
 /// The writing side. One instance per collector, used by one thread at a time (the server holds
 /// it behind a mutex). Batches are written in groups (group commit): one transaction for every
 /// batch queued behind the writer, each batch under a savepoint of its own, so a batch is stored
-/// whole or not at all and a failing batch leaves the others of its group in place.
+/// whole or not at all and a failing batch leaves the others of its group in place. PostgreSQL's
+/// store commits each batch alone, within `ingest_in_group`.
 pub trait Store: Send {
     /// Applies every datapoint not seen before (by id) under `app`; a re-sent datapoint changes
     /// nothing but `received_total`. One batch in a group of its own (the server groups them

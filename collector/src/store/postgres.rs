@@ -1,6 +1,7 @@
 //! The PostgreSQL store (15 or later): the same tables as SQLite's, for collectors that share one
 //! database (stateless collectors behind a load balancer). Each batch is one transaction of a
-//! fixed handful of statements whatever its size: the datapoints go in as arrays (`UNNEST`), new
+//! fixed handful of statements whatever its size, pipelined into three round trips (BEGIN to
+//! COMMIT, no savepoint): the datapoints go in as arrays (`UNNEST`), new
 //! ones are told apart by `ON CONFLICT (id) DO NOTHING RETURNING`, and the per-session and
 //! per-user statistics are summed in Rust and applied as array upserts. Two collectors storing
 //! the same batch at once store it once: the second transaction waits on the first's unique
@@ -12,16 +13,18 @@
 //! [`COUNTER_SHARDS`]). One row for everyone made every commit queue behind the one before: the
 //! row stays locked through the commit's WAL flush.
 
+mod reader;
+
 use super::{
-    bucket_of, new_datapoints, AppFilter, BatchChanges, Database, DayCount, IngestOutcome, Reader,
-    SessionChange, SessionSummary, Store, StoreError, StoreResult, UserSummary, UserUsage,
-    DURATION_BUCKETS, LAST_SESSIONS_SHOWN,
+    new_datapoints, BatchChanges, Database, IngestOutcome, Reader, SessionChange, Store,
+    StoreError, StoreResult,
 };
-use crate::batch::{Batch, SessionContext};
+use crate::batch::{Batch, Kind};
+use futures_util::future::{join, join3, join4};
 use postgres::{Client, NoTls, Statement};
-use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use tokio::runtime::Runtime;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS datapoints (
@@ -35,8 +38,11 @@ CREATE TABLE IF NOT EXISTS datapoints (
     session_id TEXT,
     raw        TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS datapoints_by_device ON datapoints (device_id);
-CREATE INDEX IF NOT EXISTS datapoints_by_time ON datapoints (time);
+-- No B-tree on device_id or time: with one, each row cost one more index insert (as on SQLite,
+-- deleting a device scans). BRIN: retention reads only the oldest blocks, near-free at ingest.
+DROP INDEX IF EXISTS datapoints_by_device;
+DROP INDEX IF EXISTS datapoints_by_time;
+CREATE INDEX IF NOT EXISTS datapoints_by_time_range ON datapoints USING brin (time);
 CREATE TABLE IF NOT EXISTS users (
     user_pk    BIGSERIAL PRIMARY KEY,
     app        TEXT NOT NULL DEFAULT '',
@@ -96,11 +102,11 @@ struct Prepared {
 }
 
 pub struct PostgresStore {
-    client: Client,
+    /// Drives `client`'s connection on the calling thread while a call waits (as the synchronous
+    /// `postgres` client does inside), so that a batch's statements can be in flight together.
+    runtime: Runtime,
+    client: tokio_postgres::Client,
     prepared: Prepared,
-    /// What the open group's stored batches add to `counters` at its commit: one update of
-    /// those rows per group, as they are every writer's (and every collector's) hot spot.
-    pending: IngestOutcome,
     /// The pages' queries, and the counts, on a connection of their own.
     reader: PostgresReader,
 }
@@ -109,16 +115,18 @@ pub struct PostgresStore {
 /// hands out `&self`, and one thread at a time uses it (the server holds it behind a mutex).
 pub struct PostgresReader(RefCell<Client>);
 
+// Plain TCP or a Unix socket: TLS to the database is the proxy's or the network's job
+// (docs/collector.md).
 fn connect(url: &str) -> StoreResult<Client> {
-    // Plain TCP or a Unix socket: TLS to the database is the proxy's or the network's job
-    // (docs/collector.md).
-    Client::connect(url, NoTls).map_err(|error| {
-        StoreError(format!(
-            "cannot connect to {}: {}",
-            super::redact_password(url),
-            StoreError::from(error)
-        ))
-    })
+    Client::connect(url, NoTls).map_err(|error| connect_error(url, error))
+}
+
+fn connect_error(url: &str, error: postgres::Error) -> StoreError {
+    StoreError(format!(
+        "cannot connect to {}: {}",
+        super::redact_password(url),
+        StoreError::from(error)
+    ))
 }
 
 impl From<postgres::Error> for StoreError {
@@ -139,14 +147,22 @@ impl PostgresStore {
         let Database::Postgres(url) = database else {
             return Err(StoreError("not a PostgreSQL URL".into()));
         };
-        let mut client = connect(url)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| StoreError(format!("cannot start the PostgreSQL client: {error}")))?;
+        let (client, connection) = runtime
+            .block_on(tokio_postgres::connect(url, NoTls))
+            .map_err(|error| connect_error(url, error))?;
+        // Once the connection fails, every call on `client` does too.
+        runtime.spawn(connection);
         // Collectors starting together must not race on CREATE TABLE IF NOT EXISTS.
-        let mut tx = client.transaction()?;
-        tx.execute("SELECT pg_advisory_xact_lock(73571)", &[])?;
-        tx.batch_execute(SCHEMA)?;
-        tx.commit()?;
+        runtime.block_on(client.batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock(73571); {SCHEMA} COMMIT;"
+        )))?;
+        let prepare = |sql: &str| runtime.block_on(client.prepare(sql));
         let prepared = Prepared {
-            insert_datapoints: client.prepare(
+            insert_datapoints: prepare(
                 "INSERT INTO datapoints (id, device_id, user_id, app, name, time, session_id, raw)
                  SELECT id, $1, user_id, $2, name, time, session_id, raw
                  FROM UNNEST($3::text[], $4::text[], $5::text[], $6::float8[], $7::text[],
@@ -154,19 +170,19 @@ impl PostgresStore {
                  ON CONFLICT (id) DO NOTHING
                  RETURNING id, seq",
             )?,
-            existing_sessions: client.prepare(
+            existing_sessions: prepare(
                 "SELECT session_id FROM sessions WHERE device_id = $1 AND session_id = ANY($2)",
             )?,
-            insert_users: client.prepare(
+            insert_users: prepare(
                 "INSERT INTO users (app, device_id, user_id)
                  SELECT $1, $2, user_id FROM UNNEST($3::text[]) AS t (user_id)
                  ON CONFLICT (app, device_id, user_id) DO NOTHING",
             )?,
-            select_users: client.prepare(
+            select_users: prepare(
                 "SELECT user_pk, user_id FROM users
                  WHERE app = $1 AND device_id = $2 AND (user_id = ANY($3) OR ($4 AND user_id IS NULL))",
             )?,
-            upsert_sessions: client.prepare(
+            upsert_sessions: prepare(
                 "INSERT INTO sessions AS s (device_id, session_id, user_pk, first_seq, started_at,
                      start_day, ended_at, duration, starts, ends, ended_time, app_version, os_name,
                      os_version, device_model, arch, locale)
@@ -189,12 +205,12 @@ impl PostgresStore {
                      ends = s.ends + EXCLUDED.ends,
                      ended_time = s.ended_time + EXCLUDED.ended_time",
             )?,
-            upsert_custom_events: client.prepare(
+            upsert_custom_events: prepare(
                 "INSERT INTO custom_events AS c (user_pk, name, count)
                  SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[])
                  ON CONFLICT (user_pk, name) DO UPDATE SET count = c.count + EXCLUDED.count",
             )?,
-            add_counters: client.prepare(
+            add_counters: prepare(
                 "INSERT INTO counters AS c (name, value)
                  SELECT name || '#' || (pg_backend_pid() % COUNTER_SHARDS), value
                  FROM (VALUES ('received_total', $1::int8), ('datapoints', $2::int8),
@@ -205,12 +221,9 @@ impl PostgresStore {
             )?,
         };
         Ok(PostgresStore {
+            runtime,
             client,
             prepared,
-            pending: IngestOutcome {
-                new: 0,
-                duplicates: 0,
-            },
             reader: PostgresReader::open(database)?,
         })
     }
@@ -238,24 +251,31 @@ impl PostgresReader {
 }
 
 impl PostgresStore {
-    /// One batch inside the open transaction.
-    fn write_batch(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
-        let p = &self.prepared;
+    /// One batch, a transaction of its own, in three round trips whatever its size: the
+    /// statements that need nothing from one another's answers go out together (tokio-postgres
+    /// pipelines the futures polled together, sent in the order first polled). Each statement
+    /// answers on its own: after a failed one the rest fail too and COMMIT rolls back.
+    fn write_batch(&self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
+        let (p, client) = (&self.prepared, &self.client);
         let events = &batch.events;
-        let column =
-            |f: &dyn Fn(&crate::batch::Datapoint) -> Option<String>| -> Vec<Option<String>> {
-                events.iter().map(f).collect()
-            };
-        let ids = column(&|d| Some(d.id.clone()));
-        let user_ids = column(&|d| d.user_id.clone());
-        let names = column(&|d| Some(d.name().to_string()));
+        let ids: Vec<&str> = events.iter().map(|d| d.id.as_str()).collect();
+        let user_ids: Vec<Option<&str>> = events.iter().map(|d| d.user_id.as_deref()).collect();
+        let names: Vec<&str> = events.iter().map(|d| d.name()).collect();
         let times: Vec<f64> = events.iter().map(|d| d.time).collect();
-        let session_ids = column(&|d| d.session_id.clone());
-        let raws = column(&|d| Some(d.raw.clone()));
-
-        let tx = &mut self.client;
-        let seq_of: HashMap<String, i64> = tx
-            .query(
+        let session_ids: Vec<Option<&str>> =
+            events.iter().map(|d| d.session_id.as_deref()).collect();
+        let raws: Vec<&str> = events.iter().map(|d| d.raw.as_str()).collect();
+        // Which of the sessions the batch's starts and ends name are stored already: asked
+        // with the insert, as only the sessions upsert (last) changes that table.
+        let named: BTreeSet<&str> = events
+            .iter()
+            .filter(|d| d.kind != Kind::Custom)
+            .map(|d| d.session_id.as_deref().unwrap_or_default())
+            .collect();
+        let named: Vec<&str> = named.into_iter().collect();
+        let (begun, inserted, existing) = self.runtime.block_on(join3(
+            client.batch_execute("BEGIN"),
+            client.query(
                 &p.insert_datapoints,
                 &[
                     &batch.device_id,
@@ -267,11 +287,16 @@ impl PostgresStore {
                     &session_ids,
                     &raws,
                 ],
-            )?
+            ),
+            client.query(&p.existing_sessions, &[&batch.device_id, &named]),
+        ));
+        begun?;
+        let inserted = inserted?;
+        let seq_of: HashMap<&str, i64> = inserted
             .iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
-        let new = new_datapoints(events.iter().map(|d| (d, d.id.clone())), seq_of);
+        let new = new_datapoints(events.iter().map(|d| (d, d.id.as_str())), seq_of);
         let outcome = IngestOutcome {
             new: new.len(),
             duplicates: events.len() - new.len(),
@@ -279,170 +304,179 @@ impl PostgresStore {
         let changes = BatchChanges::of(&new);
         let sessions = &changes.sessions;
         let custom = &changes.custom;
+        let existing: BTreeSet<String> = existing?.iter().map(|row| row.get(0)).collect();
 
-        let session_keys: Vec<&str> = sessions.keys().copied().collect();
-        let existing: BTreeSet<String> = if session_keys.is_empty() {
-            BTreeSet::new()
-        } else {
-            tx.query(&p.existing_sessions, &[&batch.device_id, &session_keys])?
-                .iter()
-                .map(|row| row.get(0))
-                .collect()
-        };
         let needed = changes.users_needed(&existing);
         let mut user_pks: HashMap<Option<String>, i64> = HashMap::new();
         if !needed.is_empty() {
-            let wanted = needed;
-            tx.execute(&p.insert_users, &[&app, &batch.device_id, &wanted])?;
-            let named: Vec<&str> = wanted.iter().flatten().copied().collect();
-            let anonymous = wanted.contains(&None);
-            for row in tx.query(
-                &p.select_users,
-                &[&app, &batch.device_id, &named, &anonymous],
-            )? {
+            let named: Vec<&str> = needed.iter().flatten().copied().collect();
+            let anonymous = needed.contains(&None);
+            let (created, found) = self.runtime.block_on(join(
+                client.execute(&p.insert_users, &[&app, &batch.device_id, &needed]),
+                client.query(
+                    &p.select_users,
+                    &[&app, &batch.device_id, &named, &anonymous],
+                ),
+            ));
+            created?;
+            for row in found? {
                 user_pks.insert(row.get(1), row.get(0));
             }
         }
         let pk_of =
             |user: Option<&str>| user_pks.get(&user.map(String::from)).copied().unwrap_or(0);
 
-        if !sessions.is_empty() {
-            let mut columns = SessionColumns::default();
-            for (id, change) in sessions {
-                let (owner, first_seq) = change.first.unwrap_or((None, 0));
-                columns.push(id, pk_of(owner), first_seq, change);
-            }
-            let c = &columns;
-            tx.execute(
-                &p.upsert_sessions,
+        let mut columns = SessionColumns::default();
+        for (id, change) in sessions {
+            let (owner, first_seq) = change.first.unwrap_or((None, 0));
+            columns.push(id, pk_of(owner), first_seq, change);
+        }
+        let c = &columns;
+        let pks: Vec<i64> = custom.keys().map(|(user, _)| pk_of(*user)).collect();
+        let event_names: Vec<&str> = custom.keys().map(|(_, name)| *name).collect();
+        let counts: Vec<i64> = custom.values().copied().collect();
+        let (upserted, counted, added, committed) = self.runtime.block_on(join4(
+            async {
+                if sessions.is_empty() {
+                    return Ok(0);
+                }
+                client
+                    .execute(
+                        &p.upsert_sessions,
+                        &[
+                            &batch.device_id,
+                            &c.ids,
+                            &c.owners,
+                            &c.first_seqs,
+                            &c.started_at,
+                            &c.start_days,
+                            &c.ended_at,
+                            &c.durations,
+                            &c.starts,
+                            &c.ends,
+                            &c.ended_time,
+                            &c.context[0],
+                            &c.context[1],
+                            &c.context[2],
+                            &c.context[3],
+                            &c.context[4],
+                            &c.context[5],
+                        ],
+                    )
+                    .await
+            },
+            async {
+                if custom.is_empty() {
+                    return Ok(0);
+                }
+                client
+                    .execute(&p.upsert_custom_events, &[&pks, &event_names, &counts])
+                    .await
+            },
+            client.execute(
+                &p.add_counters,
                 &[
-                    &batch.device_id,
-                    &c.ids,
-                    &c.owners,
-                    &c.first_seqs,
-                    &c.started_at,
-                    &c.start_days,
-                    &c.ended_at,
-                    &c.durations,
-                    &c.starts,
-                    &c.ends,
-                    &c.ended_time,
-                    &c.context[0],
-                    &c.context[1],
-                    &c.context[2],
-                    &c.context[3],
-                    &c.context[4],
-                    &c.context[5],
+                    &(events.len() as i64),
+                    &(outcome.new as i64),
+                    &i64::from(outcome.new > 0),
                 ],
-            )?;
-        }
-        if !custom.is_empty() {
-            let pks: Vec<i64> = custom.keys().map(|(user, _)| pk_of(*user)).collect();
-            let names: Vec<&str> = custom.keys().map(|(_, name)| *name).collect();
-            let counts: Vec<i64> = custom.values().copied().collect();
-            tx.execute(&p.upsert_custom_events, &[&pks, &names, &counts])?;
-        }
+            ),
+            client.batch_execute("COMMIT"),
+        ));
+        upserted?;
+        counted?;
+        added?;
+        committed?;
         Ok(outcome)
     }
 }
 
+/// PostgreSQL does not group: each batch is a transaction of its own, committed with its last
+/// statements (writers side by side commit more than grouping did: docs/performance.md), so a
+/// batch needs no savepoint and a group's begin and commit have nothing left to do.
 impl Store for PostgresStore {
     fn begin_group(&mut self) -> StoreResult<()> {
-        self.pending = IngestOutcome {
-            new: 0,
-            duplicates: 0,
-        };
-        Ok(self.client.batch_execute("BEGIN")?)
+        Ok(())
     }
 
     fn ingest_in_group(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
-        self.client.batch_execute("SAVEPOINT batch")?;
-        match self.write_batch(app, batch) {
-            Ok(outcome) => {
-                self.client.batch_execute("RELEASE SAVEPOINT batch")?;
-                self.pending.new += outcome.new;
-                self.pending.duplicates += outcome.duplicates;
-                Ok(outcome)
-            }
-            Err(error) => {
-                self.client
-                    .batch_execute("ROLLBACK TO SAVEPOINT batch; RELEASE SAVEPOINT batch")?;
-                Err(error)
-            }
+        let written = self.write_batch(app, batch);
+        if written.is_err() {
+            // A failed statement leaves the transaction aborted, or a failed round trip open:
+            // end it, nothing of it stays (with none open, ROLLBACK only warns).
+            let _ = self.runtime.block_on(self.client.batch_execute("ROLLBACK"));
         }
+        written
     }
 
     fn commit_group(&mut self) -> StoreResult<()> {
-        let IngestOutcome { new, duplicates } = self.pending;
-        let committed = self
-            .client
-            .execute(
-                &self.prepared.add_counters,
-                &[
-                    &((new + duplicates) as i64),
-                    &(new as i64),
-                    &i64::from(new > 0),
-                ],
-            )
-            .and_then(|_| self.client.batch_execute("COMMIT"));
-        if let Err(error) = committed {
-            // A failed statement leaves the transaction aborted: end it, nothing of it stays.
-            let _ = self.client.batch_execute("ROLLBACK");
-            return Err(error.into());
-        }
         Ok(())
     }
 
     fn reset(&mut self) -> StoreResult<()> {
-        self.client.batch_execute(
+        self.runtime.block_on(self.client.batch_execute(
             "BEGIN;
              TRUNCATE datapoints, sessions, custom_events, users;
              UPDATE counters SET value = CASE WHEN name LIKE 'revision%' THEN value + 1 ELSE 0 END;
              COMMIT;",
-        )?;
+        ))?;
         Ok(())
     }
 
     fn delete_device(&mut self, device_id: &str) -> StoreResult<usize> {
-        let mut tx = self.client.transaction()?;
-        let deleted = tx.execute("DELETE FROM datapoints WHERE device_id = $1", &[&device_id])?;
-        tx.execute("DELETE FROM sessions WHERE device_id = $1", &[&device_id])?;
-        tx.execute(
-            "DELETE FROM custom_events
-             WHERE user_pk IN (SELECT user_pk FROM users WHERE device_id = $1)",
-            &[&device_id],
-        )?;
-        tx.execute("DELETE FROM users WHERE device_id = $1", &[&device_id])?;
-        count_deleted(&mut tx, deleted)?;
-        tx.commit()?;
-        Ok(deleted as usize)
+        let client = &mut self.client;
+        self.runtime.block_on(async {
+            let tx = client.transaction().await?;
+            let deleted = tx
+                .execute("DELETE FROM datapoints WHERE device_id = $1", &[&device_id])
+                .await?;
+            tx.execute("DELETE FROM sessions WHERE device_id = $1", &[&device_id])
+                .await?;
+            tx.execute(
+                "DELETE FROM custom_events
+                 WHERE user_pk IN (SELECT user_pk FROM users WHERE device_id = $1)",
+                &[&device_id],
+            )
+            .await?;
+            tx.execute("DELETE FROM users WHERE device_id = $1", &[&device_id])
+                .await?;
+            count_deleted(&tx, deleted).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(deleted as usize)
+        })
     }
 
     fn delete_before(&mut self, cutoff: f64) -> StoreResult<usize> {
-        let mut tx = self.client.transaction()?;
-        let deleted = tx.execute("DELETE FROM datapoints WHERE time < $1", &[&cutoff])?;
-        if deleted > 0 {
-            // As in SQLite: the statistics are rebuilt from what remains.
-            tx.batch_execute(
-                "DELETE FROM sessions s WHERE NOT EXISTS (
-                     SELECT 1 FROM datapoints d
-                     WHERE d.device_id = s.device_id AND d.session_id = s.session_id
-                       AND d.name IN ('ss', 'se'));
-                 DELETE FROM custom_events;
-                 INSERT INTO custom_events (user_pk, name, count)
-                     SELECT u.user_pk, (d.raw::jsonb) -> 'data' ->> 'n', COUNT(*)
-                     FROM datapoints d JOIN users u ON u.app = d.app AND u.device_id = d.device_id
-                         AND u.user_id IS NOT DISTINCT FROM d.user_id
-                     WHERE d.name = 'ce' GROUP BY 1, 2;
-                 DELETE FROM users u WHERE NOT EXISTS (
-                     SELECT 1 FROM datapoints d WHERE d.device_id = u.device_id
-                         AND d.app = u.app AND d.user_id IS NOT DISTINCT FROM u.user_id)
-                   AND user_pk NOT IN (SELECT user_pk FROM sessions);",
-            )?;
-        }
-        count_deleted(&mut tx, deleted)?;
-        tx.commit()?;
-        Ok(deleted as usize)
+        let client = &mut self.client;
+        self.runtime.block_on(async {
+            let tx = client.transaction().await?;
+            let deleted = tx
+                .execute("DELETE FROM datapoints WHERE time < $1", &[&cutoff])
+                .await?;
+            if deleted > 0 {
+                // As in SQLite: the statistics are rebuilt from what remains.
+                tx.batch_execute(
+                    "DELETE FROM sessions s WHERE NOT EXISTS (
+                         SELECT 1 FROM datapoints d
+                         WHERE d.device_id = s.device_id AND d.session_id = s.session_id
+                           AND d.name IN ('ss', 'se'));
+                     DELETE FROM custom_events;
+                     INSERT INTO custom_events (user_pk, name, count)
+                         SELECT u.user_pk, (d.raw::jsonb) -> 'data' ->> 'n', COUNT(*)
+                         FROM datapoints d JOIN users u ON u.app = d.app AND u.device_id = d.device_id
+                             AND u.user_id IS NOT DISTINCT FROM d.user_id
+                         WHERE d.name = 'ce' GROUP BY 1, 2;
+                     DELETE FROM users u WHERE NOT EXISTS (
+                         SELECT 1 FROM datapoints d WHERE d.device_id = u.device_id
+                             AND d.app = u.app AND d.user_id IS NOT DISTINCT FROM u.user_id)
+                       AND user_pk NOT IN (SELECT user_pk FROM sessions);",
+                )
+                .await?;
+            }
+            count_deleted(&tx, deleted).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(deleted as usize)
+        })
     }
 
     fn revision(&self) -> u64 {
@@ -462,12 +496,13 @@ impl Store for PostgresStore {
     }
 }
 
-fn count_deleted(tx: &mut postgres::Transaction, deleted: u64) -> StoreResult<()> {
+async fn count_deleted(tx: &tokio_postgres::Transaction<'_>, deleted: u64) -> StoreResult<()> {
     tx.execute(
         "UPDATE counters SET value = value + CASE name
              WHEN 'datapoints' THEN -$1::int8 WHEN 'revision' THEN $2::int8 ELSE 0 END",
         &[&(deleted as i64), &i64::from(deleted > 0)],
-    )?;
+    )
+    .await?;
     Ok(())
 }
 
@@ -502,216 +537,5 @@ impl<'a> SessionColumns<'a> {
         for (column, value) in self.context.iter_mut().zip(change.context_values()) {
             column.push(value);
         }
-    }
-}
-
-/// `($1::text IS NULL OR u.app = $1)`: the app filter, on the users row `u`.
-const IN_APP: &str = "($1::text IS NULL OR u.app = $1)";
-
-impl Reader for PostgresReader {
-    fn datapoints(&self) -> StoreResult<Vec<Value>> {
-        let rows = self
-            .0
-            .borrow_mut()
-            .query("SELECT raw FROM datapoints ORDER BY seq", &[])?;
-        rows.iter()
-            .map(|row| {
-                serde_json::from_str(row.get::<_, &str>(0))
-                    .map_err(|e| StoreError(format!("a stored datapoint is not JSON: {e}")))
-            })
-            .collect()
-    }
-
-    fn apps(&self) -> StoreResult<Vec<String>> {
-        let rows = self
-            .0
-            .borrow_mut()
-            .query("SELECT DISTINCT app FROM users ORDER BY app", &[])?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
-    }
-
-    fn users(&self, app: AppFilter) -> StoreResult<Vec<UserSummary>> {
-        let rows = self.0.borrow_mut().query(
-            &format!(
-                "SELECT user_pk, device_id, user_id FROM users u WHERE {IN_APP} ORDER BY user_pk"
-            ),
-            &[&app],
-        )?;
-        rows.iter()
-            .map(|row| self.summary(row.get(0), row.get(1), row.get(2)))
-            .collect()
-    }
-
-    fn days(&self, app: AppFilter) -> StoreResult<Vec<DayCount>> {
-        self.day_counts(app, None)
-    }
-
-    fn user_usage(
-        &self,
-        app: AppFilter,
-        device_id: &str,
-        user_id: Option<&str>,
-    ) -> StoreResult<Option<UserUsage>> {
-        let found = self.0.borrow_mut().query_opt(
-            &format!(
-                "SELECT user_pk FROM users u
-                 WHERE {IN_APP} AND device_id = $2 AND user_id IS NOT DISTINCT FROM $3
-                 ORDER BY user_pk LIMIT 1"
-            ),
-            &[&app, &device_id, &user_id],
-        )?;
-        let Some(pk) = found.map(|row| row.get::<_, i64>(0)) else {
-            return Ok(None);
-        };
-        let summary = self.summary(pk, device_id.to_string(), user_id.map(String::from))?;
-        let days = self.day_counts(None, Some(pk))?;
-        let mut duration_histogram = [0; DURATION_BUCKETS.len() + 1];
-        for row in self.0.borrow_mut().query(
-            "SELECT duration FROM sessions WHERE user_pk = $1 AND duration IS NOT NULL",
-            &[&pk],
-        )? {
-            duration_histogram[bucket_of(row.get(0))] += 1;
-        }
-        Ok(Some(UserUsage {
-            summary,
-            days,
-            duration_histogram,
-        }))
-    }
-
-    fn overview_users(
-        &self,
-        app: AppFilter,
-        query: &str,
-        limit: usize,
-    ) -> StoreResult<(Vec<UserSummary>, usize)> {
-        let query = query.trim().to_lowercase();
-        let matches = format!(
-            "{IN_APP} AND ($2 = '' OR strpos(lower(COALESCE(u.user_id, 'anonymous')), $2) > 0
-                          OR strpos(lower(u.device_id), $2) > 0)"
-        );
-        let matching: i64 = self
-            .0
-            .borrow_mut()
-            .query_one(
-                &format!("SELECT COUNT(*) FROM users u WHERE {matches}"),
-                &[&app, &query],
-            )?
-            .get(0);
-        let rows = self.0.borrow_mut().query(
-            &format!(
-                "WITH totals AS (
-                     SELECT user_pk, SUM(starts) AS starts, SUM(ends) AS ends,
-                            SUM(ended_time) AS ended_time,
-                            MAX(COALESCE(started_at, ended_at)) AS last_active
-                     FROM sessions GROUP BY user_pk)
-                 SELECT u.user_pk, u.device_id, u.user_id, COALESCE(t.starts, 0)::int8,
-                        COALESCE(t.ends, 0)::int8, COALESCE(t.ended_time, 0)::float8
-                 FROM users u LEFT JOIN totals t ON t.user_pk = u.user_pk
-                 WHERE {matches}
-                 ORDER BY t.last_active DESC NULLS LAST, u.user_pk
-                 LIMIT $3"
-            ),
-            &[&app, &query, &(limit as i64)],
-        )?;
-        let users = rows
-            .iter()
-            .map(|row| {
-                let pk: i64 = row.get(0);
-                Ok(UserSummary {
-                    device_id: row.get(1),
-                    user_id: row.get(2),
-                    sessions: row.get::<_, i64>(3) as u64,
-                    sessions_ended: row.get::<_, i64>(4) as u64,
-                    total_time: row.get(5),
-                    last_sessions: self.last_sessions(pk, 1)?,
-                    custom_events: self.custom_events(pk)?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok((users, matching as usize))
-    }
-}
-
-impl PostgresReader {
-    fn summary(
-        &self,
-        user_pk: i64,
-        device_id: String,
-        user_id: Option<String>,
-    ) -> StoreResult<UserSummary> {
-        let row = self.0.borrow_mut().query_one(
-            "SELECT COALESCE(SUM(starts), 0)::int8, COALESCE(SUM(ends), 0)::int8,
-                    COALESCE(SUM(ended_time), 0)::float8
-             FROM sessions WHERE user_pk = $1",
-            &[&user_pk],
-        )?;
-        Ok(UserSummary {
-            device_id,
-            user_id,
-            sessions: row.get::<_, i64>(0) as u64,
-            sessions_ended: row.get::<_, i64>(1) as u64,
-            total_time: row.get(2),
-            last_sessions: self.last_sessions(user_pk, LAST_SESSIONS_SHOWN)?,
-            custom_events: self.custom_events(user_pk)?,
-        })
-    }
-
-    fn last_sessions(&self, user_pk: i64, limit: usize) -> StoreResult<Vec<SessionSummary>> {
-        let rows = self.0.borrow_mut().query(
-            "SELECT session_id, started_at, ended_at, duration, app_version, os_name,
-                    os_version, device_model, arch, locale
-             FROM sessions WHERE user_pk = $1
-             ORDER BY COALESCE(started_at, ended_at) DESC NULLS LAST, first_seq DESC LIMIT $2",
-            &[&user_pk, &(limit as i64)],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|row| SessionSummary {
-                session_id: row.get(0),
-                start: row.get(1),
-                end: row.get(2),
-                duration: row.get(3),
-                context: SessionContext {
-                    app_version: row.get(4),
-                    os_name: row.get(5),
-                    os_version: row.get(6),
-                    device_model: row.get(7),
-                    arch: row.get(8),
-                    locale: row.get(9),
-                },
-            })
-            .collect())
-    }
-
-    fn custom_events(&self, user_pk: i64) -> StoreResult<BTreeMap<String, u64>> {
-        let rows = self.0.borrow_mut().query(
-            "SELECT name, count FROM custom_events WHERE user_pk = $1",
-            &[&user_pk],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|row| (row.get(0), row.get::<_, i64>(1) as u64))
-            .collect())
-    }
-
-    fn day_counts(&self, app: AppFilter, user_pk: Option<i64>) -> StoreResult<Vec<DayCount>> {
-        let rows = self.0.borrow_mut().query(
-            &format!(
-                "SELECT s.start_day, COUNT(*), COUNT(DISTINCT s.user_pk)
-                 FROM sessions s JOIN users u ON u.user_pk = s.user_pk
-                 WHERE s.start_day IS NOT NULL AND {IN_APP} AND ($2::int8 IS NULL OR s.user_pk = $2)
-                 GROUP BY s.start_day ORDER BY s.start_day"
-            ),
-            &[&app, &user_pk],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|row| DayCount {
-                day: row.get(0),
-                sessions: row.get::<_, i64>(1) as u64,
-                active_users: row.get::<_, i64>(2) as u64,
-            })
-            .collect())
     }
 }
