@@ -421,7 +421,6 @@ mod tests {
         }
     }
 
-    /// Settles a request of `count` datapoints through seq 7 with `outcome`.
     #[test]
     fn requests_run_in_order_on_one_thread_that_outlives_a_panic() {
         let mut requests = Requests::default();
@@ -441,6 +440,7 @@ mod tests {
         assert_ne!(ran[0].1, std::thread::current().id());
     }
 
+    /// Settles a request of `count` datapoints through seq 7 with `outcome`.
     fn settle_request(engine: &Fake, count: usize, outcome: Outcome) {
         let mut state = engine.lock();
         state.delivery.in_flight = Some(InFlight {
