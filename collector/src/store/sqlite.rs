@@ -766,13 +766,16 @@ fn day_counts(
 /// connection; memdb caps it at 1 GiB.
 fn open_memory() -> rusqlite::Result<Connection> {
     use rusqlite::OpenFlags;
-    Connection::open_with_flags(
+    let conn = Connection::open_with_flags(
         "file:stint-collector?vfs=memdb",
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+    )?;
+    // The savepoints' statement journal too (see `writer_pragmas`).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
 }
 
 fn open_file(path: &Path) -> rusqlite::Result<Connection> {
@@ -790,8 +793,11 @@ fn open_file(path: &Path) -> rusqlite::Result<Connection> {
 /// Ingest speed: the datapoint id index outgrows SQLite's default 2 MB page cache within a few
 /// hundred thousand rows, after which every insert reads index pages back from the file; and a
 /// checkpoint every 1,000 WAL pages writes the same hot index pages out again and again.
+/// And each batch's savepoint copies every page it first touches into a statement journal, a
+/// temporary file by default: a write syscall per page.
 fn writer_pragmas(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
 }
 
