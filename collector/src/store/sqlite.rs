@@ -556,8 +556,9 @@ impl Reader for Connection {
         while let Some(row) = rows.next()? {
             let raw = texts.get(self, row)?;
             out.push(
-                serde_json::from_str(raw)
-                    .map_err(|e| super::StoreError(format!("a stored datapoint is not JSON: {e}")))?,
+                serde_json::from_str(raw).map_err(|e| {
+                    super::StoreError(format!("a stored datapoint is not JSON: {e}"))
+                })?,
             );
         }
         Ok(out)
