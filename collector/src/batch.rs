@@ -34,6 +34,31 @@ pub struct Batch {
     pub sdk_version: String,
     pub time: f64,
     pub events: Vec<Datapoint>,
+    /// The request body as received, when the batch came over HTTP: a store may keep it once
+    /// per batch instead of each datapoint's `raw` (its `events[i]` is `events[i].raw`).
+    pub body: Option<WireBody>,
+}
+
+/// A request body as it arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireBody {
+    pub bytes: Vec<u8>,
+    /// `Content-Encoding: gzip`; else the JSON text itself.
+    pub gzip: bool,
+}
+
+impl WireBody {
+    /// The `events` of the body, each as its JSON text (what `raw` holds).
+    pub fn events(&self) -> Result<Vec<Box<RawValue>>, Rejection> {
+        #[derive(Deserialize)]
+        struct Events {
+            events: Vec<Box<RawValue>>,
+        }
+        let decoded = decode_body(&self.bytes, self.gzip.then_some("gzip"))?;
+        let body: Events = serde_json::from_slice(&decoded)
+            .map_err(|e| Rejection::bad_request(format!("body is not valid JSON: {e}")))?;
+        Ok(body.events)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +250,7 @@ fn typed_batch(bytes: &[u8]) -> Option<Batch> {
         sdk_version: wire.sdk_version.into_owned(),
         time: wire.time,
         events,
+        body: None,
     })
 }
 
@@ -303,6 +329,7 @@ pub fn validate(body: &Value) -> Result<Batch, Rejection> {
         sdk_version,
         time,
         events,
+        body: None,
     })
 }
 

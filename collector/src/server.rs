@@ -864,7 +864,16 @@ fn handle_data(shared: &Shared, request: &Request) -> Reply {
     };
     let validated: Result<Batch, Rejection> = validated.and_then(|batch| {
         if shared.access.accepts_key(&batch.api_key) {
-            Ok(batch)
+            // Decoding succeeded: the encoding is gzip, identity or none.
+            let gzip = content_encoding.is_some_and(|e| e.trim().eq_ignore_ascii_case("gzip"));
+            let body = batch::WireBody {
+                bytes: request.body.to_vec(),
+                gzip,
+            };
+            Ok(Batch {
+                body: Some(body),
+                ..batch
+            })
         } else {
             Err(Rejection {
                 status: 401,

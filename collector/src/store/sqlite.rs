@@ -17,6 +17,9 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
+mod raw;
+use raw::{inline_surviving_raw, recount_custom_events, RawTexts};
+
 /// The schema, created on first open. Every statement is idempotent so reopening a database
 /// from an earlier run keeps its data.
 const SCHEMA: &str = "
@@ -29,7 +32,14 @@ CREATE TABLE IF NOT EXISTS datapoints (
     name       TEXT NOT NULL,                -- ss, se, ce
     time       REAL NOT NULL,                -- Unix seconds
     session_id TEXT,
-    raw        TEXT NOT NULL                 -- the datapoint exactly as received (JSON)
+    raw        TEXT NOT NULL,                -- the datapoint exactly as received (JSON), or ''
+    body       INTEGER,                      -- ... when it is `idx` of this body's events
+    idx        INTEGER
+);
+CREATE TABLE IF NOT EXISTS bodies (            -- each batch's request body, once, as received
+    body_pk INTEGER PRIMARY KEY,
+    gzip    INTEGER NOT NULL,                  -- 1: gzip, as the SDK sent it; 0: JSON text
+    bytes   BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS users (
     user_pk    INTEGER PRIMARY KEY,          -- order of first appearance
@@ -115,17 +125,23 @@ impl SqliteStore {
         };
         conn.execute_batch(SCHEMA)?;
         // A database from before apps: the column is added, its rows belong to the app "".
-        for table in ["datapoints", "users"] {
-            let has_app: bool = conn.query_row(
+        // From before bodies: every row keeps its raw text.
+        for (table, column, declaration) in [
+            ("datapoints", "app", "TEXT NOT NULL DEFAULT ''"),
+            ("users", "app", "TEXT NOT NULL DEFAULT ''"),
+            ("datapoints", "body", "INTEGER"),
+            ("datapoints", "idx", "INTEGER"),
+        ] {
+            let has_column: bool = conn.query_row(
                 &format!(
-                    "SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = 'app'"
+                    "SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = '{column}'"
                 ),
                 [],
                 |row| row.get(0),
             )?;
-            if !has_app {
+            if !has_column {
                 conn.execute_batch(&format!(
-                    "ALTER TABLE {table} ADD COLUMN app TEXT NOT NULL DEFAULT ''"
+                    "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
                 ))?;
             }
         }
@@ -190,26 +206,54 @@ impl SqliteStore {
         let before: i64 = tx
             .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM datapoints")?
             .query_row([], |row| row.get(0))?;
+        // The body once (as sent: gzip is about a tenth of the JSON) rather than each
+        // datapoint's text: most of the bytes written, and a copy of each when bound.
+        let body: Option<i64> = match &batch.body {
+            Some(body) => {
+                tx.prepare_cached("INSERT INTO bodies (gzip, bytes) VALUES (?1, ?2)")?
+                    .execute(params![body.gzip, body.bytes])?;
+                Some(tx.last_insert_rowid())
+            }
+            None => None,
+        };
+        let no_raw = String::new();
         let mut inserted = 0;
-        for (chunk, chunk_ids) in events
+        for (start, (chunk, chunk_ids)) in events
             .chunks(ROWS_PER_INSERT)
             .zip(ids.chunks(ROWS_PER_INSERT))
+            .enumerate()
+            .map(|(n, chunk)| (n * ROWS_PER_INSERT, chunk))
         {
             let mut statement = tx.prepare_cached(&insert_datapoints_sql(chunk.len()))?;
             let names: Vec<&str> = chunk.iter().map(|datapoint| datapoint.name()).collect();
-            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(2 + chunk.len() * 6);
-            values.extend([&batch.device_id as &dyn rusqlite::ToSql, &app]);
-            for ((datapoint, name), id) in chunk.iter().zip(&names).zip(chunk_ids) {
+            let indexes: Vec<Option<i64>> = (start..start + chunk.len())
+                .map(|index| body.map(|_| index as i64))
+                .collect();
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(3 + chunk.len() * 7);
+            values.extend([&batch.device_id as &dyn rusqlite::ToSql, &app, &body]);
+            for (((datapoint, name), id), index) in
+                chunk.iter().zip(&names).zip(chunk_ids).zip(&indexes)
+            {
                 values.extend([
                     id as &dyn rusqlite::ToSql,
                     &datapoint.user_id,
                     name,
                     &datapoint.time,
                     &datapoint.session_id,
-                    &datapoint.raw,
+                    if body.is_some() {
+                        &no_raw
+                    } else {
+                        &datapoint.raw
+                    },
+                    index,
                 ]);
             }
             inserted += statement.execute(values.as_slice())?;
+        }
+        if let (Some(body), 0) = (body, inserted) {
+            // Every datapoint was a duplicate: nothing refers to the body.
+            tx.prepare_cached("DELETE FROM bodies WHERE body_pk = ?1")?
+                .execute([body])?;
         }
         let new = if inserted == events.len() && tx.last_insert_rowid() == before + inserted as i64
         {
@@ -369,7 +413,8 @@ impl Store for SqliteStore {
     fn reset(&mut self) -> StoreResult<()> {
         self.conn.execute_batch(
             "BEGIN;
-             DELETE FROM datapoints; DELETE FROM sessions; DELETE FROM custom_events;
+             DELETE FROM datapoints; DELETE FROM bodies; DELETE FROM sessions;
+             DELETE FROM custom_events;
              DELETE FROM users; UPDATE counters SET value = 0;
              COMMIT;",
         )?;
@@ -382,6 +427,11 @@ impl Store for SqliteStore {
 
     fn delete_device(&mut self, device_id: &str) -> StoreResult<usize> {
         let tx = self.conn.transaction()?;
+        // A batch is one device's: its body goes with its datapoints.
+        tx.execute(
+            "DELETE FROM bodies WHERE body_pk IN (SELECT body FROM datapoints WHERE device_id = ?1)",
+            [device_id],
+        )?;
         let deleted = tx.execute("DELETE FROM datapoints WHERE device_id = ?1", [device_id])?;
         tx.execute("DELETE FROM sessions WHERE device_id = ?1", [device_id])?;
         tx.execute(
@@ -396,6 +446,7 @@ impl Store for SqliteStore {
 
     fn delete_before(&mut self, cutoff: f64) -> StoreResult<usize> {
         let tx = self.conn.transaction()?;
+        inline_surviving_raw(&tx, cutoff)?;
         let deleted = tx.execute("DELETE FROM datapoints WHERE time < ?1", [cutoff])?;
         if deleted > 0 {
             // The statistics are rebuilt from what remains: a session goes with its datapoints,
@@ -404,14 +455,11 @@ impl Store for SqliteStore {
                 "DELETE FROM sessions WHERE NOT EXISTS (
                      SELECT 1 FROM datapoints d
                      WHERE d.device_id = sessions.device_id AND d.session_id = sessions.session_id
-                       AND d.name IN ('ss', 'se'));
-                 DELETE FROM custom_events;
-                 INSERT INTO custom_events (user_pk, name, count)
-                     SELECT u.user_pk, json_extract(d.raw, '$.data.n'), COUNT(*)
-                     FROM datapoints d JOIN users u ON u.app = d.app AND u.device_id = d.device_id
-                         AND u.user_id IS d.user_id
-                     WHERE d.name = 'ce' GROUP BY 1, 2;
-                 DELETE FROM users WHERE NOT EXISTS (
+                       AND d.name IN ('ss', 'se'));",
+            )?;
+            recount_custom_events(&tx)?;
+            tx.execute_batch(
+                "DELETE FROM users WHERE NOT EXISTS (
                      SELECT 1 FROM datapoints d WHERE d.device_id = users.device_id
                          AND d.app = users.app AND d.user_id IS users.user_id)
                    AND user_pk NOT IN (SELECT user_pk FROM sessions);",
@@ -458,21 +506,17 @@ const ROWS_PER_INSERT: usize = 100;
 
 fn insert_datapoints_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO datapoints (id, device_id, user_id, app, name, time, session_id, raw) VALUES ",
+        "INSERT INTO datapoints (id, device_id, user_id, app, name, time, session_id, raw, body, \
+         idx) VALUES ",
     );
     for row in 0..rows {
-        let p = 2 + row * 6;
+        let p = 3 + row * 7;
         if row > 0 {
             sql.push(',');
         }
+        let [id, user, name, time, session, raw, idx] = std::array::from_fn(|k| p + 1 + k);
         sql.push_str(&format!(
-            "(?{},?1,?{},?2,?{},?{},?{},?{})",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 6
+            "(?{id},?1,?{user},?2,?{name},?{time},?{session},?{raw},?3,?{idx})"
         ));
     }
     sql.push_str(" ON CONFLICT (id) DO NOTHING");
@@ -504,14 +548,20 @@ const IN_APP: &str = "(?1 IS NULL OR u.app = ?1)";
 
 impl Reader for Connection {
     fn datapoints(&self) -> StoreResult<Vec<Value>> {
-        let mut statement = self.prepare_cached("SELECT raw FROM datapoints ORDER BY seq")?;
-        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
-        rows.map(|raw| {
-            let raw = raw?;
-            serde_json::from_str(&raw)
-                .map_err(|e| super::StoreError(format!("a stored datapoint is not JSON: {e}")))
-        })
-        .collect()
+        let mut statement =
+            self.prepare_cached("SELECT raw, body, idx FROM datapoints ORDER BY seq")?;
+        let mut rows = statement.query([])?;
+        let mut texts = RawTexts::default();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let raw = texts.get(self, row)?;
+            out.push(
+                serde_json::from_str(raw).map_err(|e| {
+                    super::StoreError(format!("a stored datapoint is not JSON: {e}"))
+                })?,
+            );
+        }
+        Ok(out)
     }
 
     fn apps(&self) -> StoreResult<Vec<String>> {
@@ -717,13 +767,16 @@ fn day_counts(
 /// connection; memdb caps it at 1 GiB.
 fn open_memory() -> rusqlite::Result<Connection> {
     use rusqlite::OpenFlags;
-    Connection::open_with_flags(
+    let conn = Connection::open_with_flags(
         "file:stint-collector?vfs=memdb",
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+    )?;
+    // The savepoints' statement journal too (see `writer_pragmas`).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
 }
 
 fn open_file(path: &Path) -> rusqlite::Result<Connection> {
@@ -741,8 +794,11 @@ fn open_file(path: &Path) -> rusqlite::Result<Connection> {
 /// Ingest speed: the datapoint id index outgrows SQLite's default 2 MB page cache within a few
 /// hundred thousand rows, after which every insert reads index pages back from the file; and a
 /// checkpoint every 1,000 WAL pages writes the same hot index pages out again and again.
+/// And each batch's savepoint copies every page it first touches into a statement journal, a
+/// temporary file by default: a write syscall per page.
 fn writer_pragmas(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
 }
 
@@ -1347,5 +1403,117 @@ mod tests {
         ] {
             assert!(uuid_bytes(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// A batch as it arrives over HTTP: with its body, gzipped or not.
+    fn wire_batch(device: &str, events: Vec<Value>, gzip: bool) -> Batch {
+        use std::io::Write;
+        let json = serde_json::to_vec(&json!({"api_key": "k", "device_id": device,
+            "sdk_version": "stint/0.1.0", "time": 0.0, "events": events}))
+        .unwrap();
+        let bytes = if gzip {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(&json).unwrap();
+            encoder.finish().unwrap()
+        } else {
+            json.clone()
+        };
+        let (_, batch) = crate::batch::read_batch(&json);
+        Batch {
+            body: Some(crate::batch::WireBody { bytes, gzip }),
+            ..batch.unwrap()
+        }
+    }
+
+    fn count(store: &SqliteStore, sql: &str) -> i64 {
+        store.conn.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_batch_with_its_body_keeps_the_body_once_and_reads_back_every_datapoint() {
+        let mut store = memory();
+        let first = vec![
+            ss(1, "s1", Some("a"), 1.0),
+            ce(2, "x", Some("a")),
+            se(3, "s1", Some("a"), 2.0, 1.0),
+        ];
+        store
+            .ingest("k", &wire_batch("dev", first.clone(), true))
+            .unwrap();
+        // Half duplicates, plain JSON; then only duplicates: no body kept for it.
+        let second = vec![ce(2, "x", Some("a")), ce(4, "y", None)];
+        let outcome = store
+            .ingest("k", &wire_batch("dev", second, false))
+            .unwrap();
+        assert_eq!((outcome.new, outcome.duplicates), (1, 1));
+        let outcome = store
+            .ingest("k", &wire_batch("dev", first.clone(), true))
+            .unwrap();
+        assert_eq!(outcome.new, 0);
+        // And one without a body (not from HTTP) keeps its text in the row.
+        store
+            .ingest("k", &batch("dev", vec![ce(5, "z", None)]))
+            .unwrap();
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM bodies"), 2);
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM datapoints WHERE raw = ''"),
+            4
+        );
+        let expected: Vec<Value> = first
+            .into_iter()
+            .chain([ce(4, "y", None), ce(5, "z", None)])
+            .collect();
+        assert_eq!(store.reader().datapoints().unwrap(), expected);
+        let users = store.reader().users(None).unwrap();
+        assert_eq!(users[0].custom_events["x"], 1);
+
+        assert_eq!(store.delete_device("dev").unwrap(), 5);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM bodies"), 0);
+        assert!(store.reader().datapoints().unwrap().is_empty());
+    }
+
+    #[test]
+    fn retention_keeps_nothing_of_a_deleted_datapoint_in_a_body() {
+        let mut store = memory();
+        let old_and_new = vec![
+            ss(1, "old", Some("a"), 100.0),
+            ce(2, "x", Some("a")), // time 5.0: old
+            ss(3, "new", Some("a"), 10_000.0),
+            json!({"id": id(4), "name": "ce", "time": 10_001.0, "session_id": null,
+                   "user_id": "a", "data": {"n": "kept"}}),
+        ];
+        store
+            .ingest("k", &wire_batch("dev", old_and_new.clone(), true))
+            .unwrap();
+        store
+            .ingest("k", &wire_batch("dev", vec![ce(5, "gone", None)], false))
+            .unwrap();
+        let body: Vec<u8> = store
+            .conn
+            .query_row("SELECT bytes FROM bodies WHERE gzip = 0", [], |r| r.get(0))
+            .unwrap();
+        assert!(String::from_utf8(body).unwrap().contains("gone"));
+
+        assert_eq!(store.delete_before(1_000.0).unwrap(), 3);
+        // The survivors of the first body hold their own text now; both bodies are gone.
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM bodies"), 0);
+        assert_eq!(
+            store.reader().datapoints().unwrap(),
+            old_and_new[2..].to_vec()
+        );
+        let users = store.reader().users(None).unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(
+            users[0].custom_events,
+            BTreeMap::from([("kept".to_string(), 1)])
+        );
+        let all_text: String = store
+            .conn
+            .query_row("SELECT group_concat(raw, '') FROM datapoints", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(!all_text.contains("\"x\"") && !all_text.contains("gone"));
     }
 }
