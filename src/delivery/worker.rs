@@ -5,12 +5,12 @@
 //! The worker knows the engine only through the `Engine` trait below: it asks for each step by
 //! a method and never touches the engine's fields, and `delivery` imports nothing above it.
 
-use std::sync::mpsc::{self, Sender};
+use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::MutexGuard;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::batch::{StoredBatch, WireBatch};
 use super::policy::{Delivery, InFlight};
@@ -112,34 +112,59 @@ pub fn spawn<E: Engine>(engine: Arc<E>) -> std::io::Result<JoinHandle<()>> {
 /// holds up neither the worker nor shutdown. One long-lived thread rather than one per request:
 /// a thread started while the last one was still exiting took a malloc arena of its own, and
 /// each arena kept a few hundred KB resident after the backlog drained. The thread ends once
-/// the worker drops this (after the request it is running, if any).
+/// the worker drops this (after the request it is running, if any). A queue under a lock rather
+/// than `std::sync::mpsc`: the worker has at most one request in flight, and the channel's
+/// code cost the library 30 KB.
 #[derive(Default)]
-struct Requests(Option<Sender<Box<dyn FnOnce() + Send>>>);
+struct Requests(Option<Arc<RequestQueue>>);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+struct RequestQueue {
+    /// The jobs not started yet, and whether the worker has gone.
+    jobs: Mutex<(VecDeque<Job>, bool)>,
+    more: Condvar,
+}
 
 impl Requests {
-    /// Runs `job` on the request thread, starting it if there is none (or it died).
-    fn run(&mut self, job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
-        let job = match &self.0 {
-            Some(sender) => match sender.send(job) {
-                Ok(()) => return Ok(()),
-                Err(mpsc::SendError(job)) => job, // the thread died: a new one
-            },
-            None => job,
-        };
-        let (sender, receiver) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+    /// Runs `job` on the request thread, starting it if there is none.
+    fn run(&mut self, job: Job) -> std::io::Result<()> {
+        if let Some(queue) = &self.0 {
+            queue.jobs.lock().0.push_back(job);
+            queue.more.notify_one();
+            return Ok(());
+        }
+        let queue = Arc::new(RequestQueue::default());
+        queue.jobs.lock().0.push_back(job);
+        let theirs = Arc::clone(&queue);
         std::thread::Builder::new()
             .name("stint-request".into())
-            .spawn(move || {
-                for job in receiver {
-                    // A job's panic must not end the thread (jobs sent meanwhile would be lost).
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                }
+            .spawn(move || loop {
+                let job = {
+                    let mut jobs = theirs.jobs.lock();
+                    loop {
+                        match jobs.0.pop_front() {
+                            Some(job) => break job,
+                            None if jobs.1 => return,
+                            None => theirs.more.wait(&mut jobs),
+                        }
+                    }
+                };
+                // A job's panic must not end the thread (the jobs after it would never run).
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             })?;
-        sender
-            .send(job)
-            .map_err(|_| std::io::Error::other("the request thread ended"))?;
-        self.0 = Some(sender);
+        self.0 = Some(queue);
         Ok(())
+    }
+}
+
+impl Drop for Requests {
+    fn drop(&mut self) {
+        if let Some(queue) = &self.0 {
+            queue.jobs.lock().1 = true;
+            queue.more.notify_one();
+        }
     }
 }
 

@@ -59,6 +59,9 @@ const LANE_LEN: usize = lane::LEN;
 /// for some 500 events.
 const KEEP_RESIDENT: usize = 64 * 1024;
 
+/// The times of a buffer's first and last records.
+type Span = (Millis, Millis);
+
 /// The lanes of one data directory.
 pub(crate) struct Lanes {
     /// `None`: lanes are off (no directory for them) and every call takes the engine's lock.
@@ -195,10 +198,10 @@ impl Lanes {
             };
             // Every buffer, oldest records first (a retired buffer's all precede the next's);
             // empty ones last.
-            let mut found: Vec<(Option<(Millis, Millis)>, Buffer)> = (0..BUFFERS)
-                .map(|buffer| lane_path(&dir, index, buffer))
-                .filter(|path| path.exists())
-                .filter_map(|path| match MappedFile::open(&path, LANE_LEN) {
+            let mut found: Vec<(Option<Span>, usize, Buffer)> = (0..BUFFERS)
+                .map(|buffer| (buffer, lane_path(&dir, index, buffer)))
+                .filter(|(_, path)| path.exists())
+                .filter_map(|(buffer, path)| match MappedFile::open(&path, LANE_LEN) {
                     Ok(file) => {
                         let mut times = None;
                         let end = record::scan(file.bytes(), &mut Recovery::default(), |r| {
@@ -208,6 +211,7 @@ impl Lanes {
                         });
                         Some((
                             times,
+                            buffer,
                             Buffer {
                                 file,
                                 end,
@@ -222,9 +226,13 @@ impl Lanes {
                     }
                 })
                 .collect();
-            found.sort_by_key(|(times, _)| (times.is_none(), *times));
-            let (mut holding, empty): (Vec<Buffer>, Vec<Buffer>) =
-                found.into_iter().map(|(_, b)| b).partition(|b| b.end > 0);
+            // Unstable with the file's place as the last key: the same order as a stable sort,
+            // without linking a second sort's code (-4 KB).
+            found.sort_unstable_by_key(|(times, buffer, _)| (times.is_none(), *times, *buffer));
+            let (mut holding, empty): (Vec<Buffer>, Vec<Buffer>) = found
+                .into_iter()
+                .map(|(_, _, b)| b)
+                .partition(|b| b.end > 0);
             let mut empty = empty.into_iter();
             // The newest buffer that holds records is written on; the older ones are retired.
             if let Some(active) = holding.pop().or_else(|| empty.next()) {
