@@ -10,6 +10,8 @@ use super::response::{judge, parse_retry_after, Outcome};
 /// The `User-Agent` and the envelope's `sdk_version`.
 pub const SDK_VERSION: &str = concat!("stint/", env!("CARGO_PKG_VERSION"));
 const MAX_RESPONSE_BYTES: u64 = 16 * 1024;
+/// Room for the response's headers (ureq's connection buffer; a larger head is an error).
+const INPUT_BUFFER_BYTES: usize = 32 * 1024;
 /// Bodies smaller than this are not worth compressing.
 const GZIP_THRESHOLD: usize = 512;
 
@@ -54,6 +56,11 @@ pub fn agent() -> ureq::Agent {
         .timeout_global(Some(Duration::from_secs(30)))
         .http_status_as_error(false)
         .max_redirects(0)
+        // ureq's 128 KB each are zero-filled and stay resident with the pooled connection;
+        // the output only chunks the body, the input must hold the response's headers.
+        .input_buffer_size(INPUT_BUFFER_BYTES)
+        .output_buffer_size(16 * 1024)
+        .max_response_header_size(INPUT_BUFFER_BYTES)
         .user_agent(SDK_VERSION)
         .tls_config(tls)
         .build()
