@@ -4,7 +4,7 @@
 //! the worker (`delivery::worker`) drives it through the `worker::Engine` trait.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -75,6 +75,23 @@ pub(crate) struct Engine {
     /// The device id for `device_id`, readable without `state`'s lock (which the worker may
     /// hold for a while after a burst); `None` once closed. Written under `state`'s lock.
     device_id_shown: ArcSwapOption<String>,
+    /// The tracking choice for `tracking_enabled`, read without `state`'s lock for the same
+    /// reason: `TRACKING_*`. Written under `state`'s lock.
+    tracking_shown: AtomicU8,
+}
+
+/// `Engine::tracking_shown`: closed (calls refused), tracking disabled, enabled.
+const TRACKING_CLOSED: u8 = 0;
+const TRACKING_OFF: u8 = 1;
+const TRACKING_ON: u8 = 2;
+
+/// `tracking` as `Engine::tracking_shown` holds it.
+fn tracking_shown(tracking: bool) -> u8 {
+    if tracking {
+        TRACKING_ON
+    } else {
+        TRACKING_OFF
+    }
 }
 
 struct Config {
@@ -203,6 +220,7 @@ impl Engine {
         }
         let engine = Engine {
             device_id_shown: ArcSwapOption::from_pointee(device_id.clone()),
+            tracking_shown: AtomicU8::new(tracking_shown(tracking)),
             state: Mutex::new(State {
                 closed: false,
                 device_id,
@@ -273,6 +291,7 @@ impl Engine {
         lanes.refresh(&state.session, true);
         state.closed = true;
         self.device_id_shown.store(None);
+        self.tracking_shown.store(TRACKING_CLOSED, Ordering::SeqCst);
         state.worker.stop = true;
         self.changed.notify_all();
     }
@@ -284,6 +303,7 @@ impl Engine {
         self.lanes.hold_all().refresh(&state.session, true);
         state.closed = true;
         self.device_id_shown.store(None);
+        self.tracking_shown.store(TRACKING_CLOSED, Ordering::SeqCst);
         state.worker.stop = true;
         self.changed.notify_all();
     }

@@ -26,9 +26,11 @@ impl Engine {
         let mut lanes = self.lanes.hold_all();
         if enabled {
             state.privacy.tracking = true;
+            self.tracking_shown.store(TRACKING_ON, Ordering::SeqCst);
             lanes.refresh(&state.session, false);
         } else {
             state.privacy.tracking = false;
+            self.tracking_shown.store(TRACKING_OFF, Ordering::SeqCst);
             state.session.session = None;
             self.erase(state, &mut lanes);
             lanes.refresh(&state.session, true);
@@ -39,9 +41,12 @@ impl Engine {
         saved.map_err(|e| Error::storage("cannot save the tracking choice", e))
     }
 
-    /// The current tracking choice.
+    /// The current tracking choice; takes no lock, as `device_id`.
     pub(crate) fn tracking_enabled(&self) -> Result<bool, Error> {
-        Ok(self.lock_open()?.privacy.tracking)
+        match self.tracking_shown.load(Ordering::SeqCst) {
+            TRACKING_CLOSED => Err(Error::NotInitialized),
+            shown => Ok(shown == TRACKING_ON),
+        }
     }
 
     /// Deletes every undelivered datapoint, the saved session, the user and the device id, and
@@ -203,6 +208,30 @@ mod tests {
         });
         engine.close();
         assert!(matches!(engine.device_id(), Err(Error::NotInitialized)));
+    }
+
+    #[test]
+    fn the_tracking_choice_is_read_without_the_engines_lock_and_refused_once_closed() {
+        let h = Harness::new("privacy-tracking-lockless", "");
+        let engine = h.engine();
+        engine.set_tracking_enabled(false).unwrap();
+        // As for the device id: answered while the lock is held (bounded, so a regression
+        // fails rather than hangs), and it follows the choice.
+        let held = engine.state.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| tx.send(engine.tracking_enabled()).unwrap());
+            let answered = rx.recv_timeout(Duration::from_secs(30));
+            drop(held);
+            assert!(!answered.expect("answered while the lock is held").unwrap());
+        });
+        engine.set_tracking_enabled(true).unwrap();
+        assert!(engine.tracking_enabled().unwrap());
+        engine.close();
+        assert!(matches!(
+            engine.tracking_enabled(),
+            Err(Error::NotInitialized)
+        ));
     }
 
     #[test]
