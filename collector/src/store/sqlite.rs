@@ -246,8 +246,23 @@ impl SqliteStore {
             }
             inserted += statement.execute(values.as_slice())?;
         }
-        if let (Some(body), 0) = (body, inserted) {
-            // Every datapoint was a duplicate: nothing refers to the body.
+        if let Some(body) = body.filter(|_| inserted < events.len()) {
+            // Some datapoints were duplicates: their copies in the body would outlive their
+            // rows (deletion and retention find a body through its rows), so the new rows take
+            // their text inline and the body goes. Rare: the SDK re-sends whole batches.
+            let rows = tx
+                .prepare_cached("SELECT seq, idx FROM datapoints WHERE body = ?1")?
+                .query_map([body], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut inline = tx.prepare_cached(
+                "UPDATE datapoints SET raw = ?2, body = NULL, idx = NULL WHERE seq = ?1",
+            )?;
+            for (seq, idx) in rows {
+                let raw = usize::try_from(idx).ok().and_then(|idx| events.get(idx));
+                inline.execute(params![seq, raw.map(|datapoint| &datapoint.raw)])?;
+            }
             tx.prepare_cached("DELETE FROM bodies WHERE body_pk = ?1")?
                 .execute([body])?;
         }
@@ -1221,12 +1236,15 @@ mod tests {
         store
             .ingest("k", &wire_batch("dev", first.clone(), true))
             .unwrap();
-        // Half duplicates, plain JSON; then only duplicates: no body kept for it.
+        // Half duplicates, plain JSON: the new row keeps its text inline and the body goes,
+        // so no body holds a copy of a datapoint stored elsewhere. Then only duplicates: no
+        // body kept for it either.
         let second = vec![ce(2, "x", Some("a")), ce(4, "y", None)];
         let outcome = store
             .ingest("k", &wire_batch("dev", second, false))
             .unwrap();
         assert_eq!((outcome.new, outcome.duplicates), (1, 1));
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM bodies"), 1);
         let outcome = store
             .ingest("k", &wire_batch("dev", first.clone(), true))
             .unwrap();
@@ -1235,10 +1253,10 @@ mod tests {
         store
             .ingest("k", &batch("dev", vec![ce(5, "z", None)]))
             .unwrap();
-        assert_eq!(count(&store, "SELECT COUNT(*) FROM bodies"), 2);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM bodies"), 1);
         assert_eq!(
             count(&store, "SELECT COUNT(*) FROM datapoints WHERE raw = ''"),
-            4
+            3
         );
         let expected: Vec<Value> = first
             .into_iter()
