@@ -289,11 +289,7 @@ impl Engine {
         let mut lanes = self.lanes.hold_all();
         let _ = self.absorb(state, &mut lanes, None);
         lanes.refresh(&state.session, true);
-        state.closed = true;
-        self.device_id_shown.store(None);
-        self.tracking_shown.store(TRACKING_CLOSED, Ordering::SeqCst);
-        state.worker.stop = true;
-        self.changed.notify_all();
+        self.refuse_calls(state);
     }
 
     /// Refuses every later call and stops the worker, without touching storage (a dropped
@@ -301,6 +297,12 @@ impl Engine {
     pub(crate) fn abandon(&self) {
         let mut state = self.state.lock();
         self.lanes.hold_all().refresh(&state.session, true);
+        self.refuse_calls(&mut state);
+    }
+
+    /// Closing's common end: every later call is refused (the lockless reads too) and the
+    /// worker stops.
+    fn refuse_calls(&self, state: &mut State) {
         state.closed = true;
         self.device_id_shown.store(None);
         self.tracking_shown.store(TRACKING_CLOSED, Ordering::SeqCst);

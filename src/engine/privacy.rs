@@ -24,13 +24,12 @@ impl Engine {
         }
         state.durability.wrote_small_file();
         let mut lanes = self.lanes.hold_all();
+        state.privacy.tracking = enabled;
+        self.tracking_shown
+            .store(tracking_shown(enabled), Ordering::SeqCst);
         if enabled {
-            state.privacy.tracking = true;
-            self.tracking_shown.store(TRACKING_ON, Ordering::SeqCst);
             lanes.refresh(&state.session, false);
         } else {
-            state.privacy.tracking = false;
-            self.tracking_shown.store(TRACKING_OFF, Ordering::SeqCst);
             state.session.session = None;
             self.erase(state, &mut lanes);
             lanes.refresh(&state.session, true);
