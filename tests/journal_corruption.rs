@@ -149,3 +149,116 @@ fn random_flipped_bytes_lose_only_the_record_they_hit() {
          ({lost_total} hit records lost)"
     );
 }
+
+/// A segment as a Stint before record format version 1 wrote it (CRC-32 checksums, the version
+/// byte zero, wire-JSON payloads): `tests/fixtures/journal-v0.seg`, an API key record
+/// (`test-key`) and 20 custom events.
+const V0_SEGMENT: &[u8] = include_bytes!("fixtures/journal-v0.seg");
+
+/// Each record's payload in `bytes`, found by walking the lengths alone (no checksum).
+fn walk(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at + HEADER <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        found.push(bytes[at + HEADER..at + HEADER + len].to_vec());
+        at += HEADER + padded(len);
+    }
+    found
+}
+
+/// What an older Stint would have written for the same records: each record's checksum made
+/// a CRC-32 (IEEE) of the same bytes, and its version byte 0.
+fn as_version_0(bytes: &mut [u8]) {
+    let mut at = 0;
+    while at + HEADER <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        assert_eq!(bytes[at + 18], 1, "written now: version 1 (CRC-32C)");
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&bytes[at + 8..at + 17]);
+        crc.update(&bytes[at + HEADER..at + HEADER + len]);
+        bytes[at + 4..at + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+        bytes[at + 18] = 0;
+        at += HEADER + padded(len);
+    }
+}
+
+#[test]
+fn a_journal_written_before_crc32c_is_recovered_whole_and_appended_to() {
+    let dir = fresh("v0");
+    std::fs::create_dir_all(&dir).unwrap();
+    let segment = dir.join(format!("{:020}.seg", 1));
+    std::fs::write(&segment, V0_SEGMENT).unwrap();
+    let written = walk(V0_SEGMENT);
+    assert_eq!(written.len(), 21, "the fixture: a key record and 20 events");
+    assert_eq!(V0_SEGMENT[18], 0, "version 0: the byte was reserved, zero");
+
+    let (mut journal, _) = Journal::open(&dir, "test-key", 1_000_000).unwrap();
+    let held: Vec<Vec<u8>> = journal
+        .oldest(usize::MAX, usize::MAX)
+        .iter()
+        .map(|p| p.payload.to_vec())
+        .collect();
+    assert_eq!(held, written[1..], "every old record, in order");
+    // New records (CRC-32C) follow the old ones; both read back after a restart.
+    journal.append(Kind::CustomEvent, b"{\"after\":1}").unwrap();
+    drop(journal);
+    let (journal, _) = Journal::open(&dir, "test-key", 1_000_000).unwrap();
+    let held: Vec<Vec<u8>> = journal
+        .oldest(usize::MAX, usize::MAX)
+        .iter()
+        .map(|p| p.payload.to_vec())
+        .collect();
+    assert_eq!(held.len(), 21);
+    assert_eq!(held[..20], written[1..]);
+    assert_eq!(held[20], b"{\"after\":1}");
+    drop(journal);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_old_format_journal_loses_only_the_records_a_flip_hits() {
+    let dir = fresh("v0-flips");
+    let (segment, mut original, records) = build(&dir, 30);
+    as_version_0(&mut original);
+    std::fs::write(&segment, &original).unwrap();
+    let all: BTreeSet<String> = records.iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(
+        recovered(&dir, &segment),
+        all,
+        "every version 0 record reads"
+    );
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ std::process::id() as u64;
+    for trial in 0..60 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let (victim, range) = &records[(seed % records.len() as u64) as usize];
+        let at = range.start + (seed >> 32) as usize % range.len();
+        let mut bytes = original.clone();
+        bytes[at] ^= 1 << ((seed >> 8) % 8);
+        std::fs::write(&segment, &bytes).unwrap();
+        let held = recovered(&dir, &segment);
+        // The checksum covers len, crc, seq and kind, the payload, and (by naming it) the
+        // version byte; not the flags, the reserved bytes nor the padding.
+        let within = at - range.start;
+        let checked =
+            within < 17 || within == 18 || (HEADER..HEADER + victim.len()).contains(&within);
+        if checked {
+            let expected: BTreeSet<String> = all.iter().filter(|p| *p != victim).cloned().collect();
+            assert_eq!(held, expected, "trial {trial}: a flip at {at} in {range:?}");
+        } else {
+            assert_eq!(
+                held, all,
+                "trial {trial}: a flip outside the checksum at {at}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

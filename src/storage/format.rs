@@ -43,11 +43,13 @@ pub const DEVICE_ID_LEN: usize = 36;
 ///
 /// ```text
 /// 0   len      u32  payload bytes (never 0); written last, so a torn record has none
-/// 4   crc      u32  CRC-32 of bytes SEQ..FLAGS and of the payload
+/// 4   crc      u32  the checksum `version` names, of bytes SEQ..FLAGS and of the payload
 /// 8   seq      u64  the datapoint's sequence number (0 in lanes and for the key record)
 /// 16  kind     u8   `Kind`
 /// 17  flags    u8   bit 0: dropped (a full queue); outside the checksum, set in place
-/// 18  reserved [u8; 6], zero
+/// 18  version  u8   VERSION_CRC32C (written now) or VERSION_CRC32 (before); outside the
+///                   checksum, but any other value, or the wrong one, fails it
+/// 19  reserved [u8; 5], zero
 /// 24  payload  `len` bytes, then zeros up to a multiple of 8
 /// ```
 pub mod record {
@@ -63,14 +65,21 @@ pub mod record {
     pub const KIND: usize = SEQ + size_of::<u64>();
     /// Offset of the flags byte (outside the checksum).
     pub const FLAGS: usize = KIND + size_of::<u8>();
+    /// Offset of the format version, which names the checksum.
+    pub const VERSION: usize = FLAGS + size_of::<u8>();
     /// Offset of the reserved bytes.
-    pub const RESERVED: usize = FLAGS + size_of::<u8>();
+    pub const RESERVED: usize = VERSION + size_of::<u8>();
     /// Header length: the payload starts here.
-    pub const HEADER_LEN: usize = RESERVED + 6;
+    pub const HEADER_LEN: usize = RESERVED + 5;
     /// Records start at multiples of this.
     pub const ALIGN: usize = 8;
     /// The flag of a datapoint dropped because the queue was full.
     pub const DROPPED: u8 = 1;
+    /// Version 0: the checksum is CRC-32 (IEEE). Every record written before version 1 (the
+    /// byte was reserved and zero); still read, never written.
+    pub const VERSION_CRC32: u8 = 0;
+    /// Version 1: the checksum is CRC-32C (Castagnoli), the CPU's own instruction. Written now.
+    pub const VERSION_CRC32C: u8 = 1;
 
     const _: () = assert!(HEADER_LEN == 24 && HEADER_LEN.is_multiple_of(ALIGN));
 }
@@ -112,7 +121,7 @@ pub mod lane {
 /// ```text
 /// slot at 0 and at SLOT_LEN:
 /// 0   generation u64  0: never written; odd generations in slot 1, even in slot 0
-/// 8   crc        u32  CRC-32 of the generation's 8 bytes and of the value
+/// 8   crc        u32  CRC-32 (IEEE) of the generation's 8 bytes and of the value
 /// 12  len        u32  value bytes, at most MAX_VALUE
 /// 16  value      `len` bytes
 /// ```

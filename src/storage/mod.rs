@@ -3,6 +3,7 @@
 //! - `format`: the byte map of every file (docs/format.md describes it in prose);
 //! - `mapping`: memory-mapped files (memmap2), sound because of the directory lock;
 //! - `record`: checksummed record framing, shared by journal segments and lanes;
+//! - `checksum`: the CRCs of records and slot files;
 //! - `datapoint`: a datapoint's stored form (the payload of a record) and its wire JSON;
 //! - `journal`: the durable queue of datapoints waiting for delivery;
 //! - `lane`: per-thread files where custom events are recorded without the engine's lock;
@@ -11,6 +12,7 @@
 //!
 //! Nothing here knows about sessions' rules or delivery: the engine drives it.
 
+pub(crate) mod checksum;
 pub(crate) mod data_dir;
 pub mod datapoint;
 pub mod format;

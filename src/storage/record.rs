@@ -2,8 +2,7 @@
 //! checksummed header and a payload. Writing is kill-safe (the length goes last); reading skips
 //! whatever does not check out and never panics.
 
-use std::sync::OnceLock;
-
+use super::checksum;
 use super::format::{kind, record};
 
 /// What a record holds.
@@ -70,7 +69,8 @@ pub fn put_record(
     header[record::SEQ..record::KIND].copy_from_slice(&seq.to_le_bytes());
     header[record::KIND] = kind as u8;
     header[record::FLAGS] = 0;
-    let crc = checksum(&header[record::SEQ..record::FLAGS], &payload[..len]);
+    header[record::VERSION] = record::VERSION_CRC32C;
+    let crc = checksum::crc32c(&header[record::SEQ..record::FLAGS], &payload[..len]);
     header[record::CRC..record::SEQ].copy_from_slice(&crc.to_le_bytes());
     // The length goes last: until it is written, recovery sees no record here.
     header[record::LEN..record::CRC].copy_from_slice(&(len as u32).to_le_bytes());
@@ -82,14 +82,15 @@ pub fn mark_dropped(bytes: &mut [u8], offset: usize) {
     bytes[offset + record::FLAGS] |= record::DROPPED;
 }
 
-fn checksum(header_tail: &[u8], payload: &[u8]) -> u32 {
-    // `Hasher::new` detects the CPU's features each time: once per record, that was a visible
-    // part of recovering 100,000 records. The detected hasher is cloned instead.
-    static FRESH: OnceLock<crc32fast::Hasher> = OnceLock::new();
-    let mut crc = FRESH.get_or_init(crc32fast::Hasher::new).clone();
-    crc.update(header_tail);
-    crc.update(payload);
-    crc.finalize()
+/// The checksum of a record as its header's version names it: `None` for an unknown version.
+fn checksum(header: &[u8], payload: &[u8]) -> Option<u32> {
+    let covered = &header[record::SEQ..record::FLAGS];
+    match header[record::VERSION] {
+        record::VERSION_CRC32C => Some(checksum::crc32c(covered, payload)),
+        // Records written before version 1: data on a device survives an upgrade.
+        record::VERSION_CRC32 => Some(checksum::crc32_ieee(covered, payload)),
+        _ => None,
+    }
 }
 
 /// An intact record, as `scan` finds it.
@@ -175,7 +176,7 @@ fn parse(bytes: &[u8], offset: usize) -> Option<RawRecord<'_>> {
     let crc = u32::from_le_bytes(header[record::CRC..record::SEQ].try_into().ok()?);
     let start = offset + record::HEADER_LEN;
     let payload = bytes.get(start..start.checked_add(len)?)?;
-    if len == 0 || checksum(&header[record::SEQ..record::FLAGS], payload) != crc {
+    if len == 0 || checksum(header, payload) != Some(crc) {
         return None;
     }
     Some(RawRecord {
@@ -234,5 +235,60 @@ mod tests {
             0,
             "no length, no record"
         );
+    }
+
+    /// Rewrites the record at the start of `bytes` as a Stint before format version 1 wrote
+    /// it: version byte 0 and a CRC-32 (IEEE) of the same bytes.
+    fn as_version_0(bytes: &mut [u8]) {
+        let len = u32::from_le_bytes(bytes[record::LEN..record::CRC].try_into().unwrap());
+        let payload = &bytes[record::HEADER_LEN..record::HEADER_LEN + len as usize];
+        let crc = checksum::crc32_ieee(&bytes[record::SEQ..record::FLAGS], payload);
+        bytes[record::CRC..record::SEQ].copy_from_slice(&crc.to_le_bytes());
+        bytes[record::VERSION] = record::VERSION_CRC32;
+    }
+
+    #[test]
+    fn records_are_written_with_crc32c_and_those_of_version_0_still_read() {
+        let mut bytes = vec![0; 128];
+        let first = put_record(&mut bytes, Kind::CustomEvent, 3, 5, |out| {
+            out.copy_from_slice(b"hello")
+        });
+        assert_eq!(bytes[record::VERSION], record::VERSION_CRC32C);
+        let stored = u32::from_le_bytes(bytes[record::CRC..record::SEQ].try_into().unwrap());
+        let header_tail = &bytes[record::SEQ..record::FLAGS];
+        let payload = &bytes[record::HEADER_LEN..record::HEADER_LEN + 5];
+        assert_eq!(stored, checksum::crc32c(header_tail, payload));
+        assert_ne!(stored, checksum::crc32_ieee(header_tail, payload));
+        // A journal an older Stint left: its records read, and new ones follow them.
+        as_version_0(&mut bytes);
+        put_record(&mut bytes[first..], Kind::SessionEnd, 4, 2, |out| {
+            out.copy_from_slice(b"ok")
+        });
+        let mut found = Vec::new();
+        let mut recovery = Recovery::default();
+        scan(&bytes, &mut recovery, |r| {
+            found.push((r.seq, r.payload.to_vec()))
+        });
+        assert_eq!(found, vec![(3, b"hello".to_vec()), (4, b"ok".to_vec())]);
+        assert_eq!(recovery.corrupt_bytes_skipped, 0);
+    }
+
+    #[test]
+    fn a_wrong_or_unknown_version_fails_the_checksum() {
+        for version in [record::VERSION_CRC32, 2, 0xff] {
+            let mut bytes = vec![0; 64];
+            put_record(&mut bytes, Kind::CustomEvent, 1, 3, |out| {
+                out.copy_from_slice(b"abc")
+            });
+            bytes[record::VERSION] = version;
+            assert_eq!(recover_from_bytes(&bytes).records, 0, "version {version}");
+        }
+        let mut bytes = vec![0; 64];
+        put_record(&mut bytes, Kind::CustomEvent, 1, 3, |out| {
+            out.copy_from_slice(b"abc")
+        });
+        as_version_0(&mut bytes);
+        bytes[record::VERSION] = record::VERSION_CRC32C;
+        assert_eq!(recover_from_bytes(&bytes).records, 0);
     }
 }

@@ -5,6 +5,7 @@
 use std::io;
 use std::path::Path;
 
+use super::checksum::crc32_ieee;
 use super::format::slot::{CRC, FILE_LEN, GENERATION, LEN, MAX_VALUE, SLOT_LEN, VALUE};
 use super::mapping::{Flusher, MappedFile};
 
@@ -32,11 +33,9 @@ impl SlotFile {
         self.generation += 1;
         let slot = (self.generation % 2) as usize;
         let bytes = &mut self.map.bytes_mut()[slot * SLOT_LEN..(slot + 1) * SLOT_LEN];
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&self.generation.to_le_bytes());
-        crc.update(value);
+        let crc = crc32_ieee(&self.generation.to_le_bytes(), value);
         bytes[VALUE..VALUE + value.len()].copy_from_slice(value);
-        bytes[CRC..LEN].copy_from_slice(&crc.finalize().to_le_bytes());
+        bytes[CRC..LEN].copy_from_slice(&crc.to_le_bytes());
         bytes[LEN..VALUE].copy_from_slice(&(value.len() as u32).to_le_bytes());
         // The generation goes last: until it is written, the slot reads as torn.
         bytes[GENERATION..CRC].copy_from_slice(&self.generation.to_le_bytes());
@@ -67,10 +66,7 @@ fn read_slot(bytes: &[u8]) -> Option<(u64, &[u8])> {
         return None;
     }
     let value = &bytes[VALUE..VALUE + len];
-    let mut check = crc32fast::Hasher::new();
-    check.update(&generation.to_le_bytes());
-    check.update(value);
-    (check.finalize() == crc).then_some((generation, value))
+    (crc32_ieee(&generation.to_le_bytes(), value) == crc).then_some((generation, value))
 }
 
 #[cfg(test)]
