@@ -86,7 +86,8 @@ pub fn properties(json: &str) -> Result<(), Error> {
             json.len()
         )));
     }
-    if !json.trim_start().starts_with('{') {
+    // The usual object starts at once; `trim_start` decodes chars (Unicode white space).
+    if !json.starts_with('{') && !json.trim_start().starts_with('{') {
         return Err(Error::InvalidArgument(
             "properties_json must be a JSON object like {\"level\":3}".into(),
         ));

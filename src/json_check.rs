@@ -17,37 +17,60 @@ pub fn check(text: &str, max_depth: usize) -> Result<(), JsonError> {
         bytes: text.as_bytes(),
         at: 0,
         max_depth,
+        error: None,
     };
-    parser.value(0)?;
-    parser.skip_whitespace();
-    if parser.at != parser.bytes.len() {
-        return parser.fail("trailing characters after the value");
+    let parsed = parser.value(0).and_then(|()| {
+        parser.skip_whitespace();
+        if parser.at != parser.bytes.len() {
+            return parser.fail("trailing characters after the value");
+        }
+        Ok(())
+    });
+    match parsed {
+        Ok(()) => Ok(()),
+        // `fail` and `too_deep` always say why before returning `Failed`.
+        Err(Failed) => Err(parser.error.take().unwrap_or(JsonError::TooDeep)),
     }
-    Ok(())
 }
+
+/// A check failed; the parser holds why. (Zero-sized, so every step returns in a register: the
+/// error's text and offset are written once, where it fails.)
+struct Failed;
 
 struct Parser<'a> {
     bytes: &'a [u8],
     at: usize,
     max_depth: usize,
+    error: Option<JsonError>,
 }
 
 impl Parser<'_> {
-    fn fail<T>(&self, what: &'static str) -> Result<T, JsonError> {
-        Err(JsonError::Syntax { what, at: self.at })
+    #[cold]
+    fn fail<T>(&mut self, what: &'static str) -> Result<T, Failed> {
+        self.error = Some(JsonError::Syntax { what, at: self.at });
+        Err(Failed)
     }
 
+    #[cold]
+    fn too_deep<T>(&mut self) -> Result<T, Failed> {
+        self.error = Some(JsonError::TooDeep);
+        Err(Failed)
+    }
+
+    #[inline]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
 
+    #[inline]
     fn skip_whitespace(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.at += 1;
         }
     }
 
-    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), JsonError> {
+    #[inline]
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), Failed> {
         self.skip_whitespace();
         if self.peek() != Some(byte) {
             return self.fail(what);
@@ -56,7 +79,7 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn value(&mut self, depth: usize) -> Result<(), JsonError> {
+    fn value(&mut self, depth: usize) -> Result<(), Failed> {
         self.skip_whitespace();
         match self.peek() {
             Some(b'{') => self.object(depth + 1),
@@ -71,9 +94,9 @@ impl Parser<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<(), JsonError> {
+    fn object(&mut self, depth: usize) -> Result<(), Failed> {
         if depth > self.max_depth {
-            return Err(JsonError::TooDeep);
+            return self.too_deep();
         }
         self.at += 1; // {
         self.skip_whitespace();
@@ -101,9 +124,9 @@ impl Parser<'_> {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<(), JsonError> {
+    fn array(&mut self, depth: usize) -> Result<(), Failed> {
         if depth > self.max_depth {
-            return Err(JsonError::TooDeep);
+            return self.too_deep();
         }
         self.at += 1; // [
         self.skip_whitespace();
@@ -125,7 +148,7 @@ impl Parser<'_> {
         }
     }
 
-    fn literal(&mut self, word: &'static [u8]) -> Result<(), JsonError> {
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), Failed> {
         if !self.bytes[self.at..].starts_with(word) {
             return self.fail("expected true, false or null");
         }
@@ -134,9 +157,11 @@ impl Parser<'_> {
     }
 
     /// A string; the text is already valid UTF-8, so only escapes and control bytes matter.
-    fn string(&mut self) -> Result<(), JsonError> {
+    #[inline]
+    fn string(&mut self) -> Result<(), Failed> {
         self.at += 1; // "
         loop {
+            self.at = plain_run_end(self.bytes, self.at);
             let Some(byte) = self.peek() else {
                 return self.fail("unterminated string");
             };
@@ -144,13 +169,14 @@ impl Parser<'_> {
             match byte {
                 b'"' => return Ok(()),
                 b'\\' => self.escape()?,
-                0..=0x1f => return self.fail("control character in a string"),
-                _ => {}
+                _ => return self.fail("control character in a string"),
             }
         }
     }
 
-    fn escape(&mut self) -> Result<(), JsonError> {
+    // Out of line: `string`, on every key and value, stays small without it.
+    #[inline(never)]
+    fn escape(&mut self) -> Result<(), Failed> {
         let Some(byte) = self.peek() else {
             return self.fail("unterminated escape");
         };
@@ -179,7 +205,7 @@ impl Parser<'_> {
         }
     }
 
-    fn hex4(&mut self) -> Result<u32, JsonError> {
+    fn hex4(&mut self) -> Result<u32, Failed> {
         let Some(digits) = self.bytes.get(self.at..self.at + 4) else {
             return self.fail("short \\u escape");
         };
@@ -197,7 +223,7 @@ impl Parser<'_> {
         Ok(value)
     }
 
-    fn number(&mut self) -> Result<(), JsonError> {
+    fn number(&mut self) -> Result<(), Failed> {
         let start = self.at;
         if self.peek() == Some(b'-') {
             self.at += 1;
@@ -227,18 +253,27 @@ impl Parser<'_> {
             self.digits();
         }
         // Only an exponent or hundreds of digits can overflow a double.
+        if !exact_integer || self.at - start > 300 {
+            return self.finite(start);
+        }
+        Ok(())
+    }
+
+    /// Whether the number from `start` is a finite double. Out of line: most numbers need no
+    /// such check, and its float reading would weigh on every number's path.
+    #[cold]
+    #[inline(never)]
+    fn finite(&mut self, start: usize) -> Result<(), Failed> {
         let text = &self.bytes[start..self.at];
-        if !exact_integer || text.len() > 300 {
-            // serde_json's own reading, as the collector's: it refuses what overflows (and
-            // `str::parse::<f64>` would link a second float parser into the library).
-            let finite = std::str::from_utf8(text)
-                .ok()
-                .and_then(|t| serde_json::from_str::<f64>(t).ok())
-                .is_some_and(f64::is_finite);
-            if !finite {
-                self.at = start;
-                return self.fail("number out of range");
-            }
+        // serde_json's own reading, as the collector's: it refuses what overflows (and
+        // `str::parse::<f64>` would link a second float parser into the library).
+        let finite = std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| serde_json::from_str::<f64>(t).ok())
+            .is_some_and(f64::is_finite);
+        if !finite {
+            self.at = start;
+            return self.fail("number out of range");
         }
         Ok(())
     }
@@ -248,6 +283,35 @@ impl Parser<'_> {
             self.at += 1;
         }
     }
+}
+
+/// Where the run of plain string bytes (no `"`, `\\` nor control byte) from `at` ends: 8 bytes
+/// per step (the bit tricks of "Bit Twiddling Hacks", *determine if a word has a byte less
+/// than n*), as a property's string is checked on every event.
+#[inline]
+fn plain_run_end(bytes: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    while let Some(word) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        // The high bit of each byte that is below 0x20, or equal to `"` or `\\` (a byte above
+        // the first such one may be flagged falsely by a borrow; the first is exact).
+        let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+        let special = below(word, 0x20)
+            | below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1);
+        if special != 0 {
+            return at + (special.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&byte) = bytes.get(at) {
+        if byte == b'"' || byte == b'\\' || byte < 0x20 {
+            break;
+        }
+        at += 1;
+    }
+    at
 }
 
 #[cfg(test)]
@@ -362,5 +426,363 @@ mod tests {
         assert_eq!(check(&beyond, 32), Err(JsonError::TooDeep));
         let hostile = "[".repeat(100_000);
         assert_eq!(check(&hostile, 32), Err(JsonError::TooDeep));
+    }
+
+    #[test]
+    fn the_word_at_a_time_scan_stops_where_the_byte_at_a_time_one_does() {
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            // Mostly plain bytes (ASCII and UTF-8's high ones), now and then a special one.
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| match (seed >> (i * 2 % 60)) % 11 {
+                    0 => {
+                        [b'"', b'\\', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff][(seed >> 3) as usize % 8]
+                    }
+                    _ => b'a' + (i as u8 % 26),
+                })
+                .collect();
+            let from = (seed >> 40) as usize % (len + 1);
+            let reference = bytes[from..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .map_or(len, |p| from + p);
+            assert_eq!(
+                plain_run_end(&bytes, from),
+                reference,
+                "{bytes:?} from {from}"
+            );
+        }
+    }
+
+    /// The verdict, reason and offset for each input, as the checker gave them before its fast
+    /// string scan and its zero-sized error: `stint_log_custom_event`'s messages quote both.
+    #[test]
+    fn verdicts_and_offsets_are_exactly_those_of_before() {
+        use JsonError::{Syntax, TooDeep};
+        let expected: &[(&str, Result<(), JsonError>)] = &[
+            (
+                "",
+                Err(Syntax {
+                    what: "unexpected end",
+                    at: 0,
+                }),
+            ),
+            (
+                "{",
+                Err(Syntax {
+                    what: "expected a string key",
+                    at: 1,
+                }),
+            ),
+            (
+                "}",
+                Err(Syntax {
+                    what: "expected a value",
+                    at: 0,
+                }),
+            ),
+            (
+                "{\"a\"}",
+                Err(Syntax {
+                    what: "expected ':'",
+                    at: 4,
+                }),
+            ),
+            (
+                "{\"a\":}",
+                Err(Syntax {
+                    what: "expected a value",
+                    at: 5,
+                }),
+            ),
+            (
+                "{a:1}",
+                Err(Syntax {
+                    what: "expected a string key",
+                    at: 1,
+                }),
+            ),
+            (
+                "{\"a\":1,}",
+                Err(Syntax {
+                    what: "expected a string key",
+                    at: 7,
+                }),
+            ),
+            (
+                "[1,]",
+                Err(Syntax {
+                    what: "expected a value",
+                    at: 3,
+                }),
+            ),
+            (
+                "[1 2]",
+                Err(Syntax {
+                    what: "expected ',' or ']'",
+                    at: 3,
+                }),
+            ),
+            (
+                "01",
+                Err(Syntax {
+                    what: "trailing characters after the value",
+                    at: 1,
+                }),
+            ),
+            (
+                "1.",
+                Err(Syntax {
+                    what: "invalid number",
+                    at: 2,
+                }),
+            ),
+            (
+                ".5",
+                Err(Syntax {
+                    what: "expected a value",
+                    at: 0,
+                }),
+            ),
+            (
+                "-",
+                Err(Syntax {
+                    what: "invalid number",
+                    at: 1,
+                }),
+            ),
+            (
+                "1e",
+                Err(Syntax {
+                    what: "invalid number",
+                    at: 2,
+                }),
+            ),
+            (
+                "+1",
+                Err(Syntax {
+                    what: "expected a value",
+                    at: 0,
+                }),
+            ),
+            (
+                "tru",
+                Err(Syntax {
+                    what: "expected true, false or null",
+                    at: 0,
+                }),
+            ),
+            (
+                "nul",
+                Err(Syntax {
+                    what: "expected true, false or null",
+                    at: 0,
+                }),
+            ),
+            (
+                "{\"a\":1} x",
+                Err(Syntax {
+                    what: "trailing characters after the value",
+                    at: 8,
+                }),
+            ),
+            (
+                "\"\\x\"",
+                Err(Syntax {
+                    what: "invalid escape",
+                    at: 3,
+                }),
+            ),
+            (
+                "\"\\u12\"",
+                Err(Syntax {
+                    what: "short \\u escape",
+                    at: 3,
+                }),
+            ),
+            (
+                "\"a\nb\"",
+                Err(Syntax {
+                    what: "control character in a string",
+                    at: 3,
+                }),
+            ),
+            (
+                "'a'",
+                Err(Syntax {
+                    what: "expected a value",
+                    at: 0,
+                }),
+            ),
+            (
+                "NaN",
+                Err(Syntax {
+                    what: "expected a value",
+                    at: 0,
+                }),
+            ),
+            (
+                "Infinity",
+                Err(Syntax {
+                    what: "expected a value",
+                    at: 0,
+                }),
+            ),
+            (
+                "1e999",
+                Err(Syntax {
+                    what: "number out of range",
+                    at: 0,
+                }),
+            ),
+            (
+                "-1e400",
+                Err(Syntax {
+                    what: "number out of range",
+                    at: 0,
+                }),
+            ),
+            (
+                "\"\\ud800\"",
+                Err(Syntax {
+                    what: "lone surrogate in a string",
+                    at: 7,
+                }),
+            ),
+            (
+                "\"\\udc00\"",
+                Err(Syntax {
+                    what: "lone surrogate in a string",
+                    at: 7,
+                }),
+            ),
+            (
+                "\"\\ud800\\u0041\"",
+                Err(Syntax {
+                    what: "lone surrogate in a string",
+                    at: 13,
+                }),
+            ),
+            (
+                "\"abc",
+                Err(Syntax {
+                    what: "unterminated string",
+                    at: 4,
+                }),
+            ),
+            (
+                "\"abc\\",
+                Err(Syntax {
+                    what: "unterminated escape",
+                    at: 5,
+                }),
+            ),
+            (
+                "{\"k\":\"v\u{1}\"}",
+                Err(Syntax {
+                    what: "control character in a string",
+                    at: 8,
+                }),
+            ),
+            ("[[[[[1]]]]]", Err(TooDeep)),
+            ("{\"a\":{\"b\":{\"c\":{\"d\":{}}}}}", Err(TooDeep)),
+            (" {\"level\":3,\"score\":1200,\"mode\":\"hard\"} ", Ok(())),
+            ("{\"a\" :\t1 ,\n\"b\":[ ]}", Ok(())),
+            (
+                "{\"a\":\"\\u00zz\"}",
+                Err(Syntax {
+                    what: "invalid \\u escape",
+                    at: 8,
+                }),
+            ),
+            (
+                "{\"a\":-01}",
+                Err(Syntax {
+                    what: "expected ',' or '}'",
+                    at: 7,
+                }),
+            ),
+            (
+                "{\"a\":1.e5}",
+                Err(Syntax {
+                    what: "invalid number",
+                    at: 7,
+                }),
+            ),
+            (
+                "{\"a\":tRue}",
+                Err(Syntax {
+                    what: "expected true, false or null",
+                    at: 5,
+                }),
+            ),
+            (
+                "{\"a\":\"é\\n\"}x",
+                Err(Syntax {
+                    what: "trailing characters after the value",
+                    at: 12,
+                }),
+            ),
+            (
+                "{\"a\":1}}",
+                Err(Syntax {
+                    what: "trailing characters after the value",
+                    at: 7,
+                }),
+            ),
+            (
+                "{\"a\":\"x\"",
+                Err(Syntax {
+                    what: "expected ',' or '}'",
+                    at: 8,
+                }),
+            ),
+            ("{\"a\":\"\\ud83d\\ude00\"}", Ok(())),
+            (
+                "{\"a\":\"\\ud83d\"}",
+                Err(Syntax {
+                    what: "lone surrogate in a string",
+                    at: 12,
+                }),
+            ),
+            (
+                "{\"a\":\"\\ud83d\\u",
+                Err(Syntax {
+                    what: "short \\u escape",
+                    at: 14,
+                }),
+            ),
+            (
+                "{\"a\":[1,2",
+                Err(Syntax {
+                    what: "expected ',' or ']'",
+                    at: 9,
+                }),
+            ),
+            (
+                "{\"a\":1e+}",
+                Err(Syntax {
+                    what: "invalid number",
+                    at: 8,
+                }),
+            ),
+            ("\"\u{7f}\"", Ok(())),
+            (
+                "{\"a\"\0:1}",
+                Err(Syntax {
+                    what: "expected ':'",
+                    at: 4,
+                }),
+            ),
+            ("{\"\\\"\":1}", Ok(())),
+            ("{\"a\":\"\\/\\b\\f\\r\\t\"}", Ok(())),
+        ];
+        for (text, verdict) in expected {
+            assert_eq!(&check(text, 4), verdict, "{text:?}");
+        }
     }
 }

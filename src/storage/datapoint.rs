@@ -75,7 +75,9 @@ impl<'a> Datapoint<'a> {
             user,
             data: Data::Custom {
                 name: event.name,
-                properties: event.properties.map(str::trim),
+                // Checked JSON: only JSON's (ASCII) white space can surround it, so the byte
+                // trim equals `str::trim`, without decoding chars.
+                properties: event.properties.map(str::trim_ascii),
             },
         }
     }
@@ -441,6 +443,18 @@ mod tests {
         assert_eq!(v["time"], 1764190123.456);
         assert_eq!(v["user_id"], "alice");
         assert_eq!(v["data"], json!({"d": 123.333}));
+    }
+
+    #[test]
+    fn properties_are_stored_without_the_white_space_around_them() {
+        let text = "\r\n {\"a\":\" x \"}\t\n ";
+        let event = CustomEvent::new("n", Some(text)).unwrap();
+        let datapoint = Datapoint::custom([0; 16], 0, None, None, &event);
+        let Data::Custom { properties, .. } = datapoint.data else {
+            panic!("a custom event");
+        };
+        assert_eq!(properties, Some(text.trim()));
+        assert_eq!(properties, Some("{\"a\":\" x \"}"));
     }
 
     #[test]
