@@ -94,6 +94,18 @@ impl Parser<'_> {
         }
     }
 
+    /// A member's or an element's value: strings and numbers here, without the call into
+    /// `value` (most properties are flat), the rest through it.
+    #[inline(always)]
+    fn element(&mut self, depth: usize) -> Result<(), Failed> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b'"') => self.string(),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.value(depth),
+        }
+    }
+
     fn object(&mut self, depth: usize) -> Result<(), Failed> {
         if depth > self.max_depth {
             return self.too_deep();
@@ -111,7 +123,7 @@ impl Parser<'_> {
             }
             self.string()?;
             self.expect(b':', "expected ':'")?;
-            self.value(depth)?;
+            self.element(depth)?;
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.at += 1,
@@ -135,7 +147,7 @@ impl Parser<'_> {
             return Ok(());
         }
         loop {
-            self.value(depth)?;
+            self.element(depth)?;
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.at += 1,
