@@ -213,7 +213,7 @@ impl Journal {
 
     /// The oldest pending datapoints, in order, up to `max_count` and `max_bytes` of payload (at
     /// least one), all recorded under the same API key.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "internals"))]
     pub fn oldest(&self, max_count: usize, max_bytes: usize) -> Vec<Pending<'_>> {
         self.oldest_after(0, max_count, max_bytes)
     }
