@@ -2,6 +2,7 @@
 //! backoff with jitter after a failure, `Retry-After` as a floor, and halving the batch when
 //! the collector refuses it.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::response::Outcome;
@@ -26,16 +27,19 @@ pub struct Delivery {
     pub batch_limit: usize,
     /// A send was asked for (flush, request, shutdown).
     pub requested: bool,
-    /// The request being sent, if any.
-    pub in_flight: Option<InFlight>,
-    /// The result of the request in flight, set by the request thread.
-    pub outcome: Option<Outcome>,
+    /// The request being sent, if any (a queue of at most one, taken in order).
+    pub in_flight: VecDeque<InFlight>,
     /// Why the latest attempt failed, while failures last (for flush's message).
     pub last_failure: Option<String>,
 }
 
 /// The batch being sent: the datapoints up to `last_seq`, `count` of them.
 pub struct InFlight {
+    /// Which request this is: unique in the process, so that the outcome of a request abandoned
+    /// (by an erasure, or a failure before it) is never taken for another's.
+    pub id: u64,
+    /// Its result, set by the request thread.
+    pub outcome: Option<Outcome>,
     /// The last datapoint it covers.
     pub last_seq: u64,
     /// How many datapoints it carries.
@@ -53,8 +57,7 @@ impl Default for Delivery {
             failures: 0,
             batch_limit: MAX_BATCH_DATAPOINTS,
             requested: false,
-            in_flight: None,
-            outcome: None,
+            in_flight: VecDeque::new(),
             last_failure: None,
         }
     }
@@ -73,7 +76,7 @@ impl Delivery {
 
     /// When the next attempt is due, given whether anything is pending.
     pub fn due(&self, pending: bool) -> Option<Instant> {
-        if !pending || self.in_flight.is_some() {
+        if !pending || !self.in_flight.is_empty() {
             return None;
         }
         let regular = if self.requested {
@@ -86,6 +89,20 @@ impl Delivery {
         };
         let earliest = [regular, self.not_before].into_iter().flatten().max();
         Some(earliest.unwrap_or_else(Instant::now))
+    }
+
+    /// Whether to prepare the next batch behind the request in flight (if the journal holds
+    /// more after it): only behind a full batch that is still running, with no failure,
+    /// backoff or halving in effect, that is while a backlog drains, when the next batch
+    /// goes at once on its success.
+    pub fn may_prepare_next(&self) -> bool {
+        self.in_flight.len() == 1
+            && self.in_flight[0].outcome.is_none()
+            && self.in_flight[0].count >= self.batch_limit
+            && self.batch_limit == MAX_BATCH_DATAPOINTS
+            && self.failures == 0
+            && self.backoff_until.is_none()
+            && self.not_before.is_none()
     }
 
     /// The batch was acknowledged (delivered, or dropped as rejected).

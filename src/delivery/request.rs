@@ -67,17 +67,19 @@ pub fn agent() -> ureq::Agent {
         .new_agent()
 }
 
-/// Sends one batch and judges the response; a panic in the HTTP stack is a failed attempt.
-pub fn send(agent: &ureq::Agent, base_url: &str, body: Vec<u8>) -> Outcome {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| post(agent, base_url, body)))
-        .unwrap_or_else(|_| Outcome::Retry {
-            reason: "internal error in the HTTP client".into(),
-            retry_after: None,
-        })
+/// Sends one batch's body (`gzipped` by `compress`, or not) and judges the response; a panic
+/// in the HTTP stack is a failed attempt.
+pub fn send(agent: &ureq::Agent, base_url: &str, body: Vec<u8>, gzipped: bool) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        post(agent, base_url, body, gzipped)
+    }))
+    .unwrap_or_else(|_| Outcome::Retry {
+        reason: "internal error in the HTTP client".into(),
+        retry_after: None,
+    })
 }
 
-fn post(agent: &ureq::Agent, base_url: &str, body: Vec<u8>) -> Outcome {
-    let (body, gzipped) = compress(body);
+fn post(agent: &ureq::Agent, base_url: &str, body: Vec<u8>, gzipped: bool) -> Outcome {
     let mut request = agent
         .post(format!("{base_url}/api/v3/data"))
         .header("Content-Type", "application/json");
@@ -130,6 +132,7 @@ mod tests {
             &agent(),
             &format!("https://127.0.0.1:{port}"),
             b"{}".to_vec(),
+            false,
         ) {
             Outcome::Retry { reason, .. } => {
                 assert_ne!(reason, "internal error in the HTTP client")

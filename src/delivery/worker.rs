@@ -6,6 +6,7 @@
 //! a method and never touches the engine's fields, and `delivery` imports nothing above it.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -85,8 +86,15 @@ pub trait Engine: Send + Sync + 'static {
     }
     /// Moves the lanes' records into the journal; false if storage refused some.
     fn absorb_lanes(&self, state: &mut Self::State) -> bool;
-    /// The oldest pending datapoints, at most `limit`, copied out of the journal.
-    fn oldest_batch(state: &Self::State, limit: usize) -> Option<StoredBatch>;
+    /// The oldest pending datapoints recorded after `after` (0: all), at most `limit`, copied
+    /// out of the journal.
+    fn oldest_batch(state: &Self::State, after: u64, limit: usize) -> Option<StoredBatch>;
+    /// Whether a datapoint recorded after `seq` is pending in the journal.
+    fn pending_after(state: &Self::State, seq: u64) -> bool;
+    /// The newest datapoint acknowledged (delivered, or dropped as refused).
+    fn acked_through(state: &Self::State) -> u64;
+    /// How many datapoints were dropped (by a full queue, or refused).
+    fn dropped(state: &Self::State) -> u64;
     /// Forgets every datapoint through `last_seq`; returns how many were still pending.
     fn settle(state: &mut Self::State, last_seq: u64, how: Settled) -> u64;
 }
@@ -171,6 +179,8 @@ impl Drop for Requests {
 fn run<E: Engine>(engine: &Arc<E>) {
     let agent = engine.base_url().map(|_| request::agent());
     let mut requests = Requests::default();
+    // The next batch's body, built while the request before it is in flight.
+    let mut next: Option<Next> = None;
     let mut state = engine.lock();
     loop {
         if E::stopping(&state) {
@@ -189,25 +199,29 @@ fn run<E: Engine>(engine: &Arc<E>) {
         if engine.absorb_if_wanted(&mut state) || engine.announce_drops(&mut state) {
             continue;
         }
-        if let Some(outcome) = E::delivery(&mut state).outcome.take() {
-            settle(&**engine, &mut state, outcome);
+        if let Some((sent, outcome)) = take_settled(E::delivery(&mut state)) {
+            if !matches!(outcome, Outcome::Delivered) {
+                next = None; // built on the assumption that this batch would be acknowledged
+            }
+            settle(&**engine, &mut state, sent, outcome);
             engine.notify();
             continue;
         }
         let due = engine.next_due(&state);
-        if let (Some(agent), Some(due)) = (&agent, due) {
-            let pending = engine.has_pending(&state);
-            let may_send = E::may_send(&state);
-            let delivery = E::delivery(&mut state);
-            // `Delivery::due` answers `Instant::now()` for "at once": compare with a later now.
-            if may_send
-                && delivery.in_flight.is_none()
-                && due <= Instant::now()
-                && delivery.due(pending).is_some_and(|d| d <= Instant::now())
-            {
-                start_request(engine, &mut state, agent.clone(), &mut requests);
+        if let Some(agent) = &agent {
+            if request_due(&**engine, &mut state, due) {
+                let next = next.take().and_then(|n| n.prepared);
+                start_request(engine, &mut state, agent.clone(), &mut requests, next);
                 continue;
             }
+            if let Some((behind, after)) = to_prepare::<E>(&mut state, next.as_ref()) {
+                let prepared = Prepared::build::<E>(&mut state, after);
+                next = Some(Next { behind, prepared });
+                continue;
+            }
+        }
+        if E::delivery(&mut state).in_flight.is_empty() {
+            next = None; // nothing it could follow: not kept in memory while idle
         }
         if engine.release_if_drained(&mut state) {
             continue;
@@ -216,17 +230,123 @@ fn run<E: Engine>(engine: &Arc<E>) {
     }
 }
 
-/// Copies the oldest batch out of the journal and sends it, in its wire form, on a request
-/// thread.
+/// Whether the next request is due (none in flight).
+fn request_due<E: Engine>(engine: &E, state: &mut E::State, due: Option<Instant>) -> bool {
+    if !E::may_send(state) {
+        return false;
+    }
+    let pending = engine.has_pending(state);
+    let delivery = E::delivery(state);
+    // `Delivery::due` answers `Instant::now()` for "at once": compare with a later now.
+    delivery.in_flight.is_empty()
+        && due.is_some_and(|due| due <= Instant::now())
+        && delivery.due(pending).is_some_and(|d| d <= Instant::now())
+}
+
+/// The next batch, prepared behind the request in flight.
+struct Next {
+    /// The request it follows.
+    behind: u64,
+    /// `None`: nothing to prepare was found.
+    prepared: Option<Prepared>,
+}
+
+/// Whether to prepare the next batch now, and then behind which request and past which
+/// datapoint: once per request, while a full batch is in flight and the journal holds more.
+fn to_prepare<E: Engine>(state: &mut E::State, next: Option<&Next>) -> Option<(u64, u64)> {
+    let delivery = E::delivery(state);
+    if !delivery.may_prepare_next() {
+        return None;
+    }
+    let in_flight = &delivery.in_flight[0];
+    let (behind, after) = (in_flight.id, in_flight.last_seq);
+    if next.is_some_and(|n| n.behind == behind) || !E::pending_after(state, after) {
+        return None;
+    }
+    Some((behind, after))
+}
+
+/// A request body (compressed if that pays) built without the lock, and what it was built
+/// under: if any of it changed meanwhile, the body must not be sent.
+struct Prepared {
+    /// The batch starts past this datapoint: 0 for the oldest pending; for one prepared
+    /// behind a request, that request's last.
+    after: u64,
+    erasures: u64,
+    device_id: String,
+    batch_limit: usize,
+    dropped: u64,
+    last_seq: u64,
+    count: usize,
+    single_id: Option<String>,
+    body: Vec<u8>,
+    gzipped: bool,
+}
+
+impl Prepared {
+    /// Copies the batch after `after` out of the journal, and writes and compresses its body
+    /// with the lock released (many times the copy: callers must not wait for it).
+    fn build<E: Engine>(state: &mut MutexGuard<'_, E::State>, after: u64) -> Option<Prepared> {
+        let batch_limit = E::delivery(state).batch_limit;
+        let stored = E::oldest_batch(state, after, batch_limit)?;
+        let device_id = E::device_id(state);
+        let (erasures, dropped) = (E::erasures(state), E::dropped(state));
+        let (wire, (body, gzipped)) = MutexGuard::unlocked(state, || {
+            let wire = WireBatch::of(&stored);
+            let events: Vec<&[u8]> = wire.events.iter().collect();
+            let body = super::batch::body(&stored.api_key, &device_id, &events);
+            (wire, request::compress(body))
+        });
+        let count = wire.events.len();
+        Some(Prepared {
+            after,
+            erasures,
+            device_id,
+            batch_limit,
+            dropped,
+            last_seq: wire.last_seq,
+            count,
+            single_id: (count == 1).then(|| datapoint::id_of(wire.events.get(0)).to_owned()),
+            body,
+            gzipped,
+        })
+    }
+
+    /// Whether it may be sent now: nothing erased (tracking disabled, data wiped), the same
+    /// device id, requests allowed, none in flight, and no halving. One prepared behind a
+    /// request also needs that request acknowledged (delivered), and nothing dropped since
+    /// (a full queue's drop, or a refused datapoint's): else it is built again. (While a
+    /// body is built for the oldest batch, a full queue may mark some of it dropped; it is
+    /// sent all the same, nothing is lost.)
+    fn still_valid<E: Engine>(&self, state: &mut E::State) -> bool {
+        if E::stopping(state)
+            || !E::may_send(state)
+            || E::erasures(state) != self.erasures
+            || E::device_id(state) != self.device_id
+        {
+            return false;
+        }
+        let behind_acknowledged =
+            E::acked_through(state) == self.after && E::dropped(state) == self.dropped;
+        let delivery = E::delivery(state);
+        delivery.batch_limit == self.batch_limit
+            && delivery.in_flight.is_empty()
+            && (self.after == 0 || behind_acknowledged)
+    }
+}
+
+/// Sends the oldest batch, in its wire form, on the request thread: `next` if it was prepared
+/// for it and is still valid, else copied out of the journal now.
 fn start_request<E: Engine>(
     engine: &Arc<E>,
     state: &mut MutexGuard<'_, E::State>,
     agent: ureq::Agent,
     requests: &mut Requests,
+    next: Option<Prepared>,
 ) {
     let absorbed = engine.absorb_lanes(state);
-    let limit = E::delivery(state).batch_limit;
-    let Some(stored) = E::oldest_batch(state, limit) else {
+    let next = next.filter(|n| n.still_valid::<E>(state));
+    let Some(prepared) = next.or_else(|| Prepared::build::<E>(state, 0)) else {
         if !absorbed {
             // All that waits is in lanes storage refuses to empty: retried with the backoff
             // of a failed request, not in a loop.
@@ -235,49 +355,58 @@ fn start_request<E: Engine>(
         }
         return;
     };
-    // Writing the JSON costs many times the copy: callers must not wait for it. (Meanwhile a
-    // full queue may mark some of these dropped; they are sent all the same, nothing is lost.)
-    let device_id = E::device_id(state);
-    let erasures = E::erasures(state);
-    let (wire, body) = MutexGuard::unlocked(state, || {
-        let wire = WireBatch::of(&stored);
-        let events: Vec<&[u8]> = wire.events.iter().collect();
-        let body = super::batch::body(&stored.api_key, &device_id, &events);
-        (wire, body)
-    });
-    // Erased meanwhile (tracking disabled, data wiped): what was copied must not be sent.
-    if E::stopping(state) || E::erasures(state) != erasures || !E::may_send(state) {
+    if !prepared.still_valid::<E>(state) {
         return;
     }
-    let count = wire.events.len();
-    if count == 0 {
+    if prepared.count == 0 {
         // Nothing readable (a bug, not a torn write): drop it rather than stall the queue.
-        E::settle(state, wire.last_seq, Settled::Dropped);
+        E::settle(state, prepared.last_seq, Settled::Dropped);
         return;
     }
-    let in_flight = InFlight {
-        last_seq: wire.last_seq,
-        count,
-        single_id: (count == 1).then(|| datapoint::id_of(wire.events.get(0)).to_owned()),
-    };
-    E::delivery(state).in_flight = Some(in_flight);
+    let id = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+    E::delivery(state).in_flight.push_back(InFlight {
+        id,
+        outcome: None,
+        last_seq: prepared.last_seq,
+        count: prepared.count,
+        single_id: prepared.single_id,
+    });
     let base_url = engine.base_url().unwrap_or_default().to_owned();
     let weak: Weak<E> = Arc::downgrade(engine);
+    let (body, gzipped) = (prepared.body, prepared.gzipped);
     let spawned = requests.run(Box::new(move || {
-        let outcome = request::send(&agent, &base_url, body);
+        let outcome = request::send(&agent, &base_url, body, gzipped);
         // The engine may be gone (shutdown gave up waiting): then the outcome is moot.
         if let Some(engine) = weak.upgrade() {
-            E::delivery(&mut engine.lock()).outcome = Some(outcome);
+            record_outcome(E::delivery(&mut engine.lock()), id, outcome);
             engine.notify();
         }
     }));
     if let Err(error) = spawned {
         let fraction = E::jitter(state);
         let delivery = E::delivery(state);
-        delivery.in_flight = None;
+        delivery.in_flight.clear();
         delivery.failed(None, false, fraction);
         log::warn(|| format!("cannot start a request thread: {error}"));
     }
+}
+
+/// Numbers the requests (see `InFlight::id`).
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+/// Keeps the outcome of request `id` for the worker, unless the request was abandoned (its
+/// state erased): an old request's outcome is never taken for a newer one's.
+fn record_outcome(delivery: &mut Delivery, id: u64, outcome: Outcome) {
+    if let Some(request) = delivery.in_flight.iter_mut().find(|r| r.id == id) {
+        request.outcome = Some(outcome);
+    }
+}
+
+/// The request in flight, once it has its outcome.
+fn take_settled(delivery: &mut Delivery) -> Option<(InFlight, Outcome)> {
+    let outcome = delivery.in_flight.front_mut()?.outcome.take()?;
+    let sent = delivery.in_flight.pop_front()?;
+    Some((sent, outcome))
 }
 
 /// The collector's URL for messages: without its query (which could carry a secret).
@@ -297,11 +426,8 @@ fn without_query(reason: &str, base_url: Option<&str>) -> String {
     }
 }
 
-/// Applies the outcome of the request in flight.
-fn settle<E: Engine>(engine: &E, state: &mut E::State, outcome: Outcome) {
-    let Some(sent) = E::delivery(state).in_flight.take() else {
-        return;
-    };
+/// Applies the outcome of the request that was in flight, `sent`.
+fn settle<E: Engine>(engine: &E, state: &mut E::State, sent: InFlight, outcome: Outcome) {
     let fraction = E::jitter(state);
     let url = shown_url(engine.base_url().unwrap_or_default());
     let first_failure = E::delivery(state).last_failure.is_none();
@@ -367,6 +493,10 @@ mod tests {
     //! The worker's decisions against a fake engine: no storage, no network, no clock.
 
     use super::*;
+    use crate::input::CustomEvent;
+    use crate::session::Record;
+    use crate::storage::datapoint::Datapoint;
+    use crate::storage::journal::Pending;
     use parking_lot::Mutex;
 
     const BASE_URL: &str = "https://collector.example/?token=secret";
@@ -376,6 +506,14 @@ mod tests {
         delivery: Delivery,
         settled: Vec<(u64, Settled)>,
         pending: bool,
+        erasures: u64,
+        network_off: bool,
+        /// A wipe's new device id, if any.
+        new_device_id: bool,
+        /// Pending datapoints as stored, by seq.
+        journal: Vec<(u64, Vec<u8>)>,
+        acked_through: u64,
+        dropped: u64,
     }
 
     #[derive(Default)]
@@ -397,14 +535,14 @@ mod tests {
         fn stopping(_: &FakeState) -> bool {
             false
         }
-        fn may_send(_: &FakeState) -> bool {
-            true
+        fn may_send(state: &FakeState) -> bool {
+            !state.network_off
         }
-        fn erasures(_: &FakeState) -> u64 {
-            0
+        fn erasures(state: &FakeState) -> u64 {
+            state.erasures
         }
-        fn device_id(_: &FakeState) -> String {
-            "device".into()
+        fn device_id(state: &FakeState) -> String {
+            if state.new_device_id { "new" } else { "device" }.into()
         }
         fn delivery(state: &mut FakeState) -> &mut Delivery {
             &mut state.delivery
@@ -437,13 +575,96 @@ mod tests {
         fn absorb_lanes(&self, _: &mut FakeState) -> bool {
             true
         }
-        fn oldest_batch(_: &FakeState, _: usize) -> Option<StoredBatch> {
-            None
+        fn oldest_batch(state: &FakeState, after: u64, limit: usize) -> Option<StoredBatch> {
+            let batch: Vec<Pending<'_>> = (state.journal.iter())
+                .filter(|(seq, _)| *seq > after)
+                .take(limit)
+                .map(|(seq, payload)| Pending {
+                    seq: *seq,
+                    api_key: "key",
+                    payload,
+                })
+                .collect();
+            StoredBatch::copy(&batch)
+        }
+        fn pending_after(state: &FakeState, seq: u64) -> bool {
+            state.journal.iter().any(|(s, _)| *s > seq)
+        }
+        fn acked_through(state: &FakeState) -> u64 {
+            state.acked_through
+        }
+        fn dropped(state: &FakeState) -> u64 {
+            state.dropped
         }
         fn settle(state: &mut FakeState, last_seq: u64, how: Settled) -> u64 {
             state.settled.push((last_seq, how));
+            state.acked_through = last_seq;
+            state.dropped += u64::from(how == Settled::Dropped);
             1
         }
+    }
+
+    /// A fake engine whose journal holds `count` custom events, seqs 1 to `count`.
+    fn with_journal(count: u64) -> Fake {
+        let event = CustomEvent::new("e", None).unwrap();
+        let record = Record::CustomEvent {
+            session_id: None,
+            user: None,
+            time: 0,
+        };
+        let engine = Fake::default();
+        let mut state = engine.lock();
+        for seq in 1..=count {
+            let datapoint = Datapoint::new(&record, [seq as u8; 16], Some(&event));
+            let mut stored = vec![0; datapoint.stored_len()];
+            datapoint.store(&mut stored);
+            state.journal.push((seq, stored));
+        }
+        state.pending = count > 0;
+        drop(state);
+        engine
+    }
+
+    /// Puts `prepared` in flight as `start_request` would (without sending it); returns its id.
+    fn put_in_flight(state: &mut FakeState, prepared: &Prepared) -> u64 {
+        let id = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+        state.delivery.in_flight.push_back(InFlight {
+            id,
+            outcome: None,
+            last_seq: prepared.last_seq,
+            count: prepared.count,
+            single_id: None,
+        });
+        id
+    }
+
+    /// Settles the request in flight with `outcome`, as the worker would.
+    fn settle_with(engine: &Fake, id: u64, outcome: Outcome) {
+        let mut state = engine.lock();
+        record_outcome(&mut state.delivery, id, outcome);
+        if let Some((sent, outcome)) = take_settled(&mut state.delivery) {
+            settle(engine, &mut state, sent, outcome);
+        }
+    }
+
+    /// A fake with 1,200 pending, the first 500 in flight, and the next 500 prepared behind
+    /// them; returns the request's id and the prepared batch.
+    fn prepared_behind_a_request() -> (Fake, u64, Prepared) {
+        let engine = with_journal(1200);
+        let mut state = engine.lock();
+        let first = Prepared::build::<Fake>(&mut state, 0).unwrap();
+        assert!(first.still_valid::<Fake>(&mut state));
+        let id = put_in_flight(&mut state, &first);
+        let (behind, after) = to_prepare::<Fake>(&mut state, None).unwrap();
+        assert_eq!((behind, after), (id, 500));
+        let next = Prepared::build::<Fake>(&mut state, after).unwrap();
+        assert_eq!((next.count, next.last_seq), (500, 1000));
+        assert!(
+            !next.still_valid::<Fake>(&mut state),
+            "not before the first's success"
+        );
+        drop(state);
+        (engine, id, next)
     }
 
     #[test]
@@ -465,15 +686,109 @@ mod tests {
         assert_ne!(ran[0].1, std::thread::current().id());
     }
 
+    #[test]
+    fn the_next_batch_is_prepared_once_behind_a_full_one_and_sent_after_its_success() {
+        let (engine, id, next) = prepared_behind_a_request();
+        {
+            let mut state = engine.lock();
+            let prepared = Next {
+                behind: id,
+                prepared: None,
+            };
+            assert_eq!(
+                to_prepare::<Fake>(&mut state, Some(&prepared)),
+                None,
+                "once"
+            );
+        }
+        settle_with(&engine, id, Outcome::Delivered);
+        let mut state = engine.lock();
+        assert_eq!(state.settled, [(500, Settled::Delivered)]);
+        assert!(next.still_valid::<Fake>(&mut state));
+        // Behind a batch that is not full there is no backlog: nothing is prepared.
+        let last = Prepared::build::<Fake>(&mut state, 1000).unwrap();
+        assert_eq!(last.count, 200);
+        put_in_flight(&mut state, &last);
+        assert_eq!(to_prepare::<Fake>(&mut state, None), None);
+    }
+
+    #[test]
+    fn a_prepared_batch_is_not_sent_after_an_erasure_or_a_new_device_id() {
+        let (engine, id, next) = prepared_behind_a_request();
+        settle_with(&engine, id, Outcome::Delivered);
+        let mut state = engine.lock();
+        state.erasures += 1;
+        assert!(!next.still_valid::<Fake>(&mut state));
+        state.erasures -= 1;
+        state.new_device_id = true;
+        assert!(!next.still_valid::<Fake>(&mut state));
+        state.new_device_id = false;
+        assert!(next.still_valid::<Fake>(&mut state));
+    }
+
+    #[test]
+    fn a_prepared_batch_is_not_sent_once_the_network_is_off() {
+        let (engine, id, next) = prepared_behind_a_request();
+        settle_with(&engine, id, Outcome::Delivered);
+        let mut state = engine.lock();
+        state.network_off = true;
+        assert!(!next.still_valid::<Fake>(&mut state));
+        assert!(!request_due(&engine, &mut state, Some(Instant::now())));
+    }
+
+    #[test]
+    fn a_prepared_batch_is_not_sent_after_a_halving_a_failure_or_a_drop() {
+        let (engine, id, next) = prepared_behind_a_request();
+        settle_with(&engine, id, Outcome::Rejected { status: 400 });
+        {
+            let mut state = engine.lock();
+            assert_eq!(state.delivery.batch_limit, 250);
+            assert!(state.settled.is_empty());
+            assert!(!next.still_valid::<Fake>(&mut state), "halved");
+        }
+        let (engine, id, next) = prepared_behind_a_request();
+        let retry = Outcome::Retry {
+            reason: "reset".into(),
+            retry_after: None,
+        };
+        settle_with(&engine, id, retry);
+        assert!(
+            !next.still_valid::<Fake>(&mut engine.lock()),
+            "not acknowledged"
+        );
+        let (engine, id, next) = prepared_behind_a_request();
+        settle_with(&engine, id, Outcome::Delivered);
+        let mut state = engine.lock();
+        state.dropped += 1; // a full queue dropped one, maybe in the prepared range
+        assert!(!next.still_valid::<Fake>(&mut state));
+    }
+
+    #[test]
+    fn the_outcome_of_a_request_whose_state_was_erased_is_ignored() {
+        let (engine, id, _) = prepared_behind_a_request();
+        let mut state = engine.lock();
+        state.delivery = Delivery::default(); // as an erasure does
+        let newer = Prepared::build::<Fake>(&mut state, 0).unwrap();
+        put_in_flight(&mut state, &newer);
+        record_outcome(&mut state.delivery, id, Outcome::Delivered);
+        assert!(
+            take_settled(&mut state.delivery).is_none(),
+            "not the newer one's"
+        );
+    }
+
     /// Settles a request of `count` datapoints through seq 7 with `outcome`.
     fn settle_request(engine: &Fake, count: usize, outcome: Outcome) {
         let mut state = engine.lock();
-        state.delivery.in_flight = Some(InFlight {
+        state.delivery.in_flight.push_back(InFlight {
+            id: 0,
+            outcome: Some(outcome),
             last_seq: 7,
             count,
             single_id: None,
         });
-        settle(engine, &mut state, outcome);
+        let (sent, outcome) = take_settled(&mut state.delivery).unwrap();
+        settle(engine, &mut state, sent, outcome);
     }
 
     #[test]
@@ -520,7 +835,7 @@ mod tests {
     #[test]
     fn an_outcome_without_a_request_in_flight_changes_nothing() {
         let engine = Fake::default();
-        settle(&engine, &mut engine.lock(), Outcome::Delivered);
+        settle_with(&engine, 42, Outcome::Delivered);
         assert!(engine.lock().settled.is_empty());
     }
 }

@@ -231,7 +231,7 @@ impl worker::Engine for Engine {
         let acked = state.journal.acked_through();
         if acked == state.worker.released_through
             || state.journal.pending() > 0
-            || state.delivery.in_flight.is_some()
+            || !state.delivery.in_flight.is_empty()
             || self.lanes.holding()
         {
             return false;
@@ -290,8 +290,20 @@ impl worker::Engine for Engine {
         Engine::absorb_lanes(self, state).is_ok()
     }
 
-    fn oldest_batch(state: &State, limit: usize) -> Option<StoredBatch> {
-        StoredBatch::copy(&state.journal.oldest(limit, MAX_BATCH_BYTES))
+    fn oldest_batch(state: &State, after: u64, limit: usize) -> Option<StoredBatch> {
+        StoredBatch::copy(&state.journal.oldest_after(after, limit, MAX_BATCH_BYTES))
+    }
+
+    fn pending_after(state: &State, seq: u64) -> bool {
+        state.journal.has_pending_after(seq)
+    }
+
+    fn acked_through(state: &State) -> u64 {
+        state.journal.acked_through()
+    }
+
+    fn dropped(state: &State) -> u64 {
+        state.stats.datapoints_dropped
     }
 
     fn settle(state: &mut State, last_seq: u64, how: Settled) -> u64 {

@@ -90,7 +90,7 @@ impl Harness {
         let engine = self.engine();
         let mut state = engine.state.lock();
         Engine::absorb_lanes(engine, &mut state).expect("absorbed");
-        let Some(stored) = <Engine as worker::Engine>::oldest_batch(&state, usize::MAX) else {
+        let Some(stored) = <Engine as worker::Engine>::oldest_batch(&state, 0, usize::MAX) else {
             return Vec::new();
         };
         let wire = WireBatch::of(&stored);

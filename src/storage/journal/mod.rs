@@ -201,12 +201,29 @@ impl Journal {
             .is_none_or(|e| e.seq > seq)
     }
 
+    /// Whether a datapoint recorded after `seq` is pending (from the newest: nearly always the
+    /// first one looked at).
+    pub fn has_pending_after(&self, seq: u64) -> bool {
+        self.entries
+            .iter()
+            .rev()
+            .take_while(|e| e.seq > seq)
+            .any(|e| !e.dropped)
+    }
+
     /// The oldest pending datapoints, in order, up to `max_count` and `max_bytes` of payload (at
     /// least one), all recorded under the same API key.
+    #[cfg(any(test, feature = "internals"))]
     pub fn oldest(&self, max_count: usize, max_bytes: usize) -> Vec<Pending<'_>> {
+        self.oldest_after(0, max_count, max_bytes)
+    }
+
+    /// As `oldest`, for the pending datapoints recorded after `seq` (a batch in flight).
+    pub fn oldest_after(&self, seq: u64, max_count: usize, max_bytes: usize) -> Vec<Pending<'_>> {
         let mut batch: Vec<Pending<'_>> = Vec::new();
         let mut bytes = 0;
-        for entry in self.entries.iter().filter(|e| !e.dropped) {
+        let from = self.entries.partition_point(|e| e.seq <= seq);
+        for entry in self.entries.range(from..).filter(|e| !e.dropped) {
             let api_key = self.keys[entry.key as usize].as_str();
             let len = entry.len as usize + 1;
             if batch.len() == max_count
@@ -458,6 +475,27 @@ mod tests {
         let j = open(&dir);
         assert_eq!(j.pending(), 7);
         assert_eq!(j.oldest(1, usize::MAX)[0].seq, third + 1);
+    }
+
+    #[test]
+    fn a_batch_after_one_in_flight_starts_past_it() {
+        let dir = temp_dir("journal-after");
+        let mut j = open(&dir);
+        for _ in 0..6 {
+            j.append(Kind::CustomEvent, b"{}").unwrap();
+        }
+        let first = j.oldest(4, usize::MAX);
+        let in_flight = first[3].seq;
+        let next: Vec<u64> = j
+            .oldest_after(in_flight, 4, usize::MAX)
+            .iter()
+            .map(|p| p.seq)
+            .collect();
+        assert_eq!(next, [in_flight + 1, in_flight + 2]);
+        assert!(j.has_pending_after(in_flight));
+        assert!(!j.has_pending_after(in_flight + 2));
+        j.acknowledge_through(in_flight);
+        assert_eq!(j.oldest(4, usize::MAX)[0].seq, in_flight + 1);
     }
 
     #[test]
