@@ -16,9 +16,10 @@
 //! Each lane has two buffers (files). When the one being written fills, the caller swaps in the
 //! other (emptied and zeroed by the worker) and hands the full one to the worker: no caller
 //! waits while a lane is copied. If the worker has not given the other back yet (it got no
-//! core), the caller creates a third buffer, and a fourth (`lane::BUFFERS`), rather than wait
-//! for the engine's lock that the worker holds while it copies; the worker removes the extra
-//! ones once it has emptied them, so a drained backlog leaves two buffers per lane. The worker takes full buffers (and swaps out buffers that hold
+//! core), the caller creates a third buffer, a fourth, and more while they fit the queue's room
+//! (`Lanes::buffer_cap`, at most `lane::BUFFERS`), rather than wait for the engine's lock that
+//! the worker holds while it copies; the worker removes the extra ones once it has emptied
+//! them, so a drained backlog leaves two buffers per lane. The worker takes full buffers (and swaps out buffers that hold
 //! records) under each lane's lock only for the swap, then copies them into the journal with
 //! the lanes free (`Lanes::take_for_worker`, `Lanes::absorb_taken`).
 //!
