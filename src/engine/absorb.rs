@@ -54,12 +54,27 @@ impl Engine {
     /// A lane call wants the worker (a buffer is half full or full). The worker, before it
     /// sleeps, says so and then reads `wants_absorb`; this call set that and then reads
     /// whether it sleeps, so one of the two sees the other. Only when the worker sleeps (or is
-    /// about to) is the lock taken, and the worker holds it only until it is asleep.
+    /// about to) is the lock taken, and never waited for: found taken, it is most likely held
+    /// by the worker just woken and copying (it looks at `wants_absorb` again before it
+    /// sleeps), which a caller waited on for milliseconds. It may instead be held between that
+    /// look and the wait, where a notification is lost: then the next lane call nudges again
+    /// (`nudge_pending`), and the worker's own deadline (a send or sync is due once lanes hold
+    /// records) bounds the delay if no call follows.
     pub(super) fn nudge_worker(&self) {
+        self.nudge_pending.store(false, Ordering::Relaxed);
         if self.worker_asleep.load(Ordering::SeqCst) {
-            let _state = self.state.lock();
-            self.changed.notify_all();
+            if let Some(_state) = self.state.try_lock() {
+                self.changed.notify_all();
+            } else {
+                self.changed.notify_all();
+                self.nudge_pending.store(true, Ordering::Relaxed);
+            }
         }
+    }
+
+    /// A previous nudge may have been missed (`nudge_worker`).
+    pub(super) fn nudge_pending(&self) -> bool {
+        self.nudge_pending.load(Ordering::Relaxed)
     }
 
     /// `absorb` for callers that do not hold the lanes yet.
@@ -125,6 +140,24 @@ mod tests {
         }
         h.call(Action::ChangeUser("alice"));
         assert_eq!(h.queued_names(), ["ss", "one", "two", "three", "se", "ss"]);
+    }
+
+    #[test]
+    fn a_nudge_never_waits_for_the_lock_and_is_repeated_by_the_next_lane_call() {
+        let h = Harness::new("absorb-nudge", "");
+        h.call(Action::OpenSession);
+        h.event("first"); // opens this thread's lane
+        let engine = h.engine();
+        engine.worker_asleep.store(true, Ordering::SeqCst);
+        {
+            // Held as by the worker: the nudge returns and leaves itself for the next call.
+            let _state = engine.state.lock();
+            engine.nudge_worker();
+            assert!(engine.nudge_pending());
+        }
+        h.event("next");
+        assert!(!engine.nudge_pending(), "the next lane call nudged again");
+        engine.worker_asleep.store(false, Ordering::SeqCst);
     }
 
     #[test]

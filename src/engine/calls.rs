@@ -18,7 +18,7 @@ impl Engine {
                     && !self.send_scheduled.load(Ordering::SeqCst)
                 {
                     self.lane_needs_worker(first);
-                } else if wake {
+                } else if wake || self.nudge_pending() {
                     self.nudge_worker();
                 }
                 Ok(())

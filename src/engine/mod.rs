@@ -72,6 +72,9 @@ pub(crate) struct Engine {
     /// The worker is about to sleep or sleeps: a lane call that wants it must take the lock to
     /// wake it (see `nudge_worker`).
     worker_asleep: AtomicBool,
+    /// A lane call's nudge found the lock taken and may have been missed: the next lane call
+    /// nudges again (see `nudge_worker`).
+    nudge_pending: AtomicBool,
     /// The device id for `device_id`, readable without `state`'s lock (which the worker may
     /// hold for a while after a burst); `None` once closed. Written under `state`'s lock.
     device_id_shown: ArcSwapOption<String>,
@@ -247,6 +250,7 @@ impl Engine {
             config,
             send_scheduled: AtomicBool::new(send_scheduled),
             worker_asleep: AtomicBool::new(false),
+            nudge_pending: AtomicBool::new(false),
         };
         engine.recover_lanes();
         engine

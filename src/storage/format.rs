@@ -28,8 +28,11 @@ pub mod names {
     /// In the lanes' directory: a lane's first buffer is `<index>.lane`, its others
     /// `<index>.<letter>.lane` (`LANE_BUFFER_LETTERS`).
     pub const LANE_EXTENSION: &str = "lane";
-    /// The letters naming a lane's second, third and fourth buffers (see `LANE_EXTENSION`).
-    pub const LANE_BUFFER_LETTERS: [&str; 3] = ["b", "c", "d"];
+    /// The letters naming a lane's second to last buffers (see `LANE_EXTENSION`).
+    pub const LANE_BUFFER_LETTERS: [&str; 25] = [
+        "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s",
+        "t", "u", "v", "w", "x", "y", "z",
+    ];
     /// A file being replaced (`device_id.tmp`): renamed over the real one once synced.
     pub const TEMPORARY_EXTENSION: &str = "tmp";
 }
@@ -108,8 +111,9 @@ pub mod segment {
 pub mod lane {
     /// The size of a lane file (one buffer): room for ~3,800 typical custom events.
     pub const LEN: usize = 512 * 1024;
-    /// Buffers a lane may have at once: two normally, up to two more created by a caller that
-    /// finds both full (the worker got no core), removed again once the worker empties them.
+    /// Buffers a lane may have at once: two normally, more created by a caller that finds
+    /// them all full (the worker got no core), removed again once the worker empties them.
+    /// Beyond four only while the lane's records fit the queue's room (`Lanes::buffer_cap`).
     pub const BUFFERS: usize = 1 + super::names::LANE_BUFFER_LETTERS.len();
     /// Lanes (so lane files) in a data directory.
     pub const COUNT: usize = 4;

@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// Full buffers the worker takes from a lane in one pass (`Lanes::take_for_worker`).
+const TAKE_AT_ONCE: usize = 2;
+
 impl Lanes {
     /// For the worker, holding the engine's lock: takes every full buffer out of its lane, and
     /// swaps out every buffer that holds records if its lane's other buffer is free, each
@@ -18,7 +21,13 @@ impl Lanes {
             let mut lane = lane.0.lock();
             let lane = &mut *lane;
             if !lane.retired.is_empty() {
-                taken.extend(lane.retired.drain(..).map(|buffer| (index, buffer)));
+                // A few at a time, oldest first: each comes back as a spare once copied, so a
+                // caller far ahead finds one sooner; the rest wait for the next pass.
+                let now = lane.retired.len().min(TAKE_AT_ONCE);
+                taken.extend(lane.retired.drain(..now).map(|buffer| (index, buffer)));
+                if !lane.retired.is_empty() {
+                    self.wants_absorb.store(true, Ordering::SeqCst);
+                }
             } else if lane.end == lane.absorbed && lane.spare.len() > 1 {
                 extra.extend(lane.spare.drain(1..));
             } else if lane.end > lane.absorbed && !lane.spare.is_empty() {

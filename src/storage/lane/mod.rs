@@ -16,9 +16,10 @@
 //! Each lane has two buffers (files). When the one being written fills, the caller swaps in the
 //! other (emptied and zeroed by the worker) and hands the full one to the worker: no caller
 //! waits while a lane is copied. If the worker has not given the other back yet (it got no
-//! core), the caller creates a third buffer, and a fourth (`lane::BUFFERS`), rather than wait
-//! for the engine's lock that the worker holds while it copies; the worker removes the extra
-//! ones once it has emptied them, so a drained backlog leaves two buffers per lane. The worker takes full buffers (and swaps out buffers that hold
+//! core), the caller creates a third buffer, a fourth, and more while they fit the queue's room
+//! (`Lanes::buffer_cap`, at most `lane::BUFFERS`), rather than wait for the engine's lock that
+//! the worker holds while it copies; the worker removes the extra ones once it has emptied
+//! them, so a drained backlog leaves two buffers per lane. The worker takes full buffers (and swaps out buffers that hold
 //! records) under each lane's lock only for the swap, then copies them into the journal with
 //! the lanes free (`Lanes::take_for_worker`, `Lanes::absorb_taken`).
 //!
@@ -55,6 +56,8 @@ pub const LANES: usize = lane::COUNT;
 /// full. 512 KB rather than 256: with 256 the caller found both buffers full (and waited for
 /// the worker) 13-34 times per 1,000,000 events at full speed, with 512 twice.
 const LANE_LEN: usize = lane::LEN;
+/// Buffers a lane may have whatever the queue's room (`Lanes::buffer_cap`).
+const MIN_BUFFER_CAP: usize = 4;
 /// What a drained lane keeps resident where it records next (`Lanes::release_memory`): room
 /// for some 500 events.
 const KEEP_RESIDENT: usize = 64 * 1024;
@@ -180,6 +183,10 @@ impl Lanes {
         if let Err(error) = &created {
             log::warn(|| format!("custom events take the slower path: no lane directory: {error}"));
         }
+        // One listing, not a lookup per possible buffer name.
+        let present: HashSet<PathBuf> = std::fs::read_dir(&dir)
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
         let lanes = std::array::from_fn(|index| {
             let mut lane = Lane {
                 file: None,
@@ -200,7 +207,7 @@ impl Lanes {
             // empty ones last.
             let mut found: Vec<(Option<Span>, usize, Buffer)> = (0..BUFFERS)
                 .map(|buffer| (buffer, lane_path(&dir, index, buffer)))
-                .filter(|(_, path)| path.exists())
+                .filter(|(_, path)| present.contains(path))
                 .filter_map(|(buffer, path)| match MappedFile::open(&path, LANE_LEN) {
                     Ok(file) => {
                         let mut times = None;
@@ -266,6 +273,18 @@ impl Lanes {
         self.drop_watch.store(bytes, Ordering::Relaxed);
     }
 
+    /// How many buffers a lane may have: four, and more (up to `BUFFERS`) while they hold no
+    /// more than the lane's share of the queue's room (`drop_watch`), so that a caller far
+    /// ahead of the worker takes another buffer rather than the engine's lock, which the
+    /// worker holds while it copies. Beyond the room the journal drops the oldest anyway.
+    fn buffer_cap(&self) -> usize {
+        let room = self.drop_watch.load(Ordering::Relaxed) / LANE_LEN as u64;
+        usize::try_from(room)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+            .clamp(MIN_BUFFER_CAP, BUFFERS)
+    }
+
     /// A lane may hold more records than the queue has room for; clears the flag.
     pub fn take_drop_check(&self) -> bool {
         self.drop_check.swap(false, Ordering::SeqCst)
@@ -317,7 +336,7 @@ impl Lanes {
             }
             let empty = match spare.pop() {
                 Some(empty) => empty,
-                None if retired.len() + 1 < BUFFERS => {
+                None if retired.len() + 1 < self.buffer_cap() => {
                     match self.dir.as_deref().and_then(|dir| new_buffer(dir, index)) {
                         Some(empty) => empty,
                         None => return Recorded::NotHere,
@@ -875,13 +894,57 @@ mod tests {
         assert!(record(&lanes, "after"), "the lane records again");
     }
 
+    /// Records until a call is refused (every buffer full); returns the names recorded.
+    fn record_until_refused(lanes: &Lanes) -> Vec<String> {
+        let mut names = Vec::new();
+        loop {
+            let name = format!("e{}", names.len());
+            if !record(lanes, &name) {
+                return names;
+            }
+            names.push(name);
+        }
+    }
+
+    #[test]
+    fn a_lane_takes_more_buffers_only_while_the_queue_has_room_for_them() {
+        // A small queue: the lane's share is under a buffer, so four buffers, as ever.
+        let dir = temp_dir("lanes-cap-small");
+        let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
+        lanes.watch_for_drops(1_000);
+        record_until_refused(&lanes);
+        assert_eq!(this_lane(&lanes).retired.len(), MIN_BUFFER_CAP - 1);
+        assert_eq!(lane_files(&dir).len(), MIN_BUFFER_CAP);
+
+        // Room for six buffers' worth of the smallest records per lane: seven buffers.
+        let dir = temp_dir("lanes-cap-room");
+        let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
+        let share = (6 * LANE_LEN).div_ceil(record::record_len(0)) as u64;
+        lanes.watch_for_drops(share * LANES as u64);
+        let names = record_until_refused(&lanes);
+        assert_eq!(this_lane(&lanes).retired.len(), 6);
+        assert_eq!(lane_files(&dir), first_buffers(7));
+
+        // And whatever the room, never more than `BUFFERS`; every record moves, in order.
+        lanes.watch_for_drops(u64::MAX / 2);
+        let mut more = record_until_refused(&lanes);
+        assert_eq!(this_lane(&lanes).retired.len(), BUFFERS - 1);
+        let (mut journal, _) = Journal::open(&dir.join("journal"), "key", 100_000_000).unwrap();
+        lanes.absorb_taken(lanes.take_for_worker(), &mut journal);
+        lanes.hold_all().absorb(&mut journal, None);
+        let mut all = names;
+        all.append(&mut more);
+        assert_eq!(journal_names(&journal), all);
+    }
+
     #[test]
     fn after_a_kill_every_extra_buffer_is_recovered_in_order_and_then_removed() {
         let dir = temp_dir("lanes-extra-recover");
         let lanes = lanes_viewing(&dir, &open_session(crate::clock::now_ms()));
-        let mut names = record_until_retired(&lanes, 2);
+        // More buffers than a lane has whatever the queue's room (the room is unknown here).
+        let mut names = record_until_retired(&lanes, MIN_BUFFER_CAP + 1);
         names.extend(record_many(&lanes, "new", 5));
-        assert_eq!(lane_files(&dir), first_buffers(3));
+        assert_eq!(lane_files(&dir), first_buffers(MIN_BUFFER_CAP + 2));
         drop(lanes); // killed: nothing moved, nothing cleared
         let lanes = Lanes::open(
             dir.join("lanes"),
@@ -894,7 +957,7 @@ mod tests {
         assert_eq!(journal_names(&journal), names);
         assert_eq!(
             lane_files(&dir).len(),
-            3,
+            MIN_BUFFER_CAP + 2,
             "emptied, kept until the worker looks"
         );
         // The worker finds the lane drained and gives up the extra spare.
