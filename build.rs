@@ -19,6 +19,16 @@ fn main() {
         }
         _ => {}
     }
+    // Identical code folding: generic code monomorphised into byte-identical copies is kept once
+    // (-12.8 KB stripped). Only where the linker is known to be rust-lld, x86_64 Linux's default
+    // since Rust 1.90; GNU ld (older toolchains, the cross builds) has no such flag. Rust promises
+    // no unique function addresses, so folding is safe for it.
+    if env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu")
+        && env::var("PROFILE").as_deref() == Ok("release")
+        && rustc_minor().is_some_and(|minor| minor >= 90)
+    {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,--icf=all");
+    }
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets it")).join("stint.h");
     let mut config =
@@ -43,4 +53,21 @@ fn main() {
     if env::var_os("STINT_UPDATE_HEADER").is_some() {
         std::fs::copy(&out, crate_dir.join("include/stint.h")).expect("write include/stint.h");
     }
+}
+
+/// The minor version of the compiler building us (`rustc 1.95.0 (...)` gives 95).
+fn rustc_minor() -> Option<u32> {
+    let rustc = env::var_os("RUSTC")?;
+    let output = std::process::Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let version = String::from_utf8(output.stdout).ok()?;
+    version
+        .split_whitespace()
+        .nth(1)?
+        .split('.')
+        .nth(1)?
+        .parse()
+        .ok()
 }

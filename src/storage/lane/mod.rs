@@ -183,8 +183,8 @@ impl Lanes {
         if let Err(error) = &created {
             log::warn(|| format!("custom events take the slower path: no lane directory: {error}"));
         }
-        // One listing, not a lookup per possible buffer name.
-        let present: HashSet<PathBuf> = std::fs::read_dir(&dir)
+        // One listing, not a lookup per possible buffer name (a few files: a Vec will do).
+        let present: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map(|entries| entries.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         let lanes = std::array::from_fn(|index| {
