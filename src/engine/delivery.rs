@@ -208,6 +208,14 @@ impl worker::Engine for Engine {
     }
 
     fn prepare_spare(&self, state: &mut MutexGuard<'_, State>) -> bool {
+        if state.journal.ask_for_index_chunk() {
+            // The index's next chunk, mapped and faulted in without the lock.
+            match MutexGuard::unlocked(state, SpareChunk::prepare) {
+                Ok(chunk) => state.journal.install_index_chunk(chunk),
+                Err(error) => log::debug(|| format!("cannot prepare the index: {error}")),
+            }
+            return true;
+        }
         if state.journal.wants_prefault() {
             // The next pages calls' records will go to, faulted in without the lock.
             let ahead = state.journal.ahead();

@@ -123,6 +123,31 @@ pub(crate) fn trim_heap() {
     }
 }
 
+/// Anonymous memory of its own mapping, not from `malloc`: for structures that grow and
+/// shrink by large steps (the journal's index), so that neither their growth nor their freeing
+/// moves the allocator's heap or its thresholds. Reads as zeros when fresh; unmapped on drop.
+pub(crate) struct AnonPages(memmap2::MmapMut);
+
+impl AnonPages {
+    /// Maps `len` bytes (page-aligned; not faulted in).
+    pub(crate) fn new(len: usize) -> io::Result<AnonPages> {
+        memmap2::MmapMut::map_anon(len).map(AnonPages)
+    }
+
+    /// Faults every page in now (`prefault`), so later stores into them cost no page fault.
+    pub(crate) fn fault_in(&mut self) {
+        prefault(&mut self.0);
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
 /// Gives `file` `len` bytes with disk blocks behind them, so that a full disk fails here
 /// rather than as SIGBUS on a later store into its mapping.
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -64,11 +64,11 @@ impl Journal {
         active.end = written_end;
         self.unwritten.clear();
         while let Some(entry) = self.entries.back().copied() {
-            if entry.segment != number || (entry.offset as usize) < written_end {
+            if entry.segment(number) != number || entry.offset() < written_end {
                 break;
             }
             self.entries.pop_back();
-            if !entry.dropped {
+            if !entry.dropped() {
                 self.live -= 1;
                 self.active_segment_mut().live -= 1;
             }
@@ -108,6 +108,8 @@ impl Journal {
         while self.live >= self.max_live && self.drop_oldest()? {
             dropped += 1;
         }
+        // The index's room first: once the record is written, its entry cannot fail.
+        self.entries.reserve_one()?;
         let seq = self.next_seq;
         let (segment, offset) = if bulk {
             self.write_unwritten(kind, seq, len, fill)?
@@ -121,15 +123,8 @@ impl Journal {
             written
         };
         self.next_seq += 1;
-        self.entries.push_back(Entry {
-            seq,
-            segment,
-            offset: offset as u32,
-            len: len as u32,
-            key: self.current_key,
-            kind,
-            dropped: false,
-        });
+        self.entries
+            .push_back(Entry::new(seq, segment, offset, kind));
         self.live += 1;
         self.active_segment_mut().live += 1;
         if dropped > 0 {
@@ -189,32 +184,31 @@ impl Journal {
             .partition_point(|e| e.seq < self.drop_scan_from);
         let victim = self
             .entries
-            .iter()
-            .skip(from)
-            .position(|e| !e.dropped && e.kind == Kind::CustomEvent)
+            .iter_from(from)
+            .position(|e| !e.dropped() && e.kind() == Kind::CustomEvent)
             .map(|i| i + from)
-            .or_else(|| self.entries.iter().position(|e| !e.dropped));
+            .or_else(|| self.entries.iter().position(|e| !e.dropped()));
         let Some(index) = victim else {
             return Ok(false);
         };
-        let seq = self.entries[index].seq;
-        if self.entries[index].kind == Kind::CustomEvent {
-            self.drop_scan_from = seq + 1;
+        let entry = *self.entries.get(index).expect("found");
+        if entry.kind() == Kind::CustomEvent {
+            self.drop_scan_from = entry.seq + 1;
         }
-        let entry = self.entries[index];
-        let unwritten = self.unwritten_at(entry.segment, entry.offset as usize);
-        if let Some(segment) = self.segments.get_mut(entry.segment) {
+        let (number, offset) = (self.segment_of(&entry), entry.offset());
+        let unwritten = self.unwritten_at(number, offset);
+        if let Some(segment) = self.segments.get_mut(number) {
             match unwritten {
                 Some(at) => record::mark_dropped(&mut self.unwritten, at),
-                None => record::mark_dropped(segment.map.bytes_mut(), entry.offset as usize),
+                None => record::mark_dropped(segment.map.bytes_mut(), offset),
             }
             segment.live -= 1;
         }
-        self.entries[index].dropped = true;
+        self.entries.get_mut(index).expect("found").mark_dropped();
         self.live -= 1;
         // Dropped entries at the front are forgotten at once (the record is marked on disk, so
         // recovery skips it too); the others wait for `forget_dropped`.
-        while self.entries.front().is_some_and(|e| e.dropped) {
+        while self.entries.front().is_some_and(|e| e.dropped()) {
             self.entries.pop_front();
         }
         Ok(true)
@@ -224,8 +218,7 @@ impl Journal {
     /// outnumber the live ones, and segments left with nothing live are deleted.
     pub(super) fn forget_dropped(&mut self) {
         if (self.entries.len() as u64) > 2 * self.live + 64 {
-            self.entries.retain(|e| !e.dropped);
-            self.shrink_index();
+            self.entries.retain(|e| !e.dropped());
         }
         self.release_done_segments();
     }

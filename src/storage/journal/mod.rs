@@ -16,13 +16,13 @@
 //! Records of a call (`append_with`) still go straight into the mapping: durable on return,
 //! with no system call.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::datapoint::StoredHead;
-use super::format::{names, record::HEADER_LEN as HEADER, segment};
+use super::format::{names, record::HEADER_LEN as HEADER, record::LEN as LEN_AT, segment};
 use super::mapping::{Flusher, MappedFile};
 use super::record::{self, record_len, scan};
 use super::slot_file::SlotFile;
@@ -31,10 +31,13 @@ use crate::platform::{self, create_private_dir, write_all_at, PAGE};
 pub use super::record::{Kind, Recovery};
 
 mod append;
+mod index;
 mod recovery;
 mod segments;
 mod spare;
 
+pub use index::SpareChunk;
+use index::{Entry, Index};
 use segments::Segments;
 
 /// Segment size; a record never spans segments (the largest datapoint is ~60 KB).
@@ -58,18 +61,6 @@ const AHEAD_HIGH: usize = 1024 * 1024;
 /// `AHEAD_LOW`, so the next call's record does not send the worker faulting in at once.
 const KEEP_AHEAD: usize = 2 * AHEAD_LOW;
 
-/// A pending datapoint: where its bytes are.
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    seq: u64,
-    segment: u64,
-    offset: u32,
-    len: u32,
-    key: u16,
-    kind: Kind,
-    dropped: bool,
-}
-
 struct Segment {
     map: MappedFile,
     /// Datapoints in this segment still pending; at 0 (and not active) the file is deleted.
@@ -78,6 +69,27 @@ struct Segment {
     end: usize,
     /// `end` at the last sync: what is already durable against power loss.
     synced_end: usize,
+    /// Its API key records: where each is and the key (an index in `Journal::keys`); the
+    /// datapoints after one were recorded under it.
+    keys: Vec<(usize, u16)>,
+}
+
+impl Segment {
+    fn new(map: MappedFile, live: u64, end: usize, keys: Vec<(usize, u16)>) -> Segment {
+        Segment {
+            map,
+            live,
+            end,
+            synced_end: end,
+            keys,
+        }
+    }
+
+    /// The key of the datapoint at `offset`.
+    fn key_at(&self, offset: usize) -> u16 {
+        let after = self.keys.partition_point(|&(at, _)| at < offset);
+        after.checked_sub(1).map_or(0, |i| self.keys[i].1)
+    }
 }
 
 /// One datapoint handed to the uploader.
@@ -94,7 +106,7 @@ pub struct Pending<'a> {
 pub struct Journal {
     dir: PathBuf,
     segments: Segments,
-    entries: VecDeque<Entry>,
+    entries: Index,
     live: u64,
     next_seq: u64,
     cursor: SlotFile,
@@ -133,7 +145,7 @@ impl Journal {
         let mut journal = Journal {
             dir: dir.to_owned(),
             segments: Segments::default(),
-            entries: VecDeque::new(),
+            entries: Index::default(),
             live: 0,
             next_seq: acked_through + 1,
             cursor,
@@ -197,7 +209,7 @@ impl Journal {
     pub fn is_done_through(&self, seq: u64) -> bool {
         self.entries
             .iter()
-            .find(|e| !e.dropped)
+            .find(|e| !e.dropped())
             .is_none_or(|e| e.seq > seq)
     }
 
@@ -206,9 +218,10 @@ impl Journal {
     pub fn oldest(&self, max_count: usize, max_bytes: usize) -> Vec<Pending<'_>> {
         let mut batch: Vec<Pending<'_>> = Vec::new();
         let mut bytes = 0;
-        for entry in self.entries.iter().filter(|e| !e.dropped) {
-            let api_key = self.keys[entry.key as usize].as_str();
-            let len = entry.len as usize + 1;
+        for entry in self.entries.iter().filter(|e| !e.dropped()) {
+            let (payload, key) = self.record_of(entry);
+            let api_key = self.keys[key as usize].as_str();
+            let len = payload.len() + 1;
             if batch.len() == max_count
                 || (!batch.is_empty() && (bytes + len > max_bytes || batch[0].api_key != api_key))
             {
@@ -218,7 +231,7 @@ impl Journal {
             batch.push(Pending {
                 seq: entry.seq,
                 api_key,
-                payload: self.payload(entry),
+                payload,
             });
         }
         batch
@@ -228,24 +241,32 @@ impl Journal {
     pub fn pending_ids(&self) -> HashSet<[u8; 16]> {
         self.entries
             .iter()
-            .filter(|entry| !entry.dropped)
-            .filter_map(|entry| StoredHead::of(self.payload(entry)))
+            .filter(|entry| !entry.dropped())
+            .filter_map(|entry| StoredHead::of(self.record_of(entry).0))
             .map(|head| head.id)
             .collect()
     }
 
-    /// A pending entry's payload (its segment lives as long as it is pending).
-    fn payload(&self, entry: &Entry) -> &[u8] {
-        let len = entry.len as usize;
-        if let Some(at) = self.unwritten_at(entry.segment, entry.offset as usize) {
-            return &self.unwritten[at + HEADER..at + HEADER + len];
-        }
-        let start = entry.offset as usize + HEADER;
+    /// An entry's segment number.
+    fn segment_of(&self, entry: &Entry) -> u64 {
+        entry.segment(self.active_number())
+    }
+
+    /// A pending entry's payload and API key (its segment lives as long as it is pending). The
+    /// length is the record header's, written before the entry was.
+    fn record_of(&self, entry: &Entry) -> (&[u8], u16) {
+        let (number, offset) = (self.segment_of(entry), entry.offset());
         let segment = self
             .segments
-            .get(entry.segment)
+            .get(number)
             .expect("a pending entry's segment");
-        &segment.map.bytes()[start..start + len]
+        let record = match self.unwritten_at(number, offset) {
+            Some(at) => &self.unwritten[at..],
+            None => &segment.map.bytes()[offset..],
+        };
+        let len = u32::from_le_bytes(record[LEN_AT..LEN_AT + 4].try_into().expect("4 bytes"));
+        let payload = &record[HEADER..HEADER + len as usize];
+        (payload, segment.key_at(offset))
     }
 
     /// Marks everything up to `seq` done (delivered or rejected). Returns how many of those were
@@ -254,15 +275,15 @@ impl Journal {
         let mut done = 0;
         while self.entries.front().is_some_and(|e| e.seq <= seq) {
             let entry = self.entries.pop_front().expect("front");
-            if !entry.dropped {
+            if !entry.dropped() {
                 done += 1;
-                if let Some(segment) = self.segments.get_mut(entry.segment) {
+                let number = self.segment_of(&entry);
+                if let Some(segment) = self.segments.get_mut(number) {
                     segment.live -= 1;
                 }
             }
         }
         self.live -= done;
-        self.shrink_index();
         if seq > self.acked_through {
             self.acked_through = seq;
             self.cursor.write(&seq.to_le_bytes());
@@ -271,24 +292,13 @@ impl Journal {
         done
     }
 
-    /// Gives the index's memory back once a backlog has drained: at a quarter full it shrinks to
-    /// half (so each shrink follows at least as many removals as it copies entries).
-    fn shrink_index(&mut self) {
-        /// Below this the index keeps its capacity: not worth a reallocation.
-        const KEEP: usize = 4096;
-        let (len, capacity) = (self.entries.len(), self.entries.capacity());
-        if capacity > KEEP && len < capacity / 4 {
-            self.entries.shrink_to((2 * len).max(KEEP));
-        }
-    }
-
     /// The seq of the newest datapoint delivered or dropped by an acknowledgement.
     pub fn acked_through(&self) -> u64 {
         self.acked_through
     }
 
     /// Gives back, once nothing is pending, the memory the backlog needed (for the worker,
-    /// never for a call): the index's and the bulk buffer's heap, and the active segment's pages
+    /// never for a call): the index's chunks, the bulk buffer's heap, and the active segment's pages
     /// from the process's resident set: those before its end (records are only ever appended
     /// after them; delivery read them through the mapping) and those faulted in ahead of calls
     /// beyond `KEEP_AHEAD` (the worker faults them in again once calls get near). File-backed
@@ -297,7 +307,7 @@ impl Journal {
         if self.live > 0 {
             return;
         }
-        self.entries.shrink_to(0);
+        self.entries.release();
         if self.unwritten.is_empty() {
             self.unwritten = Vec::new();
         }
@@ -324,6 +334,7 @@ impl Journal {
         active.end = 0;
         active.synced_end = usize::MAX; // zeroes to sync
         active.live = 0;
+        active.keys.clear();
         let _ = self.write_key_record(); // fits: a fresh segment always holds its key record
         erased
     }
@@ -529,7 +540,7 @@ mod tests {
         }
         assert_eq!(j.pending(), 100);
         assert_eq!(j.entries.len(), 100, "only the live entries are kept");
-        assert!(j.entries.iter().all(|e| !e.dropped));
+        assert!(j.entries.iter().all(|e| !e.dropped()));
     }
 
     #[test]
@@ -573,7 +584,7 @@ mod tests {
         assert!(j.entries.capacity() > 0, "nothing released while pending");
         j.acknowledge_through(j.last_seq());
         j.release_memory();
-        assert_eq!(j.entries.capacity(), 0);
+        assert_eq!(j.entries.capacity(), 0, "the index's chunks are unmapped");
         assert_eq!(j.unwritten.capacity(), 0);
         let end = j.active_segment().end;
         assert!(j.faulted_to <= (end + KEEP_AHEAD).next_multiple_of(PAGE));
@@ -738,7 +749,7 @@ mod tests {
             j.append(Kind::CustomEvent, format!("record-{i}").as_bytes())
                 .unwrap();
         }
-        let second = j.entries[1].offset as usize;
+        let second = j.entries.get(1).unwrap().offset();
         drop(j);
         let path = segment_path(&dir, 1);
         let mut raw = fs::read(&path).unwrap();

@@ -63,11 +63,9 @@ mod tests {
     #[test]
     fn kept_in_number_order_whatever_the_order_of_insertion() {
         let dir = temp_dir("segments");
-        let segment = |n: u64| Segment {
-            map: MappedFile::open(&dir.join(format!("{n}")), 4096).unwrap(),
-            live: n,
-            end: 0,
-            synced_end: 0,
+        let segment = |n: u64| {
+            let map = MappedFile::open(&dir.join(format!("{n}")), 4096).unwrap();
+            Segment::new(map, n, 0, Vec::new())
         };
         let mut segments = Segments::default();
         assert!(segments.is_empty() && segments.last().is_none());

@@ -35,6 +35,22 @@ impl Journal {
         self.spare = Some(spare);
     }
 
+    /// Whether the worker should prepare the index's next chunk (`index::Index::wants_spare`):
+    /// calls that record wake it for that.
+    pub fn wants_index_chunk(&self) -> bool {
+        self.entries.wants_spare()
+    }
+
+    /// `wants_index_chunk`, for the worker: asks once per chunk.
+    pub fn ask_for_index_chunk(&mut self) -> bool {
+        self.entries.ask_for_spare()
+    }
+
+    /// Keeps the index chunk the worker prepared (`SpareChunk::prepare`, without the lock).
+    pub fn install_index_chunk(&mut self, chunk: SpareChunk) {
+        self.entries.install_spare(chunk);
+    }
+
     /// Whether the worker should fault in more of the active segment for calls' records: calls
     /// stored records, and fewer than `AHEAD_LOW` bytes past the end are faulted in.
     pub fn wants_prefault(&self) -> bool {
