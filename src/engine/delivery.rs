@@ -227,9 +227,10 @@ impl worker::Engine for Engine {
         let Some(path) = state.journal.ask_for_spare() else {
             return false;
         };
-        let spare = MutexGuard::unlocked(state, || Journal::prepare_spare(&path));
+        let fault_in = state.journal.spare_wants_faulting();
+        let spare = MutexGuard::unlocked(state, || Journal::prepare_spare(&path, fault_in));
         match spare {
-            Ok(spare) => state.journal.install_spare(spare),
+            Ok(spare) => state.journal.install_spare(spare, fault_in),
             Err(error) => log::debug(|| format!("cannot prepare the next segment: {error}")),
         }
         true

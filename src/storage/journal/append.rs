@@ -120,6 +120,7 @@ impl Journal {
             // that found its lane full: faulting in ahead for those kept the worker from
             // emptying the lanes, and more lanes filled).
             self.stored_directly |= kind != Kind::CustomEvent;
+            self.calls_store |= kind != Kind::CustomEvent;
             written
         };
         self.next_seq += 1;

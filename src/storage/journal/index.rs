@@ -93,7 +93,7 @@ impl Chunk {
     }
 }
 
-/// A chunk faulted in by the worker without the lock (`Index::prepare_spare`).
+/// A chunk faulted in by the worker without the lock, for `Journal::install_index_chunk`.
 pub struct SpareChunk(Chunk);
 
 impl SpareChunk {

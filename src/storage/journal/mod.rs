@@ -128,6 +128,11 @@ pub struct Journal {
     faulted_to: usize,
     /// A call stored a record since the last `prefault_ahead`.
     stored_directly: bool,
+    /// Calls stored session datapoints in the active segment: its spare is faulted in when
+    /// made (`spare_wants_faulting`), so that a roll-over never lands on cold pages.
+    calls_store: bool,
+    /// The spare's pages are faulted in.
+    spare_faulted: bool,
     /// The seq of the newest datapoint in the files (not in `unwritten`).
     written_through: u64,
 }
@@ -160,6 +165,8 @@ impl Journal {
             unwritten: Vec::new(),
             faulted_to: 0,
             stored_directly: false,
+            calls_store: false,
+            spare_faulted: false,
             written_through: 0,
         };
         let _ = fs::remove_file(dir.join(SPARE)); // unfinished or unused: made anew
@@ -317,6 +324,10 @@ impl Journal {
         active.map.release(0..end);
         active.map.release(keep_to..len);
         self.faulted_to = self.faulted_to.min(keep_to);
+        if let Some(spare) = self.spare.as_ref().filter(|_| self.spare_faulted) {
+            spare.release(0..spare.bytes().len());
+            self.spare_faulted = false;
+        }
     }
 
     /// Deletes every pending datapoint (tracking disabled, data wiped): nothing of it is sent,

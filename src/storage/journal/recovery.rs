@@ -109,13 +109,17 @@ impl Journal {
             .spare
             .take()
             .filter(|_| fs::rename(self.dir.join(SPARE), &path).is_ok());
-        let map = match spare {
-            Some(map) => map,
-            None => MappedFile::open(&path, SEGMENT_LEN)?,
+        // A spare made faulted in needs no pages faulted in ahead (`spare_wants_faulting`).
+        let spare_faulted = std::mem::take(&mut self.spare_faulted);
+        let (map, faulted_to) = match spare {
+            Some(map) if spare_faulted => (map, SEGMENT_LEN),
+            Some(map) => (map, 0),
+            None => (MappedFile::open(&path, SEGMENT_LEN)?, 0),
         };
         let writer = open_writer(&path)?;
         self.writer = Some(writer);
-        self.faulted_to = 0;
+        self.faulted_to = faulted_to;
+        self.calls_store = false;
         self.segments
             .insert(number, Segment::new(map, 0, 0, Vec::new()));
         self.write_key_record()
