@@ -209,10 +209,10 @@ impl worker::Engine for Engine {
 
     fn prepare_spare(&self, state: &mut MutexGuard<'_, State>) -> bool {
         if state.journal.ask_for_index_chunk() {
-            // The index's next chunk, mapped and faulted in without the lock.
-            match MutexGuard::unlocked(state, SpareChunk::prepare) {
-                Ok(chunk) => state.journal.install_index_chunk(chunk),
-                Err(error) => log::debug(|| format!("cannot prepare the index: {error}")),
+            // The index's next chunk, mapped and faulted in without the lock. Should that fail,
+            // a call maps one when it needs it (and fails the same way if memory is short).
+            if let Ok(chunk) = MutexGuard::unlocked(state, SpareChunk::prepare) {
+                state.journal.install_index_chunk(chunk);
             }
             return true;
         }

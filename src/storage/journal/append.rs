@@ -37,7 +37,7 @@ impl Journal {
         }
         let at = self.active_segment().end - self.unwritten.len();
         let written = match &self.writer {
-            Some(writer) => write_all_at(writer, &self.unwritten, at as u64),
+            Some(writer) => write_all_at(writer, self.unwritten.bytes(), at as u64),
             None => Err(io::Error::other("no journal segment to write to")),
         };
         if let Err(error) = written {
@@ -148,9 +148,8 @@ impl Journal {
         if !self.active_fits(record_len(len)) {
             self.start_segment()?;
         }
-        let start = self.unwritten.len();
-        self.unwritten.resize(start + record_len(len), 0);
-        let used = record::put_record(&mut self.unwritten[start..], kind, seq, len, fill);
+        let room = self.unwritten.extend_zeroed(record_len(len))?;
+        let used = record::put_record(room, kind, seq, len, fill);
         let segment = self.active_segment_mut();
         let offset = segment.end;
         segment.end += used;
@@ -200,7 +199,7 @@ impl Journal {
         let unwritten = self.unwritten_at(number, offset);
         if let Some(segment) = self.segments.get_mut(number) {
             match unwritten {
-                Some(at) => record::mark_dropped(&mut self.unwritten, at),
+                Some(at) => record::mark_dropped(self.unwritten.bytes_mut(), at),
                 None => record::mark_dropped(segment.map.bytes_mut(), offset),
             }
             segment.live -= 1;

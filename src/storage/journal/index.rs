@@ -135,10 +135,7 @@ impl Index {
     }
 
     pub(super) fn get(&self, i: usize) -> Option<&Entry> {
-        (i < self.len).then(|| {
-            let (chunk, slot) = self.slot(i);
-            &self.chunks[chunk].entries()[slot]
-        })
+        (i < self.len).then(|| self.at(i))
     }
 
     pub(super) fn get_mut(&mut self, i: usize) -> Option<&mut Entry> {
@@ -161,18 +158,12 @@ impl Index {
     }
 
     pub(super) fn iter_from(&self, from: usize) -> impl Iterator<Item = &Entry> + '_ {
-        let (first, slot) = self.slot(from.min(self.len));
-        let mut left = self.len.saturating_sub(from);
-        self.chunks
-            .iter()
-            .skip(first)
-            .enumerate()
-            .flat_map(move |(n, chunk)| {
-                let start = if n == 0 { slot } else { 0 };
-                let take = left.min(CHUNK - start);
-                left -= take;
-                &chunk.entries()[start..start + take]
-            })
+        (from..self.len).map(move |i| self.at(i))
+    }
+
+    fn at(&self, i: usize) -> &Entry {
+        let (chunk, slot) = self.slot(i);
+        &self.chunks[chunk].entries()[slot]
     }
 
     /// The number of leading entries for which `pred` holds (it must hold for a prefix).
@@ -180,7 +171,7 @@ impl Index {
         let (mut low, mut high) = (0, self.len);
         while low < high {
             let mid = low + (high - low) / 2;
-            if pred(self.get(mid).expect("in range")) {
+            if pred(self.at(mid)) {
                 low = mid + 1;
             } else {
                 high = mid;
@@ -234,7 +225,7 @@ impl Index {
     pub(super) fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
         let mut kept = 0;
         for i in 0..self.len {
-            let entry = *self.get(i).expect("in range");
+            let entry = *self.at(i);
             if keep(&entry) {
                 *self.get_mut(kept).expect("in range") = entry;
                 kept += 1;
@@ -249,12 +240,22 @@ impl Index {
         self.drop_unused_chunks();
     }
 
-    /// Puts the entries in seq order (recovery, after segments out of order: rare).
+    /// Puts the entries in seq order (recovery, after segments out of order: rare). The seqs
+    /// are sorted as plain numbers and each entry placed by its seq's rank: the library
+    /// already holds that sort (recovery's segment numbers), where sorting entries added one.
     pub(super) fn sort_by_seq(&mut self) {
-        let mut all: Vec<Entry> = self.iter().copied().collect();
-        // Seqs are unique, so an unstable sort orders them as a stable one.
-        all.sort_unstable_by_key(|e| e.seq);
-        for (i, entry) in all.into_iter().enumerate() {
+        let mut seqs: Vec<u64> = self.iter().map(|e| e.seq).collect();
+        seqs.sort_unstable();
+        // Seq 0 marks a free place: a datapoint's seq is at least 1.
+        let mut sorted = vec![Entry::new(0, 0, 0, Kind::CustomEvent); self.len];
+        for entry in self.iter() {
+            let mut at = seqs.partition_point(|&seq| seq < entry.seq);
+            while sorted[at].seq != 0 {
+                at += 1; // the same seq twice (a segment copied): side by side
+            }
+            sorted[at] = *entry;
+        }
+        for (i, entry) in sorted.into_iter().enumerate() {
             *self.get_mut(i).expect("in range") = entry;
         }
     }
@@ -414,7 +415,11 @@ mod tests {
         for seq in (1..=CHUNK as u64 + 10).rev() {
             push(&mut index, seq);
         }
+        push(&mut index, 7);
         index.sort_by_seq();
-        assert!(index.iter().map(|e| e.seq).eq(1..=CHUNK as u64 + 10));
+        let mut expected: Vec<u64> = (1..=CHUNK as u64 + 10).collect();
+        expected.insert(7, 7);
+        assert!(index.iter().map(|e| e.seq).eq(expected));
+        assert_eq!(index.get(7).unwrap(), index.get(6).unwrap(), "both kept");
     }
 }

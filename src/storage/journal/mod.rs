@@ -35,10 +35,12 @@ mod index;
 mod recovery;
 mod segments;
 mod spare;
+mod unwritten;
 
 pub use index::SpareChunk;
 use index::{Entry, Index};
 use segments::Segments;
+use unwritten::Unwritten;
 
 /// Segment size; a record never spans segments (the largest datapoint is ~60 KB).
 const SEGMENT_LEN: usize = segment::LEN;
@@ -123,7 +125,7 @@ pub struct Journal {
     writer: Option<File>,
     /// Records appended in bulk and not yet written: they end the active segment (at its
     /// `end`), and `commit` writes them.
-    unwritten: Vec<u8>,
+    unwritten: Unwritten,
     /// The active segment's pages before this offset are faulted in (see `prefault_ahead`).
     faulted_to: usize,
     /// A call stored a record since the last `prefault_ahead`.
@@ -162,7 +164,7 @@ impl Journal {
             spare: None,
             spare_asked_for: 0,
             writer: None,
-            unwritten: Vec::new(),
+            unwritten: Unwritten::default(),
             faulted_to: 0,
             stored_directly: false,
             calls_store: false,
@@ -268,7 +270,7 @@ impl Journal {
             .get(number)
             .expect("a pending entry's segment");
         let record = match self.unwritten_at(number, offset) {
-            Some(at) => &self.unwritten[at..],
+            Some(at) => &self.unwritten.bytes()[at..],
             None => &segment.map.bytes()[offset..],
         };
         let len = u32::from_le_bytes(record[LEN_AT..LEN_AT + 4].try_into().expect("4 bytes"));
@@ -305,7 +307,7 @@ impl Journal {
     }
 
     /// Gives back, once nothing is pending, the memory the backlog needed (for the worker,
-    /// never for a call): the index's chunks, the bulk buffer's heap, and the active segment's pages
+    /// never for a call): the index's chunks, the bulk buffer's pages, and the active segment's pages
     /// from the process's resident set: those before its end (records are only ever appended
     /// after them; delivery read them through the mapping) and those faulted in ahead of calls
     /// beyond `KEEP_AHEAD` (the worker faults them in again once calls get near). File-backed
@@ -315,9 +317,7 @@ impl Journal {
             return;
         }
         self.entries.release();
-        if self.unwritten.is_empty() {
-            self.unwritten = Vec::new();
-        }
+        self.unwritten.release();
         let active = self.active_segment();
         let (end, len) = (active.end, active.map.bytes().len());
         let keep_to = (end + KEEP_AHEAD).next_multiple_of(PAGE).min(len);
@@ -596,7 +596,7 @@ mod tests {
         j.acknowledge_through(j.last_seq());
         j.release_memory();
         assert_eq!(j.entries.capacity(), 0, "the index's chunks are unmapped");
-        assert_eq!(j.unwritten.capacity(), 0);
+        assert!(!j.unwritten.holds_memory());
         let end = j.active_segment().end;
         assert!(j.faulted_to <= (end + KEEP_AHEAD).next_multiple_of(PAGE));
         // What is recorded next is kept as before.

@@ -35,10 +35,11 @@ impl Journal {
     /// fraction of faulting in a megabyte.
     pub fn prepare_spare(path: &Path, fault_in: bool) -> io::Result<MappedFile> {
         let _ = fs::remove_file(path);
-        match fault_in {
-            true => MappedFile::open_prefaulted(path, SEGMENT_LEN),
-            false => MappedFile::open(path, SEGMENT_LEN),
+        let mut spare = MappedFile::open(path, SEGMENT_LEN)?;
+        if fault_in {
+            spare.prefault();
         }
+        Ok(spare)
     }
 
     /// Keeps the spare segment made by `prepare_spare` (faulted in or not) for the next
