@@ -39,7 +39,7 @@ pub(super) struct Entry {
 
 impl Entry {
     pub(super) fn new(seq: u64, segment: u64, offset: usize, kind: Kind) -> Entry {
-        debug_assert!(offset % ALIGN == 0 && offset < SEGMENT_LEN);
+        debug_assert!(offset.is_multiple_of(ALIGN) && offset < SEGMENT_LEN);
         Entry {
             seq,
             segment: segment as u32,
