@@ -57,14 +57,14 @@ impl Journal {
 
     /// Forgets the bulk appends not written yet (their writing failed).
     pub(super) fn undo_unwritten(&mut self) {
-        let number = self.active_number();
         let unwritten = self.unwritten.len();
         let active = self.active_segment_mut();
         let written_end = active.end - unwritten;
+        let ordinal = active.ordinal;
         active.end = written_end;
         self.unwritten.clear();
         while let Some(entry) = self.entries.back().copied() {
-            if entry.segment(number) != number || entry.offset() < written_end {
+            if entry.ordinal() != ordinal || entry.offset() < written_end {
                 break;
             }
             self.entries.pop_back();
@@ -111,7 +111,7 @@ impl Journal {
         // The index's room first: once the record is written, its entry cannot fail.
         self.entries.reserve_one()?;
         let seq = self.next_seq;
-        let (segment, offset) = if bulk {
+        let (_, offset) = if bulk {
             self.write_unwritten(kind, seq, len, fill)?
         } else {
             let written = self.write_record(kind, seq, len, fill)?;
@@ -125,7 +125,7 @@ impl Journal {
         };
         self.next_seq += 1;
         self.entries
-            .push_back(Entry::new(seq, segment, offset, kind));
+            .push_back(Entry::new(seq, self.active_segment().ordinal, offset, kind));
         self.live += 1;
         self.active_segment_mut().live += 1;
         if dropped > 0 {
@@ -196,8 +196,8 @@ impl Journal {
             self.drop_scan_from = entry.seq + 1;
         }
         let (number, offset) = (self.segment_of(&entry), entry.offset());
-        let unwritten = self.unwritten_at(number, offset);
-        if let Some(segment) = self.segments.get_mut(number) {
+        let unwritten = number.and_then(|n| self.unwritten_at(n, offset));
+        if let Some(segment) = number.and_then(|n| self.segments.get_mut(n)) {
             match unwritten {
                 Some(at) => record::mark_dropped(self.unwritten.bytes_mut(), at),
                 None => record::mark_dropped(segment.map.bytes_mut(), offset),

@@ -17,12 +17,15 @@ use crate::platform::AnonPages;
 pub(super) const CHUNK: usize = 16384;
 const CHUNK_BYTES: usize = CHUNK * size_of::<Entry>();
 
-/// Bits of `Entry::bits` holding the offset in `ALIGN` units, then the kind byte, then the
-/// dropped flag.
-const OFFSET_BITS: u32 = 17;
+/// Bits of `Entry::bits` holding the offset in `ALIGN` units, then the kind (a datapoint's kind
+/// byte is 1 to 3), then the dropped flag.
+const OFFSET_BITS: u32 = 29;
 const KIND_SHIFT: u32 = OFFSET_BITS;
-const DROPPED: u32 = 1 << (KIND_SHIFT + 8);
-const _: () = assert!(SEGMENT_LEN / ALIGN <= 1 << OFFSET_BITS);
+const DROPPED: u32 = 1 << (KIND_SHIFT + 2);
+/// The largest offset an entry holds (a segment written here is `SEGMENT_LEN`; recovery indexes
+/// nothing past this in a longer file).
+pub(super) const MAX_OFFSET: usize = ((1 << OFFSET_BITS) - 1) * ALIGN;
+const _: () = assert!(SEGMENT_LEN <= MAX_OFFSET);
 const _: () = assert!(size_of::<Entry>() == 16);
 
 /// A pending datapoint: where its record is. The payload's length is read from the record's
@@ -31,26 +34,24 @@ const _: () = assert!(size_of::<Entry>() == 16);
 #[repr(C)]
 pub(super) struct Entry {
     pub(super) seq: u64,
-    /// The segment's number modulo 2^32 (`segment`: the segments pending at once span far
-    /// fewer numbers).
-    segment: u32,
+    /// Its segment's `Segment::ordinal` (`Segments::number_of` finds the segment).
+    ordinal: u32,
     bits: u32,
 }
 
 impl Entry {
-    pub(super) fn new(seq: u64, segment: u64, offset: usize, kind: Kind) -> Entry {
-        debug_assert!(offset.is_multiple_of(ALIGN) && offset < SEGMENT_LEN);
+    pub(super) fn new(seq: u64, ordinal: u32, offset: usize, kind: Kind) -> Entry {
+        debug_assert!(offset.is_multiple_of(ALIGN) && offset <= MAX_OFFSET);
+        debug_assert!(kind.is_datapoint());
         Entry {
             seq,
-            segment: segment as u32,
+            ordinal,
             bits: (offset / ALIGN) as u32 | (kind as u32) << KIND_SHIFT,
         }
     }
 
-    /// The segment's number, given the active segment's (the highest: an entry's segment is
-    /// never newer, and never 2^32 segments older).
-    pub(super) fn segment(&self, active: u64) -> u64 {
-        active - u64::from((active as u32).wrapping_sub(self.segment))
+    pub(super) fn ordinal(&self) -> u32 {
+        self.ordinal
     }
 
     /// Where the record starts in its segment.
@@ -59,7 +60,7 @@ impl Entry {
     }
 
     pub(super) fn kind(&self) -> Kind {
-        Kind::from_u8((self.bits >> KIND_SHIFT) as u8).expect("an indexed kind")
+        Kind::from_u8((self.bits >> KIND_SHIFT) as u8 & 3).expect("an indexed kind")
     }
 
     pub(super) fn dropped(&self) -> bool {
@@ -248,7 +249,12 @@ impl Index {
         let mut seqs: Vec<u64> = self.iter().map(|e| e.seq).collect();
         seqs.sort_unstable();
         // Seq 0 marks a free place: a datapoint's seq is at least 1.
-        let mut sorted = vec![Entry::new(0, 0, 0, Kind::CustomEvent); self.len];
+        let free = Entry {
+            seq: 0,
+            ordinal: 0,
+            bits: 0,
+        };
+        let mut sorted = vec![free; self.len];
         for entry in self.iter() {
             let mut at = seqs.partition_point(|&seq| seq < entry.seq);
             while sorted[at].seq != 0 {
@@ -321,7 +327,7 @@ mod tests {
     fn entry(seq: u64) -> Entry {
         Entry::new(
             seq,
-            seq / 1000,
+            (seq / 1000) as u32,
             (seq as usize * ALIGN) % SEGMENT_LEN,
             Kind::CustomEvent,
         )
@@ -334,28 +340,17 @@ mod tests {
 
     #[test]
     fn an_entry_keeps_its_fields_in_16_bytes() {
-        let mut e = Entry::new(
-            u64::MAX - 1,
-            (1 << 32) + 7,
-            SEGMENT_LEN - ALIGN,
-            Kind::SessionEnd,
-        );
-        assert_eq!(e.seq, u64::MAX - 1);
-        assert_eq!(e.segment((1 << 32) + 9), (1 << 32) + 7);
-        assert_eq!(
-            e.segment(1 << 33),
-            (1 << 32) + 7,
-            "across a wrap of the low bits"
-        );
-        assert_eq!(e.offset(), SEGMENT_LEN - ALIGN);
+        let mut e = Entry::new(u64::MAX - 1, u32::MAX, MAX_OFFSET, Kind::SessionEnd);
+        assert_eq!((e.seq, e.ordinal()), (u64::MAX - 1, u32::MAX));
+        assert_eq!(e.offset(), MAX_OFFSET);
         assert_eq!(e.kind(), Kind::SessionEnd);
         assert!(!e.dropped());
         e.mark_dropped();
         assert!(e.dropped());
-        assert_eq!(
-            (e.kind(), e.offset()),
-            (Kind::SessionEnd, SEGMENT_LEN - ALIGN)
-        );
+        assert_eq!((e.kind(), e.offset()), (Kind::SessionEnd, MAX_OFFSET));
+        for kind in [Kind::SessionStart, Kind::CustomEvent] {
+            assert_eq!(Entry::new(1, 0, 8, kind).kind(), kind);
+        }
     }
 
     #[test]

@@ -74,16 +74,27 @@ struct Segment {
     /// Its API key records: where each is and the key (an index in `Journal::keys`); the
     /// datapoints after one were recorded under it.
     keys: Vec<(usize, u16)>,
+    /// Counts the segments this journal opened, in number order (modulo 2^32): what an index
+    /// entry names its segment by. Not the number itself, which a damaged file name could put
+    /// 2^32 past the others.
+    ordinal: u32,
 }
 
 impl Segment {
-    fn new(map: MappedFile, live: u64, end: usize, keys: Vec<(usize, u16)>) -> Segment {
+    fn new(
+        map: MappedFile,
+        ordinal: u32,
+        live: u64,
+        end: usize,
+        keys: Vec<(usize, u16)>,
+    ) -> Segment {
         Segment {
             map,
             live,
             end,
             synced_end: end,
             keys,
+            ordinal,
         }
     }
 
@@ -137,6 +148,8 @@ pub struct Journal {
     spare_faulted: bool,
     /// The seq of the newest datapoint in the files (not in `unwritten`).
     written_through: u64,
+    /// The next segment's `Segment::ordinal`.
+    next_ordinal: u32,
 }
 
 impl Journal {
@@ -170,6 +183,7 @@ impl Journal {
             calls_store: false,
             spare_faulted: false,
             written_through: 0,
+            next_ordinal: 0,
         };
         let _ = fs::remove_file(dir.join(SPARE)); // unfinished or unused: made anew
         let recovery = journal.recover()?;
@@ -256,15 +270,23 @@ impl Journal {
             .collect()
     }
 
-    /// An entry's segment number.
-    fn segment_of(&self, entry: &Entry) -> u64 {
-        entry.segment(self.active_number())
+    /// An entry's segment number (none if the segment is gone: only a dropped entry's can be).
+    fn segment_of(&self, entry: &Entry) -> Option<u64> {
+        self.segments.number_of(entry.ordinal())
+    }
+
+    /// The ordinal for a segment opened now.
+    fn take_ordinal(&mut self) -> u32 {
+        let ordinal = self.next_ordinal;
+        self.next_ordinal = ordinal.wrapping_add(1);
+        ordinal
     }
 
     /// A pending entry's payload and API key (its segment lives as long as it is pending). The
     /// length is the record header's, written before the entry was.
     fn record_of(&self, entry: &Entry) -> (&[u8], u16) {
-        let (number, offset) = (self.segment_of(entry), entry.offset());
+        let number = self.segment_of(entry).expect("a pending entry's segment");
+        let offset = entry.offset();
         let segment = self
             .segments
             .get(number)
@@ -287,7 +309,7 @@ impl Journal {
             if !entry.dropped() {
                 done += 1;
                 let number = self.segment_of(&entry);
-                if let Some(segment) = self.segments.get_mut(number) {
+                if let Some(segment) = number.and_then(|n| self.segments.get_mut(n)) {
                     segment.live -= 1;
                 }
             }
@@ -712,6 +734,35 @@ mod tests {
         j.acknowledge_through(j.last_seq());
         assert_eq!(count_segments(&dir), 1);
         assert_eq!(j.pending(), 0);
+    }
+
+    #[test]
+    fn a_segment_named_far_past_the_others_is_recovered_with_them() {
+        let dir = temp_dir("journal-far-name");
+        let (mut j, _) = Journal::open(&dir, "k", 1_000_000).unwrap();
+        let payload = |i: usize| format!("{i:05}{}", "x".repeat(40_000));
+        for i in 0..30 {
+            j.append(Kind::CustomEvent, payload(i).as_bytes()).unwrap();
+        }
+        drop(j);
+        assert_eq!(count_segments(&dir), 2);
+        // A damaged file name: the newer segment now sorts 2^33 past the older one.
+        fs::rename(segment_path(&dir, 2), segment_path(&dir, 1 << 33)).unwrap();
+        let (mut j, _) = Journal::open(&dir, "k", 1_000_000).unwrap();
+        assert_eq!(j.pending(), 30);
+        let firsts: Vec<String> = payloads(&j).iter().map(|p| p[..5].to_owned()).collect();
+        assert_eq!(
+            firsts,
+            (0..30).map(|i| format!("{i:05}")).collect::<Vec<_>>()
+        );
+        j.append(Kind::CustomEvent, b"after").unwrap();
+        j.acknowledge_through(j.last_seq() - 1);
+        assert_eq!(payloads(&j), ["after"]);
+        assert_eq!(
+            count_segments(&dir),
+            1,
+            "the older segment is deleted once delivered"
+        );
     }
 
     #[test]

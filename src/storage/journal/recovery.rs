@@ -27,6 +27,7 @@ impl Journal {
             crate::platform::populate_read(map.bytes());
             let mut keys = Vec::new();
             let before = self.entries.len();
+            let ordinal = self.take_ordinal();
             let mut indexed = Ok(());
             let end = scan(map.bytes(), &mut recovery, |record| match record.kind {
                 Kind::ApiKey => {
@@ -36,8 +37,10 @@ impl Journal {
                 }
                 kind => {
                     self.next_seq = self.next_seq.max(record.seq + 1);
-                    if record.seq > self.acked_through && !record.dropped {
-                        let entry = Entry::new(record.seq, number, record.offset, kind);
+                    // Past `MAX_OFFSET` only in a file far longer than any segment written.
+                    let indexable = record.offset <= index::MAX_OFFSET;
+                    if record.seq > self.acked_through && !record.dropped && indexable {
+                        let entry = Entry::new(record.seq, ordinal, record.offset, kind);
                         if indexed.is_ok() {
                             indexed = self.entries.reserve_one();
                             if indexed.is_ok() {
@@ -52,7 +55,7 @@ impl Journal {
             // the scan's instructions): the sort moves none to another segment.
             let live = (self.entries.len() - before) as u64;
             self.segments
-                .insert(number, Segment::new(map, live, end, keys));
+                .insert(number, Segment::new(map, ordinal, live, end, keys));
         }
         // Crash recovery may meet records out of order only if segments were; keep seq order.
         if !self.entries.iter().is_sorted_by_key(|e| e.seq) {
@@ -120,8 +123,9 @@ impl Journal {
         self.writer = Some(writer);
         self.faulted_to = faulted_to;
         self.calls_store = false;
+        let ordinal = self.take_ordinal();
         self.segments
-            .insert(number, Segment::new(map, 0, 0, Vec::new()));
+            .insert(number, Segment::new(map, ordinal, 0, 0, Vec::new()));
         self.write_key_record()
     }
 
