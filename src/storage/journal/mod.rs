@@ -338,6 +338,7 @@ impl Journal {
         if self.live > 0 {
             return;
         }
+        self.entries.retain(|e| !e.dropped()); // nothing live: only dropped entries are left
         self.entries.release();
         self.unwritten.release();
         let active = self.active_segment();
