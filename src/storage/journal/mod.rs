@@ -702,15 +702,25 @@ mod tests {
         assert_eq!(payloads(&j), ["before", "after"]);
     }
 
+    /// Writes `n` datapoints of 40 KB (about 25 a segment), numbered in their first 5 bytes.
+    fn write_numbered(dir: &Path, n: usize) {
+        let (mut j, _) = Journal::open(dir, "k", 1_000_000).unwrap();
+        for i in 0..n {
+            let payload = format!("{i:05}{}", "x".repeat(40_000));
+            j.append(Kind::CustomEvent, payload.as_bytes()).unwrap();
+        }
+    }
+
+    /// The numbers `write_numbered` gave the pending datapoints, in order, against `0..n`.
+    fn numbered(j: &Journal, n: usize) -> (Vec<String>, Vec<String>) {
+        let firsts = payloads(j).iter().map(|p| p[..5].to_owned()).collect();
+        (firsts, (0..n).map(|i| format!("{i:05}")).collect())
+    }
+
     #[test]
     fn segments_out_of_order_are_recovered_in_seq_order_and_counted_each() {
         let dir = temp_dir("journal-swapped");
-        let (mut j, _) = Journal::open(&dir, "k", 1_000_000).unwrap();
-        let payload = |i: usize| format!("{i:05}{}", "x".repeat(40_000));
-        for i in 0..60 {
-            j.append(Kind::CustomEvent, payload(i).as_bytes()).unwrap();
-        }
-        drop(j);
+        write_numbered(&dir, 60);
         assert!(count_segments(&dir) >= 3);
         // The first two segments trade names: recovery meets the newer seqs first.
         let (first, second) = (segment_path(&dir, 1), segment_path(&dir, 2));
@@ -726,8 +736,7 @@ mod tests {
             .map(|p| p.seq)
             .collect();
         assert!(seqs.is_sorted(), "{seqs:?}");
-        let firsts: Vec<String> = payloads(&j).iter().map(|p| p[..5].to_owned()).collect();
-        let expected: Vec<String> = (0..60).map(|i| format!("{i:05}")).collect();
+        let (firsts, expected) = numbered(&j, 60);
         assert_eq!(firsts, expected);
         // Each segment's count is right: acknowledging half deletes only segments left empty.
         j.acknowledge_through(seqs[29]);
@@ -740,22 +749,14 @@ mod tests {
     #[test]
     fn a_segment_named_far_past_the_others_is_recovered_with_them() {
         let dir = temp_dir("journal-far-name");
-        let (mut j, _) = Journal::open(&dir, "k", 1_000_000).unwrap();
-        let payload = |i: usize| format!("{i:05}{}", "x".repeat(40_000));
-        for i in 0..30 {
-            j.append(Kind::CustomEvent, payload(i).as_bytes()).unwrap();
-        }
-        drop(j);
+        write_numbered(&dir, 30);
         assert_eq!(count_segments(&dir), 2);
         // A damaged file name: the newer segment now sorts 2^33 past the older one.
         fs::rename(segment_path(&dir, 2), segment_path(&dir, 1 << 33)).unwrap();
         let (mut j, _) = Journal::open(&dir, "k", 1_000_000).unwrap();
         assert_eq!(j.pending(), 30);
-        let firsts: Vec<String> = payloads(&j).iter().map(|p| p[..5].to_owned()).collect();
-        assert_eq!(
-            firsts,
-            (0..30).map(|i| format!("{i:05}")).collect::<Vec<_>>()
-        );
+        let (firsts, expected) = numbered(&j, 30);
+        assert_eq!(firsts, expected);
         j.append(Kind::CustomEvent, b"after").unwrap();
         j.acknowledge_through(j.last_seq() - 1);
         assert_eq!(payloads(&j), ["after"]);
