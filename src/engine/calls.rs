@@ -123,7 +123,10 @@ impl Engine {
         }
         // The worker is woken only when its next deadline may have moved earlier (or the
         // journal wants its next segment prepared), not on every call.
-        if state.journal.wants_spare() || state.journal.wants_prefault() {
+        if state.journal.wants_spare()
+            || state.journal.wants_prefault()
+            || state.journal.wants_index_chunk()
+        {
             self.changed.notify_all();
         } else if session_changed || newly_scheduled || before.1 != after.1 {
             self.wake_worker_if_sooner(state);

@@ -208,6 +208,14 @@ impl worker::Engine for Engine {
     }
 
     fn prepare_spare(&self, state: &mut MutexGuard<'_, State>) -> bool {
+        if state.journal.ask_for_index_chunk() {
+            // The index's next chunk, mapped and faulted in without the lock. Should that fail,
+            // a call maps one when it needs it (and fails the same way if memory is short).
+            if let Ok(chunk) = MutexGuard::unlocked(state, SpareChunk::prepare) {
+                state.journal.install_index_chunk(chunk);
+            }
+            return true;
+        }
         if state.journal.wants_prefault() {
             // The next pages calls' records will go to, faulted in without the lock.
             let ahead = state.journal.ahead();
@@ -219,9 +227,10 @@ impl worker::Engine for Engine {
         let Some(path) = state.journal.ask_for_spare() else {
             return false;
         };
-        let spare = MutexGuard::unlocked(state, || Journal::prepare_spare(&path));
+        let fault_in = state.journal.spare_wants_faulting();
+        let spare = MutexGuard::unlocked(state, || Journal::prepare_spare(&path, fault_in));
         match spare {
-            Ok(spare) => state.journal.install_spare(spare),
+            Ok(spare) => state.journal.install_spare(spare, fault_in),
             Err(error) => log::debug(|| format!("cannot prepare the next segment: {error}")),
         }
         true

@@ -33,7 +33,7 @@ use crate::platform::{self, context};
 use crate::session::{self, Action, Millis, Record, Rules, SessionState};
 use crate::storage::data_dir::DataDir;
 use crate::storage::datapoint::{Data, Datapoint};
-use crate::storage::journal::Journal;
+use crate::storage::journal::{Journal, SpareChunk};
 use crate::storage::lane::{Absorbed, Held, Lanes, Recorded};
 use crate::storage::mapping::Flusher;
 use crate::storage::saved_session::SavedSession;

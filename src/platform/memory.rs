@@ -50,9 +50,9 @@ pub(crate) unsafe fn populate_write(_start: *mut u8, _len: usize) -> io::Result<
     Err(io::ErrorKind::Unsupported.into())
 }
 
-/// Faults every page of `bytes` (part of a shared file mapping) in for writing now, so later
-/// stores into it cost no page fault: by `populate_write` where the kernel can, otherwise by
-/// rewriting one byte per page with itself.
+/// Faults every page of `bytes` (a shared file mapping's, or `AnonPages`) in for writing now,
+/// so later stores into it cost no page fault: by `populate_write` where the kernel can,
+/// otherwise by rewriting one byte per page with itself.
 pub(crate) fn prefault(bytes: &mut [u8]) {
     // SAFETY: the range is exactly `bytes`, live memory of ours.
     if unsafe { populate_write(bytes.as_mut_ptr(), bytes.len()) }.is_ok() {
@@ -120,6 +120,31 @@ pub(crate) fn trim_heap() {
     // thread-safe and touches no live allocation.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Anonymous memory of its own mapping, not from `malloc`: for structures that grow and
+/// shrink by large steps (the journal's index), so that neither their growth nor their freeing
+/// moves the allocator's heap or its thresholds. Reads as zeros when fresh; unmapped on drop.
+pub(crate) struct AnonPages(memmap2::MmapMut);
+
+impl AnonPages {
+    /// Maps `len` bytes (page-aligned; not faulted in).
+    pub(crate) fn new(len: usize) -> io::Result<AnonPages> {
+        memmap2::MmapMut::map_anon(len).map(AnonPages)
+    }
+
+    /// Faults every page in now (`prefault`), so later stores into them cost no page fault.
+    pub(crate) fn fault_in(&mut self) {
+        prefault(&mut self.0);
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.0
     }
 }
 
@@ -202,6 +227,17 @@ mod tests {
         assert!(map.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
         drop(map);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn anonymous_pages_read_as_zeros_and_keep_what_is_stored() {
+        let mut pages = AnonPages::new(3 * PAGE).unwrap();
+        assert_eq!(pages.bytes().len(), 3 * PAGE);
+        assert!(pages.bytes().iter().all(|&b| b == 0));
+        pages.bytes_mut()[PAGE + 1] = 7;
+        pages.fault_in();
+        assert_eq!(pages.bytes()[PAGE + 1], 7);
+        assert_eq!(pages.bytes().iter().filter(|&&b| b != 0).count(), 1);
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod random;
 pub(crate) use data_home::data_home;
 pub(crate) use fs::{create_private_dir, private_file, sync_directory, write_all_at};
 pub(crate) use memory::{
-    populate_read, populate_write, prefault, release_file_pages, reserve, trim_heap,
+    populate_read, populate_write, prefault, release_file_pages, reserve, trim_heap, AnonPages,
     FSYNC_WRITES_BACK_MAPPINGS, PAGE,
 };
 pub(crate) use random::fill_random;

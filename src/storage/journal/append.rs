@@ -37,7 +37,7 @@ impl Journal {
         }
         let at = self.active_segment().end - self.unwritten.len();
         let written = match &self.writer {
-            Some(writer) => write_all_at(writer, &self.unwritten, at as u64),
+            Some(writer) => write_all_at(writer, self.unwritten.bytes(), at as u64),
             None => Err(io::Error::other("no journal segment to write to")),
         };
         if let Err(error) = written {
@@ -57,18 +57,18 @@ impl Journal {
 
     /// Forgets the bulk appends not written yet (their writing failed).
     pub(super) fn undo_unwritten(&mut self) {
-        let number = self.active_number();
         let unwritten = self.unwritten.len();
         let active = self.active_segment_mut();
         let written_end = active.end - unwritten;
+        let ordinal = active.ordinal;
         active.end = written_end;
         self.unwritten.clear();
         while let Some(entry) = self.entries.back().copied() {
-            if entry.segment != number || (entry.offset as usize) < written_end {
+            if entry.ordinal() != ordinal || entry.offset() < written_end {
                 break;
             }
             self.entries.pop_back();
-            if !entry.dropped {
+            if !entry.dropped() {
                 self.live -= 1;
                 self.active_segment_mut().live -= 1;
             }
@@ -108,8 +108,10 @@ impl Journal {
         while self.live >= self.max_live && self.drop_oldest()? {
             dropped += 1;
         }
+        // The index's room first: once the record is written, its entry cannot fail.
+        self.entries.reserve_one()?;
         let seq = self.next_seq;
-        let (segment, offset) = if bulk {
+        let (_, offset) = if bulk {
             self.write_unwritten(kind, seq, len, fill)?
         } else {
             let written = self.write_record(kind, seq, len, fill)?;
@@ -118,18 +120,12 @@ impl Journal {
             // that found its lane full: faulting in ahead for those kept the worker from
             // emptying the lanes, and more lanes filled).
             self.stored_directly |= kind != Kind::CustomEvent;
+            self.calls_store |= kind != Kind::CustomEvent;
             written
         };
         self.next_seq += 1;
-        self.entries.push_back(Entry {
-            seq,
-            segment,
-            offset: offset as u32,
-            len: len as u32,
-            key: self.current_key,
-            kind,
-            dropped: false,
-        });
+        self.entries
+            .push_back(Entry::new(seq, self.active_segment().ordinal, offset, kind));
         self.live += 1;
         self.active_segment_mut().live += 1;
         if dropped > 0 {
@@ -152,9 +148,8 @@ impl Journal {
         if !self.active_fits(record_len(len)) {
             self.start_segment()?;
         }
-        let start = self.unwritten.len();
-        self.unwritten.resize(start + record_len(len), 0);
-        let used = record::put_record(&mut self.unwritten[start..], kind, seq, len, fill);
+        let room = self.unwritten.extend_zeroed(record_len(len))?;
+        let used = record::put_record(room, kind, seq, len, fill);
         let segment = self.active_segment_mut();
         let offset = segment.end;
         segment.end += used;
@@ -189,32 +184,31 @@ impl Journal {
             .partition_point(|e| e.seq < self.drop_scan_from);
         let victim = self
             .entries
-            .iter()
-            .skip(from)
-            .position(|e| !e.dropped && e.kind == Kind::CustomEvent)
+            .iter_from(from)
+            .position(|e| !e.dropped() && e.kind() == Kind::CustomEvent)
             .map(|i| i + from)
-            .or_else(|| self.entries.iter().position(|e| !e.dropped));
+            .or_else(|| self.entries.iter().position(|e| !e.dropped()));
         let Some(index) = victim else {
             return Ok(false);
         };
-        let seq = self.entries[index].seq;
-        if self.entries[index].kind == Kind::CustomEvent {
-            self.drop_scan_from = seq + 1;
+        let entry = *self.entries.get(index).expect("found");
+        if entry.kind() == Kind::CustomEvent {
+            self.drop_scan_from = entry.seq + 1;
         }
-        let entry = self.entries[index];
-        let unwritten = self.unwritten_at(entry.segment, entry.offset as usize);
-        if let Some(segment) = self.segments.get_mut(entry.segment) {
+        let (number, offset) = (self.segment_of(&entry), entry.offset());
+        let unwritten = number.and_then(|n| self.unwritten_at(n, offset));
+        if let Some(segment) = number.and_then(|n| self.segments.get_mut(n)) {
             match unwritten {
-                Some(at) => record::mark_dropped(&mut self.unwritten, at),
-                None => record::mark_dropped(segment.map.bytes_mut(), entry.offset as usize),
+                Some(at) => record::mark_dropped(self.unwritten.bytes_mut(), at),
+                None => record::mark_dropped(segment.map.bytes_mut(), offset),
             }
             segment.live -= 1;
         }
-        self.entries[index].dropped = true;
+        self.entries.get_mut(index).expect("found").mark_dropped();
         self.live -= 1;
         // Dropped entries at the front are forgotten at once (the record is marked on disk, so
         // recovery skips it too); the others wait for `forget_dropped`.
-        while self.entries.front().is_some_and(|e| e.dropped) {
+        while self.entries.front().is_some_and(|e| e.dropped()) {
             self.entries.pop_front();
         }
         Ok(true)
@@ -224,8 +218,7 @@ impl Journal {
     /// outnumber the live ones, and segments left with nothing live are deleted.
     pub(super) fn forget_dropped(&mut self) {
         if (self.entries.len() as u64) > 2 * self.live + 64 {
-            self.entries.retain(|e| !e.dropped);
-            self.shrink_index();
+            self.entries.retain(|e| !e.dropped());
         }
         self.release_done_segments();
     }

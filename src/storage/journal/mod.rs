@@ -16,13 +16,13 @@
 //! Records of a call (`append_with`) still go straight into the mapping: durable on return,
 //! with no system call.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::datapoint::StoredHead;
-use super::format::{names, record::HEADER_LEN as HEADER, segment};
+use super::format::{names, record::HEADER_LEN as HEADER, record::LEN as LEN_AT, segment};
 use super::mapping::{Flusher, MappedFile};
 use super::record::{self, record_len, scan};
 use super::slot_file::SlotFile;
@@ -31,11 +31,16 @@ use crate::platform::{self, create_private_dir, write_all_at, PAGE};
 pub use super::record::{Kind, Recovery};
 
 mod append;
+mod index;
 mod recovery;
 mod segments;
 mod spare;
+mod unwritten;
 
+pub use index::SpareChunk;
+use index::{Entry, Index};
 use segments::Segments;
+use unwritten::Unwritten;
 
 /// Segment size; a record never spans segments (the largest datapoint is ~60 KB).
 const SEGMENT_LEN: usize = segment::LEN;
@@ -58,18 +63,6 @@ const AHEAD_HIGH: usize = 1024 * 1024;
 /// `AHEAD_LOW`, so the next call's record does not send the worker faulting in at once.
 const KEEP_AHEAD: usize = 2 * AHEAD_LOW;
 
-/// A pending datapoint: where its bytes are.
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    seq: u64,
-    segment: u64,
-    offset: u32,
-    len: u32,
-    key: u16,
-    kind: Kind,
-    dropped: bool,
-}
-
 struct Segment {
     map: MappedFile,
     /// Datapoints in this segment still pending; at 0 (and not active) the file is deleted.
@@ -78,6 +71,38 @@ struct Segment {
     end: usize,
     /// `end` at the last sync: what is already durable against power loss.
     synced_end: usize,
+    /// Its API key records: where each is and the key (an index in `Journal::keys`); the
+    /// datapoints after one were recorded under it.
+    keys: Vec<(usize, u16)>,
+    /// Counts the segments this journal opened, in number order (modulo 2^32): what an index
+    /// entry names its segment by. Not the number itself, which a damaged file name could put
+    /// 2^32 past the others.
+    ordinal: u32,
+}
+
+impl Segment {
+    fn new(
+        map: MappedFile,
+        ordinal: u32,
+        live: u64,
+        end: usize,
+        keys: Vec<(usize, u16)>,
+    ) -> Segment {
+        Segment {
+            map,
+            live,
+            end,
+            synced_end: end,
+            keys,
+            ordinal,
+        }
+    }
+
+    /// The key of the datapoint at `offset`.
+    fn key_at(&self, offset: usize) -> u16 {
+        let after = self.keys.partition_point(|&(at, _)| at < offset);
+        after.checked_sub(1).map_or(0, |i| self.keys[i].1)
+    }
 }
 
 /// One datapoint handed to the uploader.
@@ -94,7 +119,7 @@ pub struct Pending<'a> {
 pub struct Journal {
     dir: PathBuf,
     segments: Segments,
-    entries: VecDeque<Entry>,
+    entries: Index,
     live: u64,
     next_seq: u64,
     cursor: SlotFile,
@@ -111,13 +136,20 @@ pub struct Journal {
     writer: Option<File>,
     /// Records appended in bulk and not yet written: they end the active segment (at its
     /// `end`), and `commit` writes them.
-    unwritten: Vec<u8>,
+    unwritten: Unwritten,
     /// The active segment's pages before this offset are faulted in (see `prefault_ahead`).
     faulted_to: usize,
     /// A call stored a record since the last `prefault_ahead`.
     stored_directly: bool,
+    /// Calls stored session datapoints in the active segment: its spare is faulted in when
+    /// made (`spare_wants_faulting`), so that a roll-over never lands on cold pages.
+    calls_store: bool,
+    /// The spare's pages are faulted in.
+    spare_faulted: bool,
     /// The seq of the newest datapoint in the files (not in `unwritten`).
     written_through: u64,
+    /// The next segment's `Segment::ordinal`.
+    next_ordinal: u32,
 }
 
 impl Journal {
@@ -133,7 +165,7 @@ impl Journal {
         let mut journal = Journal {
             dir: dir.to_owned(),
             segments: Segments::default(),
-            entries: VecDeque::new(),
+            entries: Index::default(),
             live: 0,
             next_seq: acked_through + 1,
             cursor,
@@ -145,10 +177,13 @@ impl Journal {
             spare: None,
             spare_asked_for: 0,
             writer: None,
-            unwritten: Vec::new(),
+            unwritten: Unwritten::default(),
             faulted_to: 0,
             stored_directly: false,
+            calls_store: false,
+            spare_faulted: false,
             written_through: 0,
+            next_ordinal: 0,
         };
         let _ = fs::remove_file(dir.join(SPARE)); // unfinished or unused: made anew
         let recovery = journal.recover()?;
@@ -197,18 +232,15 @@ impl Journal {
     pub fn is_done_through(&self, seq: u64) -> bool {
         self.entries
             .iter()
-            .find(|e| !e.dropped)
+            .find(|e| !e.dropped())
             .is_none_or(|e| e.seq > seq)
     }
 
-    /// Whether a datapoint recorded after `seq` is pending (from the newest: nearly always the
-    /// first one looked at).
+    /// Whether a datapoint recorded after `seq` is pending (the first one after it nearly
+    /// always is).
     pub fn has_pending_after(&self, seq: u64) -> bool {
-        self.entries
-            .iter()
-            .rev()
-            .take_while(|e| e.seq > seq)
-            .any(|e| !e.dropped)
+        let from = self.entries.partition_point(|e| e.seq <= seq);
+        self.entries.iter_from(from).any(|e| !e.dropped())
     }
 
     /// The oldest pending datapoints, in order, up to `max_count` and `max_bytes` of payload (at
@@ -223,9 +255,10 @@ impl Journal {
         let mut batch: Vec<Pending<'_>> = Vec::new();
         let mut bytes = 0;
         let from = self.entries.partition_point(|e| e.seq <= seq);
-        for entry in self.entries.range(from..).filter(|e| !e.dropped) {
-            let api_key = self.keys[entry.key as usize].as_str();
-            let len = entry.len as usize + 1;
+        for entry in self.entries.iter_from(from).filter(|e| !e.dropped()) {
+            let (payload, key) = self.record_of(entry);
+            let api_key = self.keys[key as usize].as_str();
+            let len = payload.len() + 1;
             if batch.len() == max_count
                 || (!batch.is_empty() && (bytes + len > max_bytes || batch[0].api_key != api_key))
             {
@@ -235,7 +268,7 @@ impl Journal {
             batch.push(Pending {
                 seq: entry.seq,
                 api_key,
-                payload: self.payload(entry),
+                payload,
             });
         }
         batch
@@ -245,24 +278,40 @@ impl Journal {
     pub fn pending_ids(&self) -> HashSet<[u8; 16]> {
         self.entries
             .iter()
-            .filter(|entry| !entry.dropped)
-            .filter_map(|entry| StoredHead::of(self.payload(entry)))
+            .filter(|entry| !entry.dropped())
+            .filter_map(|entry| StoredHead::of(self.record_of(entry).0))
             .map(|head| head.id)
             .collect()
     }
 
-    /// A pending entry's payload (its segment lives as long as it is pending).
-    fn payload(&self, entry: &Entry) -> &[u8] {
-        let len = entry.len as usize;
-        if let Some(at) = self.unwritten_at(entry.segment, entry.offset as usize) {
-            return &self.unwritten[at + HEADER..at + HEADER + len];
-        }
-        let start = entry.offset as usize + HEADER;
+    /// An entry's segment number (none if the segment is gone: only a dropped entry's can be).
+    fn segment_of(&self, entry: &Entry) -> Option<u64> {
+        self.segments.number_of(entry.ordinal())
+    }
+
+    /// The ordinal for a segment opened now.
+    fn take_ordinal(&mut self) -> u32 {
+        let ordinal = self.next_ordinal;
+        self.next_ordinal = ordinal.wrapping_add(1);
+        ordinal
+    }
+
+    /// A pending entry's payload and API key (its segment lives as long as it is pending). The
+    /// length is the record header's, written before the entry was.
+    fn record_of(&self, entry: &Entry) -> (&[u8], u16) {
+        let number = self.segment_of(entry).expect("a pending entry's segment");
+        let offset = entry.offset();
         let segment = self
             .segments
-            .get(entry.segment)
+            .get(number)
             .expect("a pending entry's segment");
-        &segment.map.bytes()[start..start + len]
+        let record = match self.unwritten_at(number, offset) {
+            Some(at) => &self.unwritten.bytes()[at..],
+            None => &segment.map.bytes()[offset..],
+        };
+        let len = u32::from_le_bytes(record[LEN_AT..LEN_AT + 4].try_into().expect("4 bytes"));
+        let payload = &record[HEADER..HEADER + len as usize];
+        (payload, segment.key_at(offset))
     }
 
     /// Marks everything up to `seq` done (delivered or rejected). Returns how many of those were
@@ -271,15 +320,15 @@ impl Journal {
         let mut done = 0;
         while self.entries.front().is_some_and(|e| e.seq <= seq) {
             let entry = self.entries.pop_front().expect("front");
-            if !entry.dropped {
+            if !entry.dropped() {
                 done += 1;
-                if let Some(segment) = self.segments.get_mut(entry.segment) {
+                let number = self.segment_of(&entry);
+                if let Some(segment) = number.and_then(|n| self.segments.get_mut(n)) {
                     segment.live -= 1;
                 }
             }
         }
         self.live -= done;
-        self.shrink_index();
         if seq > self.acked_through {
             self.acked_through = seq;
             self.cursor.write(&seq.to_le_bytes());
@@ -288,24 +337,13 @@ impl Journal {
         done
     }
 
-    /// Gives the index's memory back once a backlog has drained: at a quarter full it shrinks to
-    /// half (so each shrink follows at least as many removals as it copies entries).
-    fn shrink_index(&mut self) {
-        /// Below this the index keeps its capacity: not worth a reallocation.
-        const KEEP: usize = 4096;
-        let (len, capacity) = (self.entries.len(), self.entries.capacity());
-        if capacity > KEEP && len < capacity / 4 {
-            self.entries.shrink_to((2 * len).max(KEEP));
-        }
-    }
-
     /// The seq of the newest datapoint delivered or dropped by an acknowledgement.
     pub fn acked_through(&self) -> u64 {
         self.acked_through
     }
 
     /// Gives back, once nothing is pending, the memory the backlog needed (for the worker,
-    /// never for a call): the index's and the bulk buffer's heap, and the active segment's pages
+    /// never for a call): the index's chunks, the bulk buffer's pages, and the active segment's pages
     /// from the process's resident set: those before its end (records are only ever appended
     /// after them; delivery read them through the mapping) and those faulted in ahead of calls
     /// beyond `KEEP_AHEAD` (the worker faults them in again once calls get near). File-backed
@@ -314,16 +352,19 @@ impl Journal {
         if self.live > 0 {
             return;
         }
-        self.entries.shrink_to(0);
-        if self.unwritten.is_empty() {
-            self.unwritten = Vec::new();
-        }
+        self.entries.retain(|e| !e.dropped()); // nothing live: only dropped entries are left
+        self.entries.release();
+        self.unwritten.release();
         let active = self.active_segment();
         let (end, len) = (active.end, active.map.bytes().len());
         let keep_to = (end + KEEP_AHEAD).next_multiple_of(PAGE).min(len);
         active.map.release(0..end);
         active.map.release(keep_to..len);
         self.faulted_to = self.faulted_to.min(keep_to);
+        if let Some(spare) = self.spare.as_ref().filter(|_| self.spare_faulted) {
+            spare.release(0..spare.bytes().len());
+            self.spare_faulted = false;
+        }
     }
 
     /// Deletes every pending datapoint (tracking disabled, data wiped): nothing of it is sent,
@@ -341,6 +382,7 @@ impl Journal {
         active.end = 0;
         active.synced_end = usize::MAX; // zeroes to sync
         active.live = 0;
+        active.keys.clear();
         let _ = self.write_key_record(); // fits: a fresh segment always holds its key record
         erased
     }
@@ -567,7 +609,7 @@ mod tests {
         }
         assert_eq!(j.pending(), 100);
         assert_eq!(j.entries.len(), 100, "only the live entries are kept");
-        assert!(j.entries.iter().all(|e| !e.dropped));
+        assert!(j.entries.iter().all(|e| !e.dropped()));
     }
 
     #[test]
@@ -586,8 +628,9 @@ mod tests {
             j.acknowledge_through(through);
         }
         assert_eq!(j.pending(), 0);
+        // Delivered chunks are unmapped as they empty: one is kept in use and one as the spare.
         assert!(
-            j.entries.capacity() <= 8_192,
+            j.entries.capacity() <= 2 * index::CHUNK,
             "{} entries' room kept of {peak}",
             j.entries.capacity()
         );
@@ -611,8 +654,8 @@ mod tests {
         assert!(j.entries.capacity() > 0, "nothing released while pending");
         j.acknowledge_through(j.last_seq());
         j.release_memory();
-        assert_eq!(j.entries.capacity(), 0);
-        assert_eq!(j.unwritten.capacity(), 0);
+        assert_eq!(j.entries.capacity(), 0, "the index's chunks are unmapped");
+        assert!(!j.unwritten.holds_memory());
         let end = j.active_segment().end;
         assert!(j.faulted_to <= (end + KEEP_AHEAD).next_multiple_of(PAGE));
         // What is recorded next is kept as before.
@@ -694,15 +737,25 @@ mod tests {
         assert_eq!(payloads(&j), ["before", "after"]);
     }
 
+    /// Writes `n` datapoints of 40 KB (about 25 a segment), numbered in their first 5 bytes.
+    fn write_numbered(dir: &Path, n: usize) {
+        let (mut j, _) = Journal::open(dir, "k", 1_000_000).unwrap();
+        for i in 0..n {
+            let payload = format!("{i:05}{}", "x".repeat(40_000));
+            j.append(Kind::CustomEvent, payload.as_bytes()).unwrap();
+        }
+    }
+
+    /// The numbers `write_numbered` gave the pending datapoints, in order, against `0..n`.
+    fn numbered(j: &Journal, n: usize) -> (Vec<String>, Vec<String>) {
+        let firsts = payloads(j).iter().map(|p| p[..5].to_owned()).collect();
+        (firsts, (0..n).map(|i| format!("{i:05}")).collect())
+    }
+
     #[test]
     fn segments_out_of_order_are_recovered_in_seq_order_and_counted_each() {
         let dir = temp_dir("journal-swapped");
-        let (mut j, _) = Journal::open(&dir, "k", 1_000_000).unwrap();
-        let payload = |i: usize| format!("{i:05}{}", "x".repeat(40_000));
-        for i in 0..60 {
-            j.append(Kind::CustomEvent, payload(i).as_bytes()).unwrap();
-        }
-        drop(j);
+        write_numbered(&dir, 60);
         assert!(count_segments(&dir) >= 3);
         // The first two segments trade names: recovery meets the newer seqs first.
         let (first, second) = (segment_path(&dir, 1), segment_path(&dir, 2));
@@ -718,8 +771,7 @@ mod tests {
             .map(|p| p.seq)
             .collect();
         assert!(seqs.is_sorted(), "{seqs:?}");
-        let firsts: Vec<String> = payloads(&j).iter().map(|p| p[..5].to_owned()).collect();
-        let expected: Vec<String> = (0..60).map(|i| format!("{i:05}")).collect();
+        let (firsts, expected) = numbered(&j, 60);
         assert_eq!(firsts, expected);
         // Each segment's count is right: acknowledging half deletes only segments left empty.
         j.acknowledge_through(seqs[29]);
@@ -727,6 +779,27 @@ mod tests {
         j.acknowledge_through(j.last_seq());
         assert_eq!(count_segments(&dir), 1);
         assert_eq!(j.pending(), 0);
+    }
+
+    #[test]
+    fn a_segment_named_far_past_the_others_is_recovered_with_them() {
+        let dir = temp_dir("journal-far-name");
+        write_numbered(&dir, 30);
+        assert_eq!(count_segments(&dir), 2);
+        // A damaged file name: the newer segment now sorts 2^33 past the older one.
+        fs::rename(segment_path(&dir, 2), segment_path(&dir, 1 << 33)).unwrap();
+        let (mut j, _) = Journal::open(&dir, "k", 1_000_000).unwrap();
+        assert_eq!(j.pending(), 30);
+        let (firsts, expected) = numbered(&j, 30);
+        assert_eq!(firsts, expected);
+        j.append(Kind::CustomEvent, b"after").unwrap();
+        j.acknowledge_through(j.last_seq() - 1);
+        assert_eq!(payloads(&j), ["after"]);
+        assert_eq!(
+            count_segments(&dir),
+            1,
+            "the older segment is deleted once delivered"
+        );
     }
 
     #[test]
@@ -776,7 +849,7 @@ mod tests {
             j.append(Kind::CustomEvent, format!("record-{i}").as_bytes())
                 .unwrap();
         }
-        let second = j.entries[1].offset as usize;
+        let second = j.entries.get(1).unwrap().offset();
         drop(j);
         let path = segment_path(&dir, 1);
         let mut raw = fs::read(&path).unwrap();

@@ -15,8 +15,7 @@ impl Journal {
             .collect();
         numbers.sort_unstable();
         let mut recovery = Recovery::default();
-        let count = numbers.len();
-        for (i, number) in numbers.into_iter().enumerate() {
+        for number in numbers {
             let path = segment_path(&self.dir, number);
             if fs::metadata(&path)?.len() < HEADER as u64 {
                 // Killed while creating it: nothing was ever written there.
@@ -26,52 +25,41 @@ impl Journal {
             let map = MappedFile::open(&path, 0)?;
             // One system call instead of a page fault per 4 KB read by the scan below.
             crate::platform::populate_read(map.bytes());
-            let mut key = None;
+            let mut keys = Vec::new();
             let before = self.entries.len();
+            let ordinal = self.take_ordinal();
+            let mut indexed = Ok(());
             let end = scan(map.bytes(), &mut recovery, |record| match record.kind {
                 Kind::ApiKey => {
-                    key = std::str::from_utf8(record.payload)
-                        .ok()
-                        .map(|k| self.key_index(k))
+                    // A key that is not text: what follows goes under the first key, as before.
+                    let key = std::str::from_utf8(record.payload).map_or(0, |k| self.key_index(k));
+                    keys.push((record.offset, key));
                 }
                 kind => {
                     self.next_seq = self.next_seq.max(record.seq + 1);
-                    if record.seq > self.acked_through && !record.dropped {
-                        self.entries.push_back(Entry {
-                            seq: record.seq,
-                            segment: number,
-                            offset: record.offset as u32,
-                            len: record.payload.len() as u32,
-                            key: key.unwrap_or(0),
-                            kind,
-                            dropped: false,
-                        });
+                    // Past `MAX_OFFSET` only in a file far longer than any segment written.
+                    let indexable = record.offset <= index::MAX_OFFSET;
+                    if record.seq > self.acked_through && !record.dropped && indexable {
+                        let entry = Entry::new(record.seq, ordinal, record.offset, kind);
+                        if indexed.is_ok() {
+                            indexed = self.entries.reserve_one();
+                            if indexed.is_ok() {
+                                self.entries.push_back(entry);
+                            }
+                        }
                     }
                 }
             });
-            self.segments.insert(
-                number,
-                Segment {
-                    map,
-                    // Counted here rather than by a lookup per entry after the sort below (a
-                    // tenth of the scan's instructions): the sort moves none to another segment.
-                    live: (self.entries.len() - before) as u64,
-                    end,
-                    synced_end: end,
-                },
-            );
-            if i == 0 {
-                // The first segment tells about how many the others hold: one allocation for
-                // the index instead of a copy at each doubling (shrunk as the backlog drains).
-                self.entries.reserve(self.entries.len() * (count - 1));
-            }
+            indexed?;
+            // Counted here rather than by a lookup per entry after the sort below (a tenth of
+            // the scan's instructions): the sort moves none to another segment.
+            let live = (self.entries.len() - before) as u64;
+            self.segments
+                .insert(number, Segment::new(map, ordinal, live, end, keys));
         }
         // Crash recovery may meet records out of order only if segments were; keep seq order.
-        // Seqs are unique, so an unstable sort orders them as a stable one (with less code).
         if !self.entries.iter().is_sorted_by_key(|e| e.seq) {
-            self.entries
-                .make_contiguous()
-                .sort_unstable_by_key(|e| e.seq);
+            self.entries.sort_by_seq();
         }
         self.live = self.entries.len() as u64;
         self.release_done_segments();
@@ -124,31 +112,31 @@ impl Journal {
             .spare
             .take()
             .filter(|_| fs::rename(self.dir.join(SPARE), &path).is_ok());
-        let map = match spare {
-            Some(map) => map,
-            None => MappedFile::open(&path, SEGMENT_LEN)?,
+        // A spare made faulted in needs no pages faulted in ahead (`spare_wants_faulting`).
+        let spare_faulted = std::mem::take(&mut self.spare_faulted);
+        let (map, faulted_to) = match spare {
+            Some(map) if spare_faulted => (map, SEGMENT_LEN),
+            Some(map) => (map, 0),
+            None => (MappedFile::open(&path, SEGMENT_LEN)?, 0),
         };
         let writer = open_writer(&path)?;
         self.writer = Some(writer);
-        self.faulted_to = 0;
-        self.segments.insert(
-            number,
-            Segment {
-                map,
-                live: 0,
-                end: 0,
-                synced_end: 0,
-            },
-        );
+        self.faulted_to = faulted_to;
+        self.calls_store = false;
+        let ordinal = self.take_ordinal();
+        self.segments
+            .insert(number, Segment::new(map, ordinal, 0, 0, Vec::new()));
         self.write_key_record()
     }
 
     /// The record saying which API key the datapoints after it were recorded under.
     pub(super) fn write_key_record(&mut self) -> io::Result<()> {
         let key = self.keys[self.current_key as usize].clone();
-        self.write_record(Kind::ApiKey, 0, key.len(), |out| {
+        let (_, offset) = self.write_record(Kind::ApiKey, 0, key.len(), |out| {
             out.copy_from_slice(key.as_bytes())
         })?;
+        let current = self.current_key;
+        self.active_segment_mut().keys.push((offset, current));
         Ok(())
     }
 }

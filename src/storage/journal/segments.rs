@@ -32,6 +32,21 @@ impl Segments {
         self.find(number).ok().map(|i| self.0.remove(i).1)
     }
 
+    /// The number of the segment with `ordinal` (`Segment::ordinal`). Ordinals grow with the
+    /// numbers (segments are added in number order), modulo 2^32: counted back from the newest,
+    /// they fall along the vector, so a binary search finds one.
+    pub(super) fn number_of(&self, ordinal: u32) -> Option<u64> {
+        let newest = self.0.last()?.1.ordinal;
+        let back = newest.wrapping_sub(ordinal);
+        let i = self
+            .0
+            .partition_point(|(_, s)| newest.wrapping_sub(s.ordinal) > back);
+        self.0
+            .get(i)
+            .filter(|(_, s)| s.ordinal == ordinal)
+            .map(|&(n, _)| n)
+    }
+
     /// The highest-numbered segment (the active one) and its number.
     pub(super) fn last(&self) -> Option<(u64, &Segment)> {
         self.0.last().map(|(n, s)| (*n, s))
@@ -61,13 +76,29 @@ mod tests {
     use crate::test_support::temp_dir;
 
     #[test]
+    fn a_segment_is_found_by_its_ordinal_across_a_wrap() {
+        let dir = temp_dir("segments-ordinal");
+        let mut segments = Segments::default();
+        assert_eq!(segments.number_of(0), None);
+        let numbers = [1, 2, 1 << 40, (1 << 40) + 1];
+        let ordinals = [u32::MAX - 1, u32::MAX, 0, 1];
+        for (n, ordinal) in numbers.into_iter().zip(ordinals) {
+            let map = MappedFile::open(&dir.join(format!("{n}")), 4096).unwrap();
+            segments.insert(n, Segment::new(map, ordinal, 0, 0, Vec::new()));
+        }
+        for (n, ordinal) in numbers.into_iter().zip(ordinals) {
+            assert_eq!(segments.number_of(ordinal), Some(n));
+        }
+        assert_eq!(segments.number_of(7), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn kept_in_number_order_whatever_the_order_of_insertion() {
         let dir = temp_dir("segments");
-        let segment = |n: u64| Segment {
-            map: MappedFile::open(&dir.join(format!("{n}")), 4096).unwrap(),
-            live: n,
-            end: 0,
-            synced_end: 0,
+        let segment = |n: u64| {
+            let map = MappedFile::open(&dir.join(format!("{n}")), 4096).unwrap();
+            Segment::new(map, n as u32, n, 0, Vec::new())
         };
         let mut segments = Segments::default();
         assert!(segments.is_empty() && segments.last().is_none());

@@ -22,17 +22,47 @@ impl Journal {
             && active.end * 2 >= active.map.bytes().len()
     }
 
-    /// Creates the spare segment at `path` (from `ask_for_spare`); call without the lock.
-    /// Its blocks are reserved (a full disk fails here) but its pages are not faulted in: bulk
-    /// appends fill them by `pwrite`, which costs a fraction of faulting in a megabyte.
-    pub fn prepare_spare(path: &Path) -> io::Result<MappedFile> {
-        let _ = fs::remove_file(path);
-        MappedFile::open(path, SEGMENT_LEN)
+    /// Whether the spare should be faulted in when made: calls stored session datapoints in
+    /// the active segment, so they will in the next one (bulk appends alone write by `pwrite`
+    /// and need no pages faulted in).
+    pub fn spare_wants_faulting(&self) -> bool {
+        self.calls_store
     }
 
-    /// Keeps the spare segment made by `prepare_spare` for the next roll-over.
-    pub fn install_spare(&mut self, spare: MappedFile) {
+    /// Creates the spare segment at `path` (from `ask_for_spare`); call without the lock.
+    /// Its blocks are reserved (a full disk fails here); its pages are faulted in if `fault_in`
+    /// (`spare_wants_faulting`): otherwise bulk appends fill them by `pwrite`, which costs a
+    /// fraction of faulting in a megabyte.
+    pub fn prepare_spare(path: &Path, fault_in: bool) -> io::Result<MappedFile> {
+        let _ = fs::remove_file(path);
+        let mut spare = MappedFile::open(path, SEGMENT_LEN)?;
+        if fault_in {
+            spare.prefault();
+        }
+        Ok(spare)
+    }
+
+    /// Keeps the spare segment made by `prepare_spare` (faulted in or not) for the next
+    /// roll-over.
+    pub fn install_spare(&mut self, spare: MappedFile, faulted: bool) {
         self.spare = Some(spare);
+        self.spare_faulted = faulted;
+    }
+
+    /// Whether the worker should prepare the index's next chunk (`index::Index::wants_spare`):
+    /// calls that record wake it for that.
+    pub fn wants_index_chunk(&self) -> bool {
+        self.entries.wants_spare()
+    }
+
+    /// `wants_index_chunk`, for the worker: asks once per chunk.
+    pub fn ask_for_index_chunk(&mut self) -> bool {
+        self.entries.ask_for_spare()
+    }
+
+    /// Keeps the index chunk the worker prepared (`SpareChunk::prepare`, without the lock).
+    pub fn install_index_chunk(&mut self, chunk: SpareChunk) {
+        self.entries.install_spare(chunk);
     }
 
     /// Whether the worker should fault in more of the active segment for calls' records: calls
