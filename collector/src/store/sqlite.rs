@@ -249,13 +249,17 @@ impl SqliteStore {
         if let Some(body) = body.filter(|_| inserted < events.len()) {
             // Some datapoints were duplicates: their copies in the body would outlive their
             // rows (deletion and retention find a body through its rows), so the new rows take
-            // their text inline and the body goes. Rare: the SDK re-sends whole batches.
-            let rows = tx
-                .prepare_cached("SELECT seq, idx FROM datapoints WHERE body = ?1")?
-                .query_map([body], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            // their text inline and the body goes. Rare: the SDK re-sends whole batches. The
+            // new rows are `seq > before` (a range of the rowid: `body` has no index).
+            let rows = if inserted == 0 {
+                Vec::new()
+            } else {
+                tx.prepare_cached("SELECT seq, idx FROM datapoints WHERE seq > ?1")?
+                    .query_map([before], |row| {
+                        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+            };
             let mut inline = tx.prepare_cached(
                 "UPDATE datapoints SET raw = ?2, body = NULL, idx = NULL WHERE seq = ?1",
             )?;
@@ -1269,6 +1273,62 @@ mod tests {
         assert_eq!(store.delete_device("dev").unwrap(), 5);
         assert_eq!(count(&store, "SELECT COUNT(*) FROM bodies"), 0);
         assert!(store.reader().datapoints().unwrap().is_empty());
+    }
+
+    /// SQLite virtual machine steps `work` takes on `store`'s connection (in hundreds).
+    fn vm_steps(store: &mut SqliteStore, work: impl FnOnce(&mut SqliteStore)) -> usize {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let steps = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&steps);
+        store.conn.progress_handler(
+            100,
+            Some(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                false
+            }),
+        );
+        work(store);
+        store.conn.progress_handler(100, None::<fn() -> bool>);
+        steps.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_batch_with_duplicates_costs_the_same_however_many_datapoints_are_stored() {
+        let mut store = memory();
+        let resent = |n: u32| wire_batch("dev", vec![ce(n, "x", None), ce(n + 1, "y", None)], true);
+        store.ingest("k", &resent(1)).unwrap();
+        let half = wire_batch("dev", vec![ce(1, "x", None), ce(3, "z", None)], true);
+        let small = vm_steps(&mut store, |store| {
+            assert_eq!(store.ingest("k", &resent(1)).unwrap().duplicates, 2);
+        });
+        let small_half = vm_steps(&mut store, |store| {
+            assert_eq!(store.ingest("k", &half).unwrap().new, 1);
+        });
+        let many: Vec<Value> = (10..20_010).map(|n| ce(n, "x", None)).collect();
+        store.ingest("k", &wire_batch("other", many, true)).unwrap();
+        // The same two re-sent (and a half re-sent) against 10,000 times as many rows: no step
+        // may visit every row (the body's rows are found by their `seq`, not by a scan).
+        let large = vm_steps(&mut store, |store| {
+            assert_eq!(store.ingest("k", &resent(1)).unwrap().duplicates, 2);
+        });
+        let half = wire_batch("dev", vec![ce(3, "z", None), ce(4, "w", None)], true);
+        let large_half = vm_steps(&mut store, |store| {
+            assert_eq!(store.ingest("k", &half).unwrap().new, 1);
+        });
+        assert!(
+            large <= small + 5,
+            "{large} against {small} (hundreds of steps)"
+        );
+        assert!(
+            large_half <= small_half + 5,
+            "{large_half} against {small_half} (hundreds of steps)"
+        );
+        assert_eq!(
+            store.reader().datapoints().unwrap().len(),
+            4 + 20_000,
+            "each once"
+        );
     }
 
     #[test]
