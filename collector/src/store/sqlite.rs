@@ -96,6 +96,9 @@ pub struct SqliteStore {
     user_keys: HashMap<UserKey, i64>,
     /// What the open group's stored batches add to the caches once it commits.
     pending: Pending,
+    /// The datapoints' insert for a full chunk of [`ROWS_PER_INSERT`] rows, made once (the
+    /// statement cache is keyed by its text).
+    insert_full: String,
 }
 
 /// The open group's changes to [`SqliteStore`]'s caches.
@@ -167,6 +170,7 @@ impl SqliteStore {
             revision: 0,
             user_keys: HashMap::new(),
             pending: Pending::default(),
+            insert_full: insert_datapoints_sql(ROWS_PER_INSERT),
         })
     }
 
@@ -182,6 +186,15 @@ impl SqliteStore {
         Ok(deleted)
     }
 
+    /// The insert of `rows` datapoints.
+    fn insert_sql(&self, rows: usize) -> std::borrow::Cow<'_, str> {
+        if rows == ROWS_PER_INSERT {
+            self.insert_full.as_str().into()
+        } else {
+            insert_datapoints_sql(rows).into()
+        }
+    }
+
     /// One batch inside the open transaction: its outcome, and the user rows it looked up or
     /// created (for the cache, once committed).
     fn write_batch(
@@ -192,10 +205,6 @@ impl SqliteStore {
         let device = batch.device_id.as_str();
         let tx = &self.conn;
         let events = &batch.events;
-        let ids = events
-            .iter()
-            .map(|datapoint| uuid_bytes(&datapoint.id))
-            .collect::<StoreResult<Vec<_>>>()?;
         // New rows get the rowids after the largest (SQLite's rule without AUTOINCREMENT), so
         // `seq > before` names this batch's rows: no RETURNING (a temporary table per
         // statement) and, when every datapoint is new, no query at all.
@@ -212,32 +221,29 @@ impl SqliteStore {
             }
             None => None,
         };
-        let no_raw = String::new();
+        let no_raw = "";
         let mut inserted = 0;
-        for (start, (chunk, chunk_ids)) in events
+        for (start, chunk) in events
             .chunks(ROWS_PER_INSERT)
-            .zip(ids.chunks(ROWS_PER_INSERT))
             .enumerate()
             .map(|(n, chunk)| (n * ROWS_PER_INSERT, chunk))
         {
-            let mut statement = tx.prepare_cached(&insert_datapoints_sql(chunk.len()))?;
+            let mut statement = tx.prepare_cached(&self.insert_sql(chunk.len()))?;
             let names: Vec<&str> = chunk.iter().map(|datapoint| datapoint.name()).collect();
             let indexes: Vec<Option<i64>> = (start..start + chunk.len())
                 .map(|index| body.map(|_| index as i64))
                 .collect();
             let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(3 + chunk.len() * 7);
             values.extend([&batch.device_id as &dyn rusqlite::ToSql, &app, &body]);
-            for (((datapoint, name), id), index) in
-                chunk.iter().zip(&names).zip(chunk_ids).zip(&indexes)
-            {
+            for ((datapoint, name), index) in chunk.iter().zip(&names).zip(&indexes) {
                 values.extend([
-                    id as &dyn rusqlite::ToSql,
+                    &datapoint.id_bytes as &dyn rusqlite::ToSql,
                     &datapoint.user_id,
                     name,
                     &datapoint.time,
                     &datapoint.session_id,
                     if body.is_some() {
-                        &no_raw
+                        &no_raw as &dyn rusqlite::ToSql
                     } else {
                         &datapoint.raw
                     },
@@ -265,7 +271,7 @@ impl SqliteStore {
             )?;
             for (seq, idx) in rows {
                 let raw = usize::try_from(idx).ok().and_then(|idx| events.get(idx));
-                inline.execute(params![seq, raw.map(|datapoint| &datapoint.raw)])?;
+                inline.execute(params![seq, raw.map(|datapoint| datapoint.raw.as_str())])?;
             }
             tx.prepare_cached("DELETE FROM bodies WHERE body_pk = ?1")?
                 .execute([body])?;
@@ -280,7 +286,7 @@ impl SqliteStore {
                     Ok((row.get::<_, [u8; 16]>(0)?, row.get(1)?))
                 })?
                 .collect::<rusqlite::Result<HashMap<_, i64>>>()?;
-            new_datapoints(events.iter().zip(ids), seq_of)
+            new_datapoints(events.iter().map(|d| (d, d.id_bytes)), seq_of)
         };
         let outcome = IngestOutcome {
             new: new.len(),
@@ -385,10 +391,11 @@ impl Store for SqliteStore {
     }
 
     fn ingest_in_group(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
-        self.conn.execute_batch("SAVEPOINT batch")?;
+        // Cached: `execute_batch` would parse the statement again for every batch.
+        self.conn.prepare_cached("SAVEPOINT batch")?.execute([])?;
         match self.write_batch(app, batch) {
             Ok((outcome, users)) => {
-                self.conn.execute_batch("RELEASE batch")?;
+                self.conn.prepare_cached("RELEASE batch")?.execute([])?;
                 self.pending.new += outcome.new;
                 self.pending.received += batch.events.len();
                 self.pending.users.extend(users);
@@ -538,24 +545,10 @@ fn insert_datapoints_sql(rows: usize) -> String {
     sql
 }
 
-/// A datapoint id (a UUID in its 8-4-4-4-12 text form, as validated) as its 16 bytes.
-fn uuid_bytes(id: &str) -> StoreResult<[u8; 16]> {
-    let invalid = || super::StoreError(format!("datapoint id {id:?} is not a UUID"));
-    let mut digits = id.bytes().filter(|&b| b != b'-');
-    let mut bytes = [0; 16];
-    for byte in &mut bytes {
-        let mut next = || {
-            digits
-                .next()
-                .and_then(|d| (d as char).to_digit(16))
-                .ok_or_else(invalid)
-        };
-        *byte = (next()? * 16 + next()?) as u8;
+impl rusqlite::ToSql for crate::batch::RawText {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.as_str().to_sql()
     }
-    if digits.next().is_some() || id.len() != 36 {
-        return Err(invalid());
-    }
-    Ok(bytes)
 }
 
 /// A private database in memory, as a file in SQLite's `memdb` VFS rather than `:memory:`: a
@@ -1185,25 +1178,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn uuid_bytes_reads_the_text_form_and_refuses_anything_else() {
-        assert_eq!(
-            uuid_bytes("00112233-4455-6677-8899-AABBCCDDEEFF").unwrap(),
-            [
-                0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
-                0xee, 0xff
-            ]
-        );
-        for bad in [
-            "",
-            "not-a-uuid",
-            "00112233-4455-6677-8899-aabbccddeeff0",
-            "00112233-4455-6677-8899-aabbccddeefg",
-        ] {
-            assert!(uuid_bytes(bad).is_err(), "{bad:?}");
-        }
-    }
-
     /// A batch as it arrives over HTTP: with its body, gzipped or not.
     fn wire_batch(device: &str, events: Vec<Value>, gzip: bool) -> Batch {
         use std::io::Write;
@@ -1218,7 +1192,7 @@ mod tests {
         } else {
             json.clone()
         };
-        let (_, batch) = crate::batch::read_batch(&json);
+        let (_, batch) = crate::batch::read_batch(json.clone());
         Batch {
             body: Some(crate::batch::WireBody { bytes, gzip }),
             ..batch.unwrap()
