@@ -12,8 +12,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+mod checkpoint;
 mod raw;
 mod reader;
+use checkpoint::Checkpointer;
 use raw::{inline_surviving_raw, recount_custom_events};
 
 /// The schema, created on first open. Every statement is idempotent so reopening a database
@@ -99,6 +101,8 @@ pub struct SqliteStore {
     /// The datapoints' insert for a full chunk of [`ROWS_PER_INSERT`] rows, made once (the
     /// statement cache is keyed by its text).
     insert_full: String,
+    /// A file database's checkpoints (none in memory: no WAL).
+    checkpointer: Option<Checkpointer>,
 }
 
 /// The open group's changes to [`SqliteStore`]'s caches.
@@ -156,6 +160,10 @@ impl SqliteStore {
                 "UPDATE datapoints SET id = unhex(replace(id, '-', '')) WHERE typeof(id) = 'text'",
             )?;
         }
+        let checkpointer = match database {
+            Database::File(path) => Some(Checkpointer::start(&conn, path, WAL_CHECKPOINT_PAGES)?),
+            _ => None,
+        };
         let datapoint_count: i64 =
             conn.query_row("SELECT COUNT(*) FROM datapoints", [], |row| row.get(0))?;
         let received_total: i64 = conn.query_row(
@@ -171,11 +179,13 @@ impl SqliteStore {
             user_keys: HashMap::new(),
             pending: Pending::default(),
             insert_full: insert_datapoints_sql(ROWS_PER_INSERT),
+            checkpointer,
         })
     }
 
     /// After a deletion: caches from the database, derived rows that lost their datapoints gone.
     fn after_delete(&mut self, deleted: usize) -> StoreResult<usize> {
+        self.after_commit();
         self.user_keys.clear();
         self.datapoint_count =
             self.conn
@@ -184,6 +194,12 @@ impl SqliteStore {
                 })? as usize;
         self.revision += u64::from(deleted > 0);
         Ok(deleted)
+    }
+
+    fn after_commit(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.after_commit();
+        }
     }
 
     /// The insert of `rows` datapoints.
@@ -424,6 +440,7 @@ impl Store for SqliteStore {
             }
             return Err(error.into());
         }
+        self.after_commit();
         // Only what the database now holds goes into the caches.
         self.user_keys.extend(pending.users);
         self.datapoint_count += pending.new;
@@ -440,6 +457,7 @@ impl Store for SqliteStore {
              DELETE FROM users; UPDATE counters SET value = 0;
              COMMIT;",
         )?;
+        self.after_commit();
         self.user_keys.clear();
         self.datapoint_count = 0;
         self.revision += 1;
@@ -595,7 +613,8 @@ fn writer_pragmas(conn: &Connection) -> rusqlite::Result<()> {
 
 /// The writer's page cache (KiB): 64 MiB.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
-/// Pages in the WAL before a checkpoint (4 KiB pages: about 64 MiB).
+/// Pages in the WAL before a checkpoint (4 KiB pages: about 64 MiB), which a file store's
+/// writer leaves to its `Checkpointer`'s thread.
 const WAL_CHECKPOINT_PAGES: i64 = 16 * 1024;
 
 /// The row of (app, device, user), created on first sight.
