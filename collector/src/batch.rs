@@ -300,11 +300,15 @@ fn typed_batch(text: &Arc<String>) -> Option<Batch> {
         .events
         .iter()
         .map(|raw| {
-            // `raw` lies inside `text`: its offset there.
-            let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+            // `raw` is borrowed from `text`: its offset there (checked all the same).
+            let start = (raw.get().as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+            let range = start..start + raw.get().len();
+            if text.get(range.clone()).map(str::as_ptr) != Some(raw.get().as_ptr()) {
+                return None;
+            }
             let raw_text = RawText {
                 text: Arc::clone(text),
-                range: start..start + raw.get().len(),
+                range,
             };
             typed_datapoint(raw, raw_text)
         })
