@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+mod bulk;
 mod checkpoint;
 mod raw;
 mod reader;
@@ -98,9 +99,9 @@ pub struct SqliteStore {
     user_keys: HashMap<UserKey, i64>,
     /// What the open group's stored batches add to the caches once it commits.
     pending: Pending,
-    /// The datapoints' insert for a full chunk of [`ROWS_PER_INSERT`] rows, made once (the
-    /// statement cache is keyed by its text).
-    insert_full: String,
+    /// The datapoints' insert for a full chunk of [`ROWS_PER_INSERT`] rows, its values bound
+    /// without copies; `None` only while dropping (it goes before the connection).
+    insert_full: Option<bulk::BulkInsert>,
     /// A file database's checkpoints (none in memory: no WAL).
     checkpointer: Option<Checkpointer>,
 }
@@ -164,6 +165,8 @@ impl SqliteStore {
             Database::File(path) => Some(Checkpointer::start(&conn, path, WAL_CHECKPOINT_PAGES)?),
             _ => None,
         };
+        let insert_full =
+            bulk::BulkInsert::prepare(&conn, &insert_datapoints_sql(ROWS_PER_INSERT))?;
         let datapoint_count: i64 =
             conn.query_row("SELECT COUNT(*) FROM datapoints", [], |row| row.get(0))?;
         let received_total: i64 = conn.query_row(
@@ -178,7 +181,7 @@ impl SqliteStore {
             revision: 0,
             user_keys: HashMap::new(),
             pending: Pending::default(),
-            insert_full: insert_datapoints_sql(ROWS_PER_INSERT),
+            insert_full: Some(insert_full),
             checkpointer,
         })
     }
@@ -202,13 +205,45 @@ impl SqliteStore {
         }
     }
 
-    /// The insert of `rows` datapoints.
-    fn insert_sql(&self, rows: usize) -> std::borrow::Cow<'_, str> {
-        if rows == ROWS_PER_INSERT {
-            self.insert_full.as_str().into()
-        } else {
-            insert_datapoints_sql(rows).into()
+    /// A full chunk of datapoints inserted through [`bulk::BulkInsert`]: the same values, in
+    /// the same order, as the rusqlite path below binds.
+    fn insert_full_chunk(
+        &self,
+        app: &str,
+        batch: &Batch,
+        body: Option<i64>,
+        start: usize,
+        chunk: &[crate::batch::Datapoint],
+    ) -> StoreResult<Option<usize>> {
+        use bulk::Value;
+        let Some(insert) = self
+            .insert_full
+            .as_ref()
+            .filter(|_| chunk.len() == ROWS_PER_INSERT)
+        else {
+            return Ok(None);
+        };
+        fn text(text: Option<&str>) -> Value<'_> {
+            text.map_or(Value::Null, Value::Text)
         }
+        let mut values = Vec::with_capacity(3 + chunk.len() * 7);
+        values.extend([
+            Value::Text(&batch.device_id),
+            Value::Text(app),
+            body.map_or(Value::Null, Value::Integer),
+        ]);
+        for (index, datapoint) in (start..).zip(chunk) {
+            values.extend([
+                Value::Blob(&datapoint.id_bytes),
+                text(datapoint.user_id.as_deref()),
+                Value::Text(datapoint.name()),
+                Value::Real(datapoint.time),
+                text(datapoint.session_id.as_deref()),
+                Value::Text(if body.is_some() { "" } else { &datapoint.raw }),
+                body.map_or(Value::Null, |_| Value::Integer(index as i64)),
+            ]);
+        }
+        insert.execute(&values).map(Some)
     }
 
     /// One batch inside the open transaction: its outcome, and the user rows it looked up or
@@ -244,7 +279,11 @@ impl SqliteStore {
             .enumerate()
             .map(|(n, chunk)| (n * ROWS_PER_INSERT, chunk))
         {
-            let mut statement = tx.prepare_cached(&self.insert_sql(chunk.len()))?;
+            if let Some(changed) = self.insert_full_chunk(app, batch, body, start, chunk)? {
+                inserted += changed;
+                continue;
+            }
+            let mut statement = tx.prepare_cached(&insert_datapoints_sql(chunk.len()))?;
             let names: Vec<&str> = chunk.iter().map(|datapoint| datapoint.name()).collect();
             let indexes: Vec<Option<i64>> = (start..start + chunk.len())
                 .map(|index| body.map(|_| index as i64))
@@ -397,6 +436,13 @@ impl SqliteStore {
             .execute(params![pk_of(*user), name, count])?;
         }
         Ok((outcome, new_users))
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Finalized before the connection closes (which refuses to with a statement open).
+        self.insert_full = None;
     }
 }
 
@@ -1322,6 +1368,68 @@ mod tests {
             4 + 20_000,
             "each once"
         );
+    }
+
+    #[test]
+    fn full_chunks_and_the_rest_store_the_same_rows_with_or_without_a_body() {
+        let mut store = memory();
+        // 250 datapoints: two full chunks of 100 (bound in place) and 50 (through rusqlite);
+        // every other one anonymous, custom events without a session.
+        let events = |first: u32| -> Vec<Value> {
+            (first..first + 250)
+                .map(|n| {
+                    let user = (n % 2 == 0).then_some("u");
+                    if n % 3 == 0 {
+                        ce(n, "x", user)
+                    } else {
+                        ss(n, &format!("s{n}"), user, f64::from(n))
+                    }
+                })
+                .collect()
+        };
+        let plain = events(1);
+        let outcome = store.ingest("k", &batch("dev", plain.clone())).unwrap();
+        assert_eq!((outcome.new, outcome.duplicates), (250, 0));
+        let wire = events(1000);
+        store
+            .ingest("k", &wire_batch("dev", wire.clone(), true))
+            .unwrap();
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM datapoints WHERE body IS NULL"),
+            250
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM datapoints WHERE user_id IS NULL"
+            ),
+            250
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM datapoints WHERE session_id IS NULL"
+            ),
+            2 * 83
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT MAX(idx) FROM datapoints WHERE body IS NOT NULL"
+            ),
+            249
+        );
+        let expected: Vec<Value> = plain.iter().chain(&wire).cloned().collect();
+        assert_eq!(store.reader().datapoints().unwrap(), expected);
+        // The same again, half of it new: the full chunks count their duplicates too.
+        let mut again = wire[..150].to_vec();
+        again.extend(events(2000)[..150].iter().cloned());
+        let outcome = store.ingest("k", &wire_batch("dev", again, true)).unwrap();
+        assert_eq!((outcome.new, outcome.duplicates), (150, 150));
+        assert_eq!(store.datapoint_count(), 650);
+        let users = store.reader().users(None).unwrap();
+        // Starts: 167 + 167 + the new half's 100 (its 50 custom events aside).
+        assert_eq!(users.iter().map(|u| u.sessions).sum::<u64>(), 434);
     }
 
     #[test]
