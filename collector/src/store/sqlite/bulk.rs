@@ -43,7 +43,7 @@ impl BulkInsert {
                 db.as_ptr(),
                 sql.as_ptr().cast::<c_char>(),
                 length,
-                ffi::SQLITE_PREPARE_PERSISTENT as u32,
+                ffi::SQLITE_PREPARE_PERSISTENT,
                 &mut stmt,
                 std::ptr::null_mut(),
             )
