@@ -136,9 +136,42 @@ fn read_status(reader: &mut BufReader<TcpStream>) -> u16 {
     status
 }
 
-/// Sends every request across `clients` kept-alive connections; returns the elapsed time.
-fn send_all(port: u16, requests: &Arc<Vec<Vec<u8>>>, clients: usize) -> Duration {
+/// The calling thread's CPU time (Linux; elsewhere zero: the clients' share is then counted as
+/// the collector's).
+fn thread_cpu() -> Duration {
+    #[cfg(target_os = "linux")]
+    return cpu_time(libc::RUSAGE_THREAD);
+    #[cfg(not(target_os = "linux"))]
+    return Duration::ZERO;
+}
+
+/// User + system CPU time of this process (`libc::RUSAGE_SELF`: every thread, ended ones
+/// included) or of the calling thread (`libc::RUSAGE_THREAD`).
+fn cpu_time(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage only fills the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `usage` is a valid, writable rusage.
+    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// What one [`send_all`] took: wall time, the process's CPU time meanwhile and its clients'
+/// share of it (the rest is the collector's, since nothing else runs in this process then).
+struct Sent {
+    elapsed: Duration,
+    process_cpu: Duration,
+    clients_cpu: Duration,
+}
+
+/// Sends every request across `clients` kept-alive connections.
+fn send_all(port: u16, requests: &Arc<Vec<Vec<u8>>>, clients: usize) -> Sent {
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_time(libc::RUSAGE_SELF);
     let started = Instant::now();
     let workers: Vec<_> = (0..clients)
         .map(|_| {
@@ -152,7 +185,7 @@ fn send_all(port: u16, requests: &Arc<Vec<Vec<u8>>>, clients: usize) -> Duration
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(request) = requests.get(index) else {
-                        return;
+                        return thread_cpu();
                     };
                     writer.write_all(request).unwrap();
                     assert_eq!(read_status(&mut reader), 200, "batch {index} refused");
@@ -160,10 +193,12 @@ fn send_all(port: u16, requests: &Arc<Vec<Vec<u8>>>, clients: usize) -> Duration
             })
         })
         .collect();
-    for worker in workers {
-        worker.join().unwrap();
+    let clients_cpu = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    Sent {
+        elapsed: started.elapsed(),
+        process_cpu: cpu_time(libc::RUSAGE_SELF).saturating_sub(cpu_before),
+        clients_cpu,
     }
-    started.elapsed()
 }
 
 fn main() {
@@ -267,7 +302,8 @@ impl Run<'_> {
         let (requests, datapoints, clients) = (self.requests, self.datapoints, self.clients);
         let collector = Collector::start_with(options).unwrap();
         println!("== {label}");
-        let elapsed = send_all(collector.port(), requests, clients);
+        let sent = send_all(collector.port(), requests, clients);
+        let elapsed = sent.elapsed;
         let stored = collector.datapoint_count();
         assert_eq!(stored, datapoints, "every datapoint stored exactly once");
         let users = collector.users_json()["users"]
@@ -280,12 +316,23 @@ impl Run<'_> {
             elapsed.as_secs_f64(),
             requests.len() as f64 / elapsed.as_secs_f64()
         );
+        // Load-independent: CPU time per datapoint, the collector's (all its threads) and the
+        // 16 clients' (sending, reading answers), from getrusage.
+        let collector_cpu = sent.process_cpu.saturating_sub(sent.clients_cpu);
+        let per_datapoint = |cpu: Duration| cpu.as_secs_f64() * 1e6 / datapoints as f64;
+        println!(
+            "ingest CPU: collector {:.2} s = {:.2} us/datapoint; clients {:.2} s = {:.2} us/datapoint",
+            collector_cpu.as_secs_f64(),
+            per_datapoint(collector_cpu),
+            sent.clients_cpu.as_secs_f64(),
+            per_datapoint(sent.clients_cpu),
+        );
 
         // Re-sent batches (a client retrying after a lost answer): de-duplicated, nothing stored.
         let resent: Vec<Vec<u8>> = requests.iter().step_by(10).cloned().collect();
         let resent_datapoints: usize = self.batch_sizes.iter().step_by(10).sum();
         let resent = Arc::new(resent);
-        let elapsed = send_all(collector.port(), &resent, clients);
+        let elapsed = send_all(collector.port(), &resent, clients).elapsed;
         assert_eq!(
             collector.datapoint_count(),
             datapoints,

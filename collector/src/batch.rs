@@ -8,6 +8,8 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::Read;
+use std::ops::Range;
+use std::sync::Arc;
 
 /// A gzip body may not inflate past this (a compression bomb would otherwise fill memory).
 pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
@@ -71,6 +73,8 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Datapoint {
     pub id: String,
+    /// `id`'s 16 bytes (read here, outside any lock: a store may key by them).
+    pub id_bytes: [u8; 16],
     pub kind: Kind,
     pub time: f64,
     pub session_id: Option<String>,
@@ -81,8 +85,50 @@ pub struct Datapoint {
     pub custom_name: Option<String>,
     /// The device and app a session started on (`ss` only; empty otherwise).
     pub context: SessionContext,
-    /// The datapoint as received, as JSON text (written here, before any lock is taken).
-    pub raw: String,
+    /// The datapoint as received, as JSON text (read here, before any lock is taken).
+    pub raw: RawText,
+}
+
+/// A datapoint's JSON text: a range of its batch's decoded body, shared by the batch's
+/// datapoints rather than copied for each (a store that keeps the body never reads it).
+#[derive(Clone, Default)]
+pub struct RawText {
+    text: Arc<String>,
+    range: Range<usize>,
+}
+
+impl RawText {
+    pub fn as_str(&self) -> &str {
+        &self.text[self.range.clone()]
+    }
+}
+
+impl From<String> for RawText {
+    fn from(text: String) -> RawText {
+        RawText {
+            range: 0..text.len(),
+            text: Arc::new(text),
+        }
+    }
+}
+
+impl std::ops::Deref for RawText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for RawText {
+    fn eq(&self, other: &RawText) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for RawText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 impl Datapoint {
@@ -216,8 +262,19 @@ struct WireData<'a> {
 /// anything it cannot take (a wrong type, a missing field, a duplicate key, a rule broken) goes
 /// through [`parse_json`] and [`validate`], which accept exactly what is valid and name the first
 /// offending field, so both paths give the same answer.
-pub fn read_batch(bytes: &[u8]) -> (Summary, Result<Batch, Rejection>) {
-    if let Some(batch) = typed_batch(bytes) {
+pub fn read_batch(bytes: Vec<u8>) -> (Summary, Result<Batch, Rejection>) {
+    // JSON outside its strings is ASCII, and inside them serde_json would check UTF-8 anyway:
+    // checked once here, the body is then shared as text by its datapoints.
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => Arc::new(text),
+        Err(error) => {
+            return match parse_json(error.as_bytes()) {
+                Ok(body) => (summarize(&body), validate(&body)),
+                Err(rejection) => (Summary::default(), Err(rejection)),
+            }
+        }
+    };
+    if let Some(batch) = typed_batch(&text) {
         let summary = Summary {
             api_key: Some(batch.api_key.clone()),
             device_id: Some(batch.device_id.clone()),
@@ -227,22 +284,34 @@ pub fn read_batch(bytes: &[u8]) -> (Summary, Result<Batch, Rejection>) {
         };
         return (summary, Ok(batch));
     }
-    match parse_json(bytes) {
+    match parse_json(text.as_bytes()) {
         Ok(body) => (summarize(&body), validate(&body)),
         Err(rejection) => (Summary::default(), Err(rejection)),
     }
 }
 
 /// The typed path of [`read_batch`]: `None` whenever the batch is not valid.
-fn typed_batch(bytes: &[u8]) -> Option<Batch> {
-    let wire: WireBatch = serde_json::from_slice(bytes).ok()?;
+fn typed_batch(text: &Arc<String>) -> Option<Batch> {
+    let wire: WireBatch = serde_json::from_str(text).ok()?;
     if !wire.sdk_version.starts_with("stint/") {
         return None;
     }
     let events = wire
         .events
         .iter()
-        .map(|raw| typed_datapoint(raw))
+        .map(|raw| {
+            // `raw` is borrowed from `text`: its offset there (checked all the same).
+            let start = (raw.get().as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+            let range = start..start + raw.get().len();
+            if text.get(range.clone()).map(str::as_ptr) != Some(raw.get().as_ptr()) {
+                return None;
+            }
+            let raw_text = RawText {
+                text: Arc::clone(text),
+                range,
+            };
+            typed_datapoint(raw, raw_text)
+        })
         .collect::<Option<Vec<_>>>()?;
     Some(Batch {
         api_key: wire.api_key.into_owned(),
@@ -254,11 +323,9 @@ fn typed_batch(bytes: &[u8]) -> Option<Batch> {
     })
 }
 
-fn typed_datapoint(raw: &RawValue) -> Option<Datapoint> {
+fn typed_datapoint(raw: &RawValue, raw_text: RawText) -> Option<Datapoint> {
     let wire: WireDatapoint = serde_json::from_str(raw.get()).ok()?;
-    if !is_uuid(&wire.id) {
-        return None;
-    }
+    let id_bytes = uuid_bytes(&wire.id)?;
     let kind = match &*wire.name {
         "ss" => Kind::SessionStart,
         "se" => Kind::SessionEnd,
@@ -290,6 +357,7 @@ fn typed_datapoint(raw: &RawValue) -> Option<Datapoint> {
     };
     Some(Datapoint {
         id: wire.id.into_owned(),
+        id_bytes,
         kind,
         time: wire.time,
         session_id: wire.session_id.map(Cow::into_owned),
@@ -297,7 +365,7 @@ fn typed_datapoint(raw: &RawValue) -> Option<Datapoint> {
         duration,
         custom_name,
         context,
-        raw: raw.get().to_string(),
+        raw: raw_text,
     })
 }
 
@@ -339,11 +407,11 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
         .ok_or_else(|| Rejection::bad_request(format!("{path}: expected an object")))?;
     let field = |name: &str| object.get(name).unwrap_or(&Value::Null);
     let id = required_string(field("id"), format_args!("{path}.id"))?;
-    if !is_uuid(&id) {
+    let Some(id_bytes) = uuid_bytes(&id) else {
         return Err(Rejection::bad_request(format!(
             "{path}.id: expected a UUID, got {id:?}"
         )));
-    }
+    };
     let name = required_string(field("name"), format_args!("{path}.name"))?;
     let kind = match name.as_str() {
         "ss" => Kind::SessionStart,
@@ -403,6 +471,7 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
     };
     Ok(Datapoint {
         id,
+        id_bytes,
         kind,
         time,
         session_id,
@@ -410,7 +479,7 @@ fn validate_datapoint(event: &Value, path: &str) -> Result<Datapoint, Rejection>
         duration,
         custom_name,
         context,
-        raw: event.to_string(),
+        raw: event.to_string().into(),
     })
 }
 
@@ -458,13 +527,26 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-/// Canonical 8-4-4-4-12 hex form; the version nibble is not checked.
-fn is_uuid(text: &str) -> bool {
-    text.len() == 36
-        && text.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        })
+/// The 16 bytes of a UUID in its canonical 8-4-4-4-12 hex form (either case; the version
+/// nibble is not checked), or `None` for any other text.
+pub fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
+    let text = text.as_bytes();
+    if text.len() != 36 || [8, 13, 18, 23].iter().any(|&i| text[i] != b'-') {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut bytes = [0; 16];
+    let mut digits = text.iter().filter(|&&c| c != b'-');
+    for byte in &mut bytes {
+        let (high, low) = (digits.next()?, digits.next()?);
+        *byte = digit(*high)? << 4 | digit(*low)?;
+    }
+    Some(bytes)
 }
 
 /// Best-effort header fields of a body, kept in the request log even when the batch is rejected.
@@ -537,8 +619,8 @@ mod tests {
 
     /// Both readings of `body`: the typed hot path (`None` if it declined) and `validate`'s.
     fn both_paths(body: &Value) -> (Option<Batch>, Result<Batch, Rejection>) {
-        let bytes = serde_json::to_vec(body).unwrap();
-        (typed_batch(&bytes), validate(body))
+        let text = Arc::new(serde_json::to_string(body).unwrap());
+        (typed_batch(&text), validate(body))
     }
 
     #[test]
@@ -558,11 +640,11 @@ mod tests {
         for (a, b) in typed.events.iter().zip(&checked.events) {
             assert_eq!(
                 Datapoint {
-                    raw: String::new(),
+                    raw: RawText::default(),
                     ..a.clone()
                 },
                 Datapoint {
-                    raw: String::new(),
+                    raw: RawText::default(),
                     ..b.clone()
                 }
             );
@@ -583,7 +665,7 @@ mod tests {
             }
         );
 
-        let (summary, read) = read_batch(&serde_json::to_vec(&body).unwrap());
+        let (summary, read) = read_batch(serde_json::to_vec(&body).unwrap());
         assert_eq!(summary, summarize(&body));
         assert!(read.is_ok());
     }
@@ -616,24 +698,24 @@ mod tests {
             let (typed, checked) = both_paths(&body);
             assert!(typed.is_none(), "typed path took {body}");
             let bytes = serde_json::to_vec(&body).unwrap();
-            assert_eq!(read_batch(&bytes).1.unwrap_err(), checked.unwrap_err());
+            assert_eq!(read_batch(bytes).1.unwrap_err(), checked.unwrap_err());
         }
         // A repeated key: the typed path declines, `validate` keeps the last, as before.
         let repeated = r#"{"api_key":"a","api_key":"k","device_id":"d","sdk_version":"stint/1","time":1,"events":[]}"#;
-        assert!(typed_batch(repeated.as_bytes()).is_none());
-        assert_eq!(read_batch(repeated.as_bytes()).1.unwrap().api_key, "k");
+        assert!(typed_batch(&Arc::new(repeated.to_string())).is_none());
+        assert_eq!(read_batch(repeated.into()).1.unwrap().api_key, "k");
         // A context key of another type where no context is read (a `ce`): declined, accepted.
         let odd = batch_with(json!({"id": ID, "name": "ce", "time": 2.0,
             "data": {"n": "buy", "app_version": 7}}));
         assert!(both_paths(&odd).0.is_none());
         let bytes = serde_json::to_vec(&odd).unwrap();
         assert_eq!(
-            read_batch(&bytes).1.unwrap().events[0]
+            read_batch(bytes).1.unwrap().events[0]
                 .custom_name
                 .as_deref(),
             Some("buy")
         );
-        assert_eq!(read_batch(b"{").1.unwrap_err().status, 400);
+        assert_eq!(read_batch(b"{".to_vec()).1.unwrap_err().status, 400);
     }
 
     #[test]
@@ -717,6 +799,29 @@ mod tests {
             400
         );
         assert_eq!(decode_body(b"{}", Some("br")).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn uuid_bytes_reads_the_text_form_and_refuses_anything_else() {
+        assert_eq!(
+            uuid_bytes("00112233-4455-6677-8899-AABBCCDDEEFF"),
+            Some([
+                0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+                0xee, 0xff
+            ])
+        );
+        assert_eq!(uuid_bytes(ID).unwrap()[15], 0x55);
+        for bad in [
+            "",
+            "not-a-uuid",
+            "00112233-4455-6677-8899-aabbccddeeff0",
+            "00112233-4455-6677-8899-aabbccddeefg",
+            "001122334-455-6677-8899-aabbccddeeff",
+            "00112233-4455-6677-8899-aabbccdde-ff",
+            "00112233-4455-6677-8899-aabbccddeeé",
+        ] {
+            assert_eq!(uuid_bytes(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

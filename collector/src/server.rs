@@ -859,7 +859,7 @@ fn live(shared: &Shared, request: &Request) -> Result<Value, StoreError> {
 fn handle_data(shared: &Shared, request: &Request) -> Reply {
     let content_encoding = request.header("content-encoding");
     let (summary, validated) = match batch::decode_body(&request.body, content_encoding) {
-        Ok(decoded) => batch::read_batch(&decoded),
+        Ok(decoded) => batch::read_batch(decoded),
         Err(rejection) => (Default::default(), Err(rejection)),
     };
     let validated: Result<Batch, Rejection> = validated.and_then(|batch| {

@@ -12,8 +12,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+mod bulk;
+mod checkpoint;
 mod raw;
 mod reader;
+use checkpoint::Checkpointer;
 use raw::{inline_surviving_raw, recount_custom_events};
 
 /// The schema, created on first open. Every statement is idempotent so reopening a database
@@ -96,6 +99,11 @@ pub struct SqliteStore {
     user_keys: HashMap<UserKey, i64>,
     /// What the open group's stored batches add to the caches once it commits.
     pending: Pending,
+    /// The datapoints' insert for a full chunk of [`ROWS_PER_INSERT`] rows, its values bound
+    /// without copies; `None` only while dropping (it goes before the connection).
+    insert_full: Option<bulk::BulkInsert>,
+    /// A file database's checkpoints (none in memory: no WAL).
+    checkpointer: Option<Checkpointer>,
 }
 
 /// The open group's changes to [`SqliteStore`]'s caches.
@@ -153,6 +161,12 @@ impl SqliteStore {
                 "UPDATE datapoints SET id = unhex(replace(id, '-', '')) WHERE typeof(id) = 'text'",
             )?;
         }
+        let checkpointer = match database {
+            Database::File(path) => Some(Checkpointer::start(&conn, path, WAL_CHECKPOINT_PAGES)?),
+            _ => None,
+        };
+        let insert_full =
+            bulk::BulkInsert::prepare(&conn, &insert_datapoints_sql(ROWS_PER_INSERT))?;
         let datapoint_count: i64 =
             conn.query_row("SELECT COUNT(*) FROM datapoints", [], |row| row.get(0))?;
         let received_total: i64 = conn.query_row(
@@ -167,11 +181,14 @@ impl SqliteStore {
             revision: 0,
             user_keys: HashMap::new(),
             pending: Pending::default(),
+            insert_full: Some(insert_full),
+            checkpointer,
         })
     }
 
     /// After a deletion: caches from the database, derived rows that lost their datapoints gone.
     fn after_delete(&mut self, deleted: usize) -> StoreResult<usize> {
+        self.after_commit();
         self.user_keys.clear();
         self.datapoint_count =
             self.conn
@@ -180,6 +197,53 @@ impl SqliteStore {
                 })? as usize;
         self.revision += u64::from(deleted > 0);
         Ok(deleted)
+    }
+
+    fn after_commit(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.after_commit();
+        }
+    }
+
+    /// A full chunk of datapoints inserted through [`bulk::BulkInsert`]: the same values, in
+    /// the same order, as the rusqlite path below binds.
+    fn insert_full_chunk(
+        &self,
+        app: &str,
+        batch: &Batch,
+        body: Option<i64>,
+        start: usize,
+        chunk: &[crate::batch::Datapoint],
+    ) -> StoreResult<Option<usize>> {
+        use bulk::Value;
+        let Some(insert) = self
+            .insert_full
+            .as_ref()
+            .filter(|_| chunk.len() == ROWS_PER_INSERT)
+        else {
+            return Ok(None);
+        };
+        fn text(text: Option<&str>) -> Value<'_> {
+            text.map_or(Value::Null, Value::Text)
+        }
+        let mut values = Vec::with_capacity(3 + chunk.len() * 7);
+        values.extend([
+            Value::Text(&batch.device_id),
+            Value::Text(app),
+            body.map_or(Value::Null, Value::Integer),
+        ]);
+        for (index, datapoint) in (start..).zip(chunk) {
+            values.extend([
+                Value::Blob(&datapoint.id_bytes),
+                text(datapoint.user_id.as_deref()),
+                Value::Text(datapoint.name()),
+                Value::Real(datapoint.time),
+                text(datapoint.session_id.as_deref()),
+                Value::Text(if body.is_some() { "" } else { &datapoint.raw }),
+                body.map_or(Value::Null, |_| Value::Integer(index as i64)),
+            ]);
+        }
+        insert.execute(&values).map(Some)
     }
 
     /// One batch inside the open transaction: its outcome, and the user rows it looked up or
@@ -192,10 +256,6 @@ impl SqliteStore {
         let device = batch.device_id.as_str();
         let tx = &self.conn;
         let events = &batch.events;
-        let ids = events
-            .iter()
-            .map(|datapoint| uuid_bytes(&datapoint.id))
-            .collect::<StoreResult<Vec<_>>>()?;
         // New rows get the rowids after the largest (SQLite's rule without AUTOINCREMENT), so
         // `seq > before` names this batch's rows: no RETURNING (a temporary table per
         // statement) and, when every datapoint is new, no query at all.
@@ -212,14 +272,17 @@ impl SqliteStore {
             }
             None => None,
         };
-        let no_raw = String::new();
+        let no_raw = "";
         let mut inserted = 0;
-        for (start, (chunk, chunk_ids)) in events
+        for (start, chunk) in events
             .chunks(ROWS_PER_INSERT)
-            .zip(ids.chunks(ROWS_PER_INSERT))
             .enumerate()
             .map(|(n, chunk)| (n * ROWS_PER_INSERT, chunk))
         {
+            if let Some(changed) = self.insert_full_chunk(app, batch, body, start, chunk)? {
+                inserted += changed;
+                continue;
+            }
             let mut statement = tx.prepare_cached(&insert_datapoints_sql(chunk.len()))?;
             let names: Vec<&str> = chunk.iter().map(|datapoint| datapoint.name()).collect();
             let indexes: Vec<Option<i64>> = (start..start + chunk.len())
@@ -227,17 +290,15 @@ impl SqliteStore {
                 .collect();
             let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(3 + chunk.len() * 7);
             values.extend([&batch.device_id as &dyn rusqlite::ToSql, &app, &body]);
-            for (((datapoint, name), id), index) in
-                chunk.iter().zip(&names).zip(chunk_ids).zip(&indexes)
-            {
+            for ((datapoint, name), index) in chunk.iter().zip(&names).zip(&indexes) {
                 values.extend([
-                    id as &dyn rusqlite::ToSql,
+                    &datapoint.id_bytes as &dyn rusqlite::ToSql,
                     &datapoint.user_id,
                     name,
                     &datapoint.time,
                     &datapoint.session_id,
                     if body.is_some() {
-                        &no_raw
+                        &no_raw as &dyn rusqlite::ToSql
                     } else {
                         &datapoint.raw
                     },
@@ -249,19 +310,23 @@ impl SqliteStore {
         if let Some(body) = body.filter(|_| inserted < events.len()) {
             // Some datapoints were duplicates: their copies in the body would outlive their
             // rows (deletion and retention find a body through its rows), so the new rows take
-            // their text inline and the body goes. Rare: the SDK re-sends whole batches.
-            let rows = tx
-                .prepare_cached("SELECT seq, idx FROM datapoints WHERE body = ?1")?
-                .query_map([body], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            // their text inline and the body goes. Rare: the SDK re-sends whole batches. The
+            // new rows are `seq > before` (a range of the rowid: `body` has no index).
+            let rows = if inserted == 0 {
+                Vec::new()
+            } else {
+                tx.prepare_cached("SELECT seq, idx FROM datapoints WHERE seq > ?1")?
+                    .query_map([before], |row| {
+                        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+            };
             let mut inline = tx.prepare_cached(
                 "UPDATE datapoints SET raw = ?2, body = NULL, idx = NULL WHERE seq = ?1",
             )?;
             for (seq, idx) in rows {
                 let raw = usize::try_from(idx).ok().and_then(|idx| events.get(idx));
-                inline.execute(params![seq, raw.map(|datapoint| &datapoint.raw)])?;
+                inline.execute(params![seq, raw.map(|datapoint| datapoint.raw.as_str())])?;
             }
             tx.prepare_cached("DELETE FROM bodies WHERE body_pk = ?1")?
                 .execute([body])?;
@@ -276,7 +341,7 @@ impl SqliteStore {
                     Ok((row.get::<_, [u8; 16]>(0)?, row.get(1)?))
                 })?
                 .collect::<rusqlite::Result<HashMap<_, i64>>>()?;
-            new_datapoints(events.iter().zip(ids), seq_of)
+            new_datapoints(events.iter().map(|d| (d, d.id_bytes)), seq_of)
         };
         let outcome = IngestOutcome {
             new: new.len(),
@@ -374,6 +439,13 @@ impl SqliteStore {
     }
 }
 
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Finalized before the connection closes (which refuses to with a statement open).
+        self.insert_full = None;
+    }
+}
+
 impl Store for SqliteStore {
     fn begin_group(&mut self) -> StoreResult<()> {
         self.pending = Pending::default();
@@ -381,10 +453,11 @@ impl Store for SqliteStore {
     }
 
     fn ingest_in_group(&mut self, app: &str, batch: &Batch) -> StoreResult<IngestOutcome> {
-        self.conn.execute_batch("SAVEPOINT batch")?;
+        // Cached: `execute_batch` would parse the statement again for every batch.
+        self.conn.prepare_cached("SAVEPOINT batch")?.execute([])?;
         match self.write_batch(app, batch) {
             Ok((outcome, users)) => {
-                self.conn.execute_batch("RELEASE batch")?;
+                self.conn.prepare_cached("RELEASE batch")?.execute([])?;
                 self.pending.new += outcome.new;
                 self.pending.received += batch.events.len();
                 self.pending.users.extend(users);
@@ -413,6 +486,7 @@ impl Store for SqliteStore {
             }
             return Err(error.into());
         }
+        self.after_commit();
         // Only what the database now holds goes into the caches.
         self.user_keys.extend(pending.users);
         self.datapoint_count += pending.new;
@@ -429,6 +503,7 @@ impl Store for SqliteStore {
              DELETE FROM users; UPDATE counters SET value = 0;
              COMMIT;",
         )?;
+        self.after_commit();
         self.user_keys.clear();
         self.datapoint_count = 0;
         self.revision += 1;
@@ -534,24 +609,10 @@ fn insert_datapoints_sql(rows: usize) -> String {
     sql
 }
 
-/// A datapoint id (a UUID in its 8-4-4-4-12 text form, as validated) as its 16 bytes.
-fn uuid_bytes(id: &str) -> StoreResult<[u8; 16]> {
-    let invalid = || super::StoreError(format!("datapoint id {id:?} is not a UUID"));
-    let mut digits = id.bytes().filter(|&b| b != b'-');
-    let mut bytes = [0; 16];
-    for byte in &mut bytes {
-        let mut next = || {
-            digits
-                .next()
-                .and_then(|d| (d as char).to_digit(16))
-                .ok_or_else(invalid)
-        };
-        *byte = (next()? * 16 + next()?) as u8;
+impl rusqlite::ToSql for crate::batch::RawText {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.as_str().to_sql()
     }
-    if digits.next().is_some() || id.len() != 36 {
-        return Err(invalid());
-    }
-    Ok(bytes)
 }
 
 /// A private database in memory, as a file in SQLite's `memdb` VFS rather than `:memory:`: a
@@ -598,7 +659,8 @@ fn writer_pragmas(conn: &Connection) -> rusqlite::Result<()> {
 
 /// The writer's page cache (KiB): 64 MiB.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
-/// Pages in the WAL before a checkpoint (4 KiB pages: about 64 MiB).
+/// Pages in the WAL before a checkpoint (4 KiB pages: about 64 MiB), which a file store's
+/// writer leaves to its `Checkpointer`'s thread.
 const WAL_CHECKPOINT_PAGES: i64 = 16 * 1024;
 
 /// The row of (app, device, user), created on first sight.
@@ -1181,25 +1243,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn uuid_bytes_reads_the_text_form_and_refuses_anything_else() {
-        assert_eq!(
-            uuid_bytes("00112233-4455-6677-8899-AABBCCDDEEFF").unwrap(),
-            [
-                0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
-                0xee, 0xff
-            ]
-        );
-        for bad in [
-            "",
-            "not-a-uuid",
-            "00112233-4455-6677-8899-aabbccddeeff0",
-            "00112233-4455-6677-8899-aabbccddeefg",
-        ] {
-            assert!(uuid_bytes(bad).is_err(), "{bad:?}");
-        }
-    }
-
     /// A batch as it arrives over HTTP: with its body, gzipped or not.
     fn wire_batch(device: &str, events: Vec<Value>, gzip: bool) -> Batch {
         use std::io::Write;
@@ -1214,7 +1257,7 @@ mod tests {
         } else {
             json.clone()
         };
-        let (_, batch) = crate::batch::read_batch(&json);
+        let (_, batch) = crate::batch::read_batch(json.clone());
         Batch {
             body: Some(crate::batch::WireBody { bytes, gzip }),
             ..batch.unwrap()
@@ -1269,6 +1312,124 @@ mod tests {
         assert_eq!(store.delete_device("dev").unwrap(), 5);
         assert_eq!(count(&store, "SELECT COUNT(*) FROM bodies"), 0);
         assert!(store.reader().datapoints().unwrap().is_empty());
+    }
+
+    /// SQLite virtual machine steps `work` takes on `store`'s connection (in hundreds).
+    fn vm_steps(store: &mut SqliteStore, work: impl FnOnce(&mut SqliteStore)) -> usize {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let steps = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&steps);
+        store.conn.progress_handler(
+            100,
+            Some(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                false
+            }),
+        );
+        work(store);
+        store.conn.progress_handler(100, None::<fn() -> bool>);
+        steps.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_batch_with_duplicates_costs_the_same_however_many_datapoints_are_stored() {
+        let mut store = memory();
+        let resent = |n: u32| wire_batch("dev", vec![ce(n, "x", None), ce(n + 1, "y", None)], true);
+        store.ingest("k", &resent(1)).unwrap();
+        let half = wire_batch("dev", vec![ce(1, "x", None), ce(3, "z", None)], true);
+        let small = vm_steps(&mut store, |store| {
+            assert_eq!(store.ingest("k", &resent(1)).unwrap().duplicates, 2);
+        });
+        let small_half = vm_steps(&mut store, |store| {
+            assert_eq!(store.ingest("k", &half).unwrap().new, 1);
+        });
+        let many: Vec<Value> = (10..20_010).map(|n| ce(n, "x", None)).collect();
+        store.ingest("k", &wire_batch("other", many, true)).unwrap();
+        // The same two re-sent (and a half re-sent) against 10,000 times as many rows: no step
+        // may visit every row (the body's rows are found by their `seq`, not by a scan).
+        let large = vm_steps(&mut store, |store| {
+            assert_eq!(store.ingest("k", &resent(1)).unwrap().duplicates, 2);
+        });
+        let half = wire_batch("dev", vec![ce(3, "z", None), ce(4, "w", None)], true);
+        let large_half = vm_steps(&mut store, |store| {
+            assert_eq!(store.ingest("k", &half).unwrap().new, 1);
+        });
+        assert!(
+            large <= small + 5,
+            "{large} against {small} (hundreds of steps)"
+        );
+        assert!(
+            large_half <= small_half + 5,
+            "{large_half} against {small_half} (hundreds of steps)"
+        );
+        assert_eq!(
+            store.reader().datapoints().unwrap().len(),
+            4 + 20_000,
+            "each once"
+        );
+    }
+
+    #[test]
+    fn full_chunks_and_the_rest_store_the_same_rows_with_or_without_a_body() {
+        let mut store = memory();
+        // 250 datapoints: two full chunks of 100 (bound in place) and 50 (through rusqlite);
+        // every other one anonymous, custom events without a session.
+        let events = |first: u32| -> Vec<Value> {
+            (first..first + 250)
+                .map(|n| {
+                    let user = (n % 2 == 0).then_some("u");
+                    if n % 3 == 0 {
+                        ce(n, "x", user)
+                    } else {
+                        ss(n, &format!("s{n}"), user, f64::from(n))
+                    }
+                })
+                .collect()
+        };
+        let plain = events(1);
+        let outcome = store.ingest("k", &batch("dev", plain.clone())).unwrap();
+        assert_eq!((outcome.new, outcome.duplicates), (250, 0));
+        let wire = events(1000);
+        store
+            .ingest("k", &wire_batch("dev", wire.clone(), true))
+            .unwrap();
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM datapoints WHERE body IS NULL"),
+            250
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM datapoints WHERE user_id IS NULL"
+            ),
+            250
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM datapoints WHERE session_id IS NULL"
+            ),
+            2 * 83
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT MAX(idx) FROM datapoints WHERE body IS NOT NULL"
+            ),
+            249
+        );
+        let expected: Vec<Value> = plain.iter().chain(&wire).cloned().collect();
+        assert_eq!(store.reader().datapoints().unwrap(), expected);
+        // The same again, half of it new: the full chunks count their duplicates too.
+        let mut again = wire[..150].to_vec();
+        again.extend(events(2000)[..150].iter().cloned());
+        let outcome = store.ingest("k", &wire_batch("dev", again, true)).unwrap();
+        assert_eq!((outcome.new, outcome.duplicates), (150, 150));
+        assert_eq!(store.datapoint_count(), 650);
+        let users = store.reader().users(None).unwrap();
+        // Starts: 167 + 167 + the new half's 100 (its 50 custom events aside).
+        assert_eq!(users.iter().map(|u| u.sessions).sum::<u64>(), 434);
     }
 
     #[test]
