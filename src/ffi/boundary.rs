@@ -15,7 +15,16 @@ thread_local! {
 /// Runs an export's body: `Ok` or the status of its error, and a panic becomes
 /// `InternalError` instead of unwinding into C.
 pub fn call(body: impl FnOnce() -> Result<(), Error>) -> StintStatus {
-    let error = match catch_unwind(AssertUnwindSafe(body)) {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => StintStatus::Ok,
+        other => failed(other),
+    }
+}
+
+/// `call`'s error path, not generic: one copy for every export.
+#[inline(never)]
+fn failed(outcome: std::thread::Result<Result<(), Error>>) -> StintStatus {
+    let error = match outcome {
         Ok(Ok(())) => return StintStatus::Ok,
         Ok(Err(error)) => error,
         Err(panic) => {
