@@ -66,8 +66,8 @@ pub fn with<R>(call: impl FnOnce(&Tracker) -> Result<R, Error>) -> Result<R, Err
 }
 
 /// This thread's cached tracker if it is still current, or else the current one, with the
-/// generation it is current at. Not generic and not inlined: one copy for every call site.
-#[inline(never)]
+/// generation it is current at.
+#[inline]
 fn borrow() -> Option<(u64, Arc<Tracker>)> {
     // Loaded before `CURRENT`: a tracker cached under it is current at it or later.
     let generation = GENERATION.load(Ordering::Acquire);
@@ -80,7 +80,7 @@ fn borrow() -> Option<(u64, Arc<Tracker>)> {
 }
 
 /// Caches the tracker `borrow` gave for this thread's next call.
-#[inline(never)]
+#[inline]
 fn give_back(generation: u64, tracker: Arc<Tracker>) {
     // If the locals are gone, the closure is dropped uncalled, and the tracker with it.
     let _ = CACHED.try_with(|cell| cell.set(Some((generation, tracker))));

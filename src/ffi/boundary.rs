@@ -21,6 +21,20 @@ pub fn call(body: impl FnOnce() -> Result<(), Error>) -> StintStatus {
     }
 }
 
+/// `call` with its error path inlined, for the event call: its median measured 7-8 ns lower
+/// than through the shared `failed` (the other exports share it, for size).
+pub fn call_inline(body: impl FnOnce() -> Result<(), Error>) -> StintStatus {
+    let error = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => return StintStatus::Ok,
+        Ok(Err(error)) => error,
+        Err(panic) => return failed(Err(panic)),
+    };
+    let status = status_of(&error);
+    let message = c_message(&error);
+    let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = message);
+    status
+}
+
 /// `call`'s error path, not generic: one copy for every export.
 #[inline(never)]
 fn failed(outcome: std::thread::Result<Result<(), Error>>) -> StintStatus {
