@@ -3,9 +3,9 @@
 //!
 //! Each thread caches the current tracker with the generation it was current at: on a warm
 //! thread a call costs one acquire load of `GENERATION` and a compare, and writes nothing
-//! shared (an `ArcSwapOption` load, the fallback, takes ~150 instructions and a sequentially
-//! consistent operation on thread-local debt slots). Every change of `CURRENT` bumps
-//! `GENERATION` after it, so a thread that sees the new generation reloads the new tracker.
+//! shared. Every change of `CURRENT` bumps `GENERATION` after it, so a thread that sees the new
+//! generation reloads the new tracker; only then, or while none is initialized, does a call
+//! take `CURRENT`'s lock (briefly: it is never held across a tracker's start or shutdown).
 //!
 //! A cached tracker outlives its shutdown on threads that do not call again, so shutdown
 //! releases the engine's storage and directory lock itself (`Tracker::shutdown`): what a stale
