@@ -130,8 +130,9 @@ impl Tracker {
             let _ = worker.join();
         }
         let synced = self.engine.sync_now();
-        // Unlock the directory now, even if a request thread still holds on to the engine.
-        self.engine.release_data_directory();
+        // Unmap, close and unlock now: a request thread, or another thread's cached tracker
+        // (`instance`), may hold on to the engine for a while yet.
+        self.engine.release_storage();
         dispatch::wait_until_idle(deadline.saturating_duration_since(Instant::now()));
         synced.and(delivered)
     }

@@ -566,3 +566,131 @@ fn events_racing_changes_of_user_land_inside_their_own_session() {
     assert_eq!(ended.len(), 40, "one end per change of user");
     assert_eq!(stint_shutdown(5_000), Ok);
 }
+
+/// A thread that runs the calls it is sent, so that its cached tracker (the library caches the
+/// current tracker per thread) lives across the caller's shutdown and initialize.
+struct CallingThread {
+    calls: mpsc::Sender<Box<dyn FnOnce() -> StintStatus + Send>>,
+    results: mpsc::Receiver<StintStatus>,
+}
+
+impl CallingThread {
+    fn start() -> CallingThread {
+        let (calls, incoming) = mpsc::channel::<Box<dyn FnOnce() -> StintStatus + Send>>();
+        let (done, results) = mpsc::channel();
+        std::thread::spawn(move || {
+            for call in incoming {
+                done.send(call()).unwrap();
+            }
+        });
+        CallingThread { calls, results }
+    }
+
+    fn run(&self, call: impl FnOnce() -> StintStatus + Send + 'static) -> StintStatus {
+        self.calls.send(Box::new(call)).unwrap();
+        self.results.recv_timeout(Duration::from_secs(30)).unwrap()
+    }
+}
+
+/// What the process still has mapped or open below `dir` (Linux: /proc/self/maps and fd).
+fn still_open_below(dir: &Path) -> Vec<String> {
+    let dir = dir.to_str().unwrap();
+    let mut open: Vec<String> = std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(dir))
+        .map(str::to_owned)
+        .collect();
+    for fd in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        if let Result::Ok(target) = std::fs::read_link(fd.path()) {
+            if target.to_str().is_some_and(|t| t.contains(dir)) {
+                open.push(format!("fd {:?} -> {}", fd.file_name(), target.display()));
+            }
+        }
+    }
+    open
+}
+
+#[test]
+fn a_thread_that_called_before_a_shutdown_keeps_nothing_open_and_calls_the_next_tracker() {
+    let _serial = serial();
+    let dir = fresh_dir("cached-tracker");
+    let thread = CallingThread::start();
+    init_ok(&dir, "");
+    assert_eq!(thread.run(|| event("before", None)), Ok);
+    assert_eq!(stint_shutdown(5_000), Ok);
+    // The thread has not called since: whatever it caches keeps no file mapped or open, and
+    // the directory's lock is free.
+    assert_eq!(still_open_below(&dir), Vec::<String>::new());
+    let lock = std::fs::File::open(dir.join("lock")).unwrap();
+    lock.try_lock()
+        .expect("the shut-down tracker still holds the directory's lock");
+    drop(lock);
+    // The next tracker on the same directory: the thread's call lands in it.
+    init_ok(&dir, "");
+    assert_eq!(thread.run(|| event("after", None)), Ok);
+    let counted = stats();
+    assert_eq!(counted.datapoints_recorded, 1, "{counted:?}");
+    assert_eq!(counted.datapoints_pending, 2, "{counted:?}");
+    // Shut down again: the thread's stale tracker is refused, never recorded into.
+    assert_eq!(stint_shutdown(5_000), Ok);
+    assert_eq!(still_open_below(&dir), Vec::<String>::new());
+    assert_eq!(thread.run(|| event("refused", None)), NotInitialized);
+    // And the directory can be removed and created afresh while the thread lives on.
+    std::fs::remove_dir_all(&dir).unwrap();
+    init_ok(&dir, "");
+    assert_eq!(thread.run(|| event("fresh", None)), Ok);
+    assert_eq!(stats().datapoints_pending, 1);
+    assert_eq!(stint_shutdown(5_000), Ok);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn events_racing_shutdowns_are_each_recorded_once_in_the_directory() {
+    let _serial = serial();
+    let dir = fresh_dir("cached-race");
+    // Room for every call the callers can make meanwhile: none may be dropped.
+    const QUEUE: &str = r#""maxQueuedDatapoints":10000000"#;
+    init_ok(&dir, QUEUE);
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let callers: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, accepted) = (stop.clone(), accepted.clone());
+            std::thread::spawn(move || {
+                let mut refused = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    match event("race", None) {
+                        Ok => accepted.fetch_add(1, Ordering::Relaxed),
+                        NotInitialized => {
+                            refused += 1;
+                            0
+                        }
+                        other => panic!("{other:?}: {}", last_error()),
+                    };
+                }
+                refused
+            })
+        })
+        .collect();
+    for round in 0..40 {
+        // Let the callers make calls on this tracker, then shut it down under them.
+        let_callers_make(&accepted, 50);
+        assert_eq!(stint_shutdown(5_000), Ok, "round {round}");
+        init_ok(&dir, QUEUE);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let refused: u64 = callers.into_iter().map(|c| c.join().unwrap()).sum();
+    // Everything accepted is in the directory once: recovered by this tracker or recorded in
+    // it (nothing was delivered, and the queue has room for all).
+    assert_eq!(stint_shutdown(5_000), Ok);
+    init_ok(&dir, QUEUE);
+    let stats = stats();
+    let accepted = accepted.load(Ordering::Relaxed);
+    assert_eq!(
+        stats.datapoints_pending, accepted,
+        "{stats:?}, {refused} refused"
+    );
+    assert_eq!(stint_shutdown(5_000), Ok);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -31,14 +31,18 @@ impl Engine {
             self.changed.notify_all();
         }
         loop {
-            if state.journal.is_done_through(target) {
+            // Released: shutdown ran meanwhile (and did its own flush).
+            let Some(journal) = &state.journal.0 else {
+                return Err(Error::NotInitialized);
+            };
+            if journal.is_done_through(target) {
                 return Ok(());
             }
             if state.closed {
                 return Err(Error::NotInitialized);
             }
             if self.changed.wait_until(&mut state, deadline).timed_out()
-                && !state.journal.is_done_through(target)
+                && (state.journal.0.as_ref()).is_some_and(|j| !j.is_done_through(target))
             {
                 let why = match &state.delivery.last_failure {
                     Some(reason) => format!("; the last delivery attempt failed: {reason}"),

@@ -89,6 +89,9 @@ impl Engine {
         let mut later = Vec::new();
         let small_files = {
             let mut state = self.state.lock();
+            if state.journal.0.is_none() {
+                return Ok(()); // a flush that raced shutdown: it synced and released storage
+            }
             let small_files = state
                 .durability
                 .small_files_to_sync()
@@ -112,8 +115,9 @@ impl Engine {
             .map_or(Ok(()), |(_, dir)| DataDir::sync_small_files(dir))
             .and_then(|()| later.iter().try_for_each(Flusher::flush));
         if let Err(error) = synced {
-            let mut state = self.state.lock();
-            state.journal.forget_synced();
+            if let Some(journal) = self.state.lock().journal.0.as_mut() {
+                journal.forget_synced();
+            }
             return Err(Error::storage("cannot sync the data directory", error));
         }
         if let Some((writes, _)) = small_files {

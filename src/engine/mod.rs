@@ -107,6 +107,28 @@ struct Config {
     flush_interval: Duration,
 }
 
+/// A file the engine uses until `release_storage`; only calls on an open engine reach it.
+struct Closable<T>(Option<T>);
+
+impl<T> std::ops::Deref for Closable<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().unwrap_or_else(|| used_after_release())
+    }
+}
+
+impl<T> std::ops::DerefMut for Closable<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.as_mut().unwrap_or_else(|| used_after_release())
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn used_after_release() -> ! {
+    panic!("the engine's storage was used after shutdown released it")
+}
+
 /// What the engine's lock guards.
 pub(crate) struct State {
     /// Set by shutdown: every later call is `NotInitialized`.
@@ -114,8 +136,8 @@ pub(crate) struct State {
     /// Random, per data directory; replaced by a wipe.
     device_id: String,
     session: SessionState,
-    saved_session: SavedSession,
-    journal: Journal,
+    saved_session: Closable<SavedSession>,
+    journal: Closable<Journal>,
     ids: IdGenerator,
     stats: Stats,
     delivery: Delivery,
@@ -228,8 +250,8 @@ impl Engine {
                 closed: false,
                 device_id,
                 session,
-                saved_session,
-                journal,
+                saved_session: Closable(Some(saved_session)),
+                journal: Closable(Some(journal)),
                 ids,
                 stats,
                 delivery,
@@ -314,9 +336,17 @@ impl Engine {
         self.changed.notify_all();
     }
 
-    /// Unlocks the data directory now, even if a request thread still holds on to the engine.
-    pub(crate) fn release_data_directory(&self) {
-        self.state.lock().data_dir = None;
+    /// After `close` and the last sync: unmaps and closes every file, then unlocks the data
+    /// directory, even while a request thread or a thread's cached tracker (`instance`) still
+    /// holds on to the engine, so the next tracker can open the directory (Windows refuses to
+    /// delete a mapped file). Nothing reaches storage once closed; records still in a lane stay
+    /// in its file for the next run.
+    pub(crate) fn release_storage(&self) {
+        let mut state = self.state.lock();
+        state.journal.0 = None; // its drop writes what was appended in bulk
+        state.saved_session.0 = None;
+        self.lanes.hold_all().close_files();
+        state.data_dir = None;
     }
 
     /// How often the worker has woken up (for the idle benchmark).

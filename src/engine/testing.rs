@@ -66,7 +66,7 @@ impl Harness {
         let engine = self.engine.take().expect("started");
         engine.close();
         engine.sync_now().expect("synced");
-        engine.release_data_directory();
+        engine.release_storage();
         drop(engine);
         self.start();
     }
@@ -121,7 +121,7 @@ impl Drop for Harness {
     fn drop(&mut self) {
         if let Some(engine) = self.engine.take() {
             engine.close();
-            engine.release_data_directory();
+            engine.release_storage();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

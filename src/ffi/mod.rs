@@ -95,7 +95,7 @@ pub unsafe extern "C" fn stint_log_custom_event(
     name: *const c_char,
     properties_json: *const c_char,
 ) -> StintStatus {
-    call(|| {
+    boundary::call_inline(|| {
         // SAFETY: the caller's contract (# Safety above): NULL or a NUL-terminated string.
         let name = unsafe { str_arg(name, "name", input::MAX_EVENT_NAME_BYTES) }?;
         // SAFETY: as above.

@@ -475,6 +475,16 @@ impl Held<'_> {
         Ok(())
     }
 
+    /// Unmaps every buffer, for a closed engine that may outlive its shutdown (`Engine::
+    /// release_storage`); records not absorbed stay in their files for the next run.
+    pub fn close_files(&mut self) {
+        for lane in &mut self.lanes {
+            (lane.file, lane.end, lane.absorbed) = (None, 0, 0);
+            lane.spare.clear();
+            lane.retired.clear();
+        }
+    }
+
     /// Gives the calling thread's lane its two buffers, if it has not got them yet.
     pub fn open_lane_of_this_thread(&mut self) {
         let index = lane_of_this_thread();
